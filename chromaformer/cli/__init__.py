@@ -1,0 +1,24 @@
+"""The ``chromaformer`` command group; each subcommand lives in its own module.
+
+Commands only parse options and call library functions. Nothing here imports torch,
+so ``chromaformer inspect`` answers fast.
+"""
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from .demo import demo
+from .inspect import inspect
+from .simulate import simulate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="chromaformer")
+def main() -> None:
+    """Learn the histone code: read histone-mark bins, train, export, score."""
+
+
+main.add_command(inspect)
+main.add_command(simulate)
+main.add_command(demo)

@@ -1,0 +1,193 @@
+"""Reading and writing bin CSV files through the C++ core.
+
+The format (DeepChrome/AttentiveChrome benchmark): no header, one row per bin,
+``GeneID,BinID,<one count per mark>,Label``; BinIDs 1..bins consecutive per gene and
+the 0/1 label repeated on every row of a gene. Plain or gzip (``.csv.gz``) files.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from typing import Iterator, Optional, Sequence, Union
+
+import numpy as np
+
+from . import _core
+from ._atomic import atomic_path
+from .constants import BENCHMARK_MARKS
+
+PathLike = Union[str, "os.PathLike[str]"]
+MarksArg = Union[None, int, Sequence[str]]
+
+
+@dataclass(frozen=True)
+class Bins:
+    """Genes read from a bin CSV.
+
+    counts: float32 ``(genes, bins, marks)``, C-contiguous raw counts.
+    labels: uint8 ``(genes,)``, 0/1.
+    gene_ids: str ``(genes,)``.
+    marks: the mark names in column order.
+    """
+
+    counts: np.ndarray
+    labels: np.ndarray
+    gene_ids: np.ndarray
+    marks: tuple[str, ...]
+    path: str = ""
+
+    @property
+    def n_genes(self) -> int:
+        return int(self.counts.shape[0])
+
+    @property
+    def n_bins(self) -> int:
+        return int(self.counts.shape[1])
+
+    @property
+    def n_marks(self) -> int:
+        return int(self.counts.shape[2])
+
+
+def _mark_spec(marks: MarksArg) -> tuple[int, list[str]]:
+    if marks is None:
+        return 0, []
+    if isinstance(marks, (int, np.integer)):
+        if marks < 1:
+            raise ValueError(f"marks must be >= 1, got {marks}")
+        return int(marks), []
+    names = [str(m) for m in marks]
+    if not names:
+        raise ValueError("marks must name at least one mark")
+    return len(names), names
+
+
+def mark_names(n_marks: int, given: Sequence[str] = ()) -> tuple[str, ...]:
+    """Names for ``n_marks`` columns: the caller's, the benchmark's for 5, else mark1..N."""
+    if given:
+        return tuple(given)
+    if n_marks == len(BENCHMARK_MARKS):
+        return BENCHMARK_MARKS
+    return tuple(f"mark{i + 1}" for i in range(n_marks))
+
+
+def _bins_arg(bins: Optional[int]) -> int:
+    if bins is None:
+        return 0
+    if bins < 1:
+        raise ValueError(f"bins must be >= 1, got {bins}")
+    return int(bins)
+
+
+def _threads_arg(threads: Optional[int]) -> int:
+    if threads is None:
+        return 0
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    return int(threads)
+
+
+def _make(raw: tuple, names: Sequence[str], path: str) -> Bins:
+    counts, labels, ids = raw
+    ids_arr = np.array(ids, dtype=str) if ids else np.empty(0, dtype=str)
+    return Bins(counts, labels, ids_arr, mark_names(counts.shape[2], names), path)
+
+
+def read_bins(
+    path: PathLike,
+    *,
+    threads: Optional[int] = None,
+    bins: Optional[int] = None,
+    marks: MarksArg = None,
+    integer_counts: bool = True,
+) -> Bins:
+    """Read a whole bin CSV (plain or gzip) into contiguous arrays.
+
+    ``bins`` and ``marks`` (a count, or the mark names in column order) are required of
+    the file when given, else taken from it (bins from the first gene, marks from the
+    first line). ``threads`` defaults to the cores available. ``integer_counts=False``
+    accepts non-negative decimals (mean-signal files).
+
+    Raises :class:`chromaformer.FormatError` naming the file, line and what was expected
+    on any deviation from the format; no arrays are returned then.
+    """
+    n_marks, names = _mark_spec(marks)
+    p = os.fspath(path)
+    raw = _core.read_bins(
+        p,
+        threads=_threads_arg(threads),
+        bins=_bins_arg(bins),
+        marks=n_marks,
+        integer_counts=integer_counts,
+        mark_names=names or list(BENCHMARK_MARKS),
+    )
+    return _make(raw, names, p)
+
+
+def iter_bins(
+    path: PathLike,
+    genes_per_batch: int = 4096,
+    *,
+    threads: Optional[int] = None,
+    bins: Optional[int] = None,
+    marks: MarksArg = None,
+    integer_counts: bool = True,
+) -> Iterator[Bins]:
+    """Stream a bin CSV (plain or gzip) in batches of ``genes_per_batch`` whole genes.
+
+    Memory stays bounded by about one batch plus a 4 MiB read block, whatever the file
+    size; validation is the same as :func:`read_bins`, including gene ids repeated
+    across batches. A :class:`FormatError` is raised when the bad line is reached.
+    """
+    if genes_per_batch < 1:
+        raise ValueError(f"genes_per_batch must be >= 1, got {genes_per_batch}")
+    n_marks, names = _mark_spec(marks)
+    p = os.fspath(path)
+    reader = _core.BatchReader(
+        p,
+        genes_per_batch,
+        threads=_threads_arg(threads),
+        bins=_bins_arg(bins),
+        marks=n_marks,
+        integer_counts=integer_counts,
+        mark_names=names or list(BENCHMARK_MARKS),
+    )
+    while True:
+        raw = reader.next()
+        if raw is None:
+            return
+        yield _make(raw, names, p)
+
+
+def write_bins(
+    path: PathLike,
+    counts: np.ndarray,
+    labels: np.ndarray,
+    gene_ids: Sequence[str],
+    *,
+    compress: Optional[bool] = None,
+) -> None:
+    """Write ``(genes, bins, marks)`` counts in the benchmark format, atomically.
+
+    ``compress`` defaults to whether ``path`` ends in ``.gz``.
+    """
+    counts = np.ascontiguousarray(counts, dtype=np.float32)
+    if counts.ndim != 3:
+        raise ValueError(f"counts must be (genes, bins, marks), got shape {counts.shape}")
+    if not np.all(np.isfinite(counts)) or np.any(counts < 0):
+        raise ValueError("counts must be finite and non-negative")
+    labels = np.ascontiguousarray(labels, dtype=np.uint8)
+    ids = [str(g) for g in gene_ids]
+    for g in ids:
+        if not g or "," in g or "\n" in g:
+            raise ValueError(f"gene id {g!r} cannot be written: empty or holds ',' or a newline")
+    data = _core.format_rows(counts, labels, ids)
+    if compress is None:
+        compress = os.fspath(path).endswith(".gz")
+    with atomic_path(path) as tmp:
+        if compress:
+            with gzip.open(tmp, "wb", compresslevel=6) as fh:
+                fh.write(data)
+        else:
+            tmp.write_bytes(data)

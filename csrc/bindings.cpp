@@ -1,0 +1,124 @@
+// The thin Python layer over the C++ core: allocates numpy outputs, releases the GIL
+// while parsing, and turns cf::FormatError into chromaformer.FormatError.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "binparse.hpp"
+
+namespace py = pybind11;
+
+namespace {
+
+cf::Layout make_layout(int64_t bins, int64_t marks, bool integer_counts,
+                       std::vector<std::string> mark_names) {
+  cf::Layout layout;
+  layout.bins = bins;
+  layout.marks = marks;
+  layout.integer_counts = integer_counts;
+  layout.mark_names = std::move(mark_names);
+  return layout;
+}
+
+py::list to_list(const std::vector<std::string>& ids) {
+  py::list out(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) out[i] = py::str(ids[i]);
+  return out;
+}
+
+template <class P>
+py::tuple parse_into_numpy(P& parser, int64_t genes) {
+  py::array_t<float> counts({genes, parser.bins(), parser.marks()});
+  py::array_t<uint8_t> labels(genes);
+  std::vector<std::string> ids;
+  float* c = counts.mutable_data();
+  uint8_t* l = labels.mutable_data();
+  {
+    py::gil_scoped_release release;
+    parser.parse(c, l, ids);
+  }
+  return py::make_tuple(counts, labels, to_list(ids));
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "chromaformer C++ core: strict multi-threaded bin-CSV parser";
+
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const cf::FormatError& e) {
+      py::object cls = py::module_::import("chromaformer.errors").attr("FormatError");
+      py::object line = e.line > 0 ? py::object(py::int_(e.line)) : py::object(py::none());
+      py::object col = e.column > 0 ? py::object(py::int_(e.column)) : py::object(py::none());
+      py::object err = cls(py::str(e.what()), e.path, line, col, e.reason);
+      PyErr_SetObject(cls.ptr(), err.ptr());
+    }
+  });
+
+  m.def(
+      "read_bins",
+      [](const std::string& path, int threads, int64_t bins, int64_t marks, bool integer_counts,
+         std::vector<std::string> mark_names) {
+        std::unique_ptr<cf::FileParser> parser;
+        {
+          py::gil_scoped_release release;
+          parser = std::make_unique<cf::FileParser>(
+              path, make_layout(bins, marks, integer_counts, std::move(mark_names)), threads);
+        }
+        return parse_into_numpy(*parser, parser->genes());
+      },
+      py::arg("path"), py::arg("threads") = 0, py::arg("bins") = 0, py::arg("marks") = 0,
+      py::arg("integer_counts") = true, py::arg("mark_names") = std::vector<std::string>{},
+      "Parse a whole bin CSV (plain or gzip). Returns (counts, labels, gene_ids).");
+
+  py::class_<cf::BatchReader>(m, "BatchReader")
+      .def(py::init([](const std::string& path, int64_t genes_per_batch, int threads,
+                       int64_t bins, int64_t marks, bool integer_counts,
+                       std::vector<std::string> mark_names) {
+             return std::make_unique<cf::BatchReader>(
+                 path, make_layout(bins, marks, integer_counts, std::move(mark_names)),
+                 genes_per_batch, threads);
+           }),
+           py::arg("path"), py::arg("genes_per_batch"), py::arg("threads") = 0,
+           py::arg("bins") = 0, py::arg("marks") = 0, py::arg("integer_counts") = true,
+           py::arg("mark_names") = std::vector<std::string>{})
+      .def(
+          "next",
+          [](cf::BatchReader& r) -> py::object {
+            int64_t genes;
+            {
+              py::gil_scoped_release release;
+              genes = r.prepare();
+            }
+            if (genes == 0) return py::none();
+            return parse_into_numpy(r, genes);
+          },
+          "Next batch as (counts, labels, gene_ids), or None at the end of the file.")
+      .def_property_readonly("bins", &cf::BatchReader::bins)
+      .def_property_readonly("marks", &cf::BatchReader::marks)
+      .def_property_readonly("bytes_read", &cf::BatchReader::bytes_read);
+
+  m.def(
+      "format_rows",
+      [](py::array_t<float, py::array::c_style | py::array::forcecast> counts,
+         py::array_t<uint8_t, py::array::c_style | py::array::forcecast> labels,
+         std::vector<std::string> gene_ids) {
+        if (counts.ndim() != 3) throw py::value_error("counts must be (genes, bins, marks)");
+        const int64_t genes = counts.shape(0), bins = counts.shape(1), marks = counts.shape(2);
+        if (labels.ndim() != 1 || labels.shape(0) != genes ||
+            static_cast<int64_t>(gene_ids.size()) != genes)
+          throw py::value_error("labels and gene_ids must have one entry per gene");
+        std::string out;
+        {
+          py::gil_scoped_release release;
+          out = cf::format_rows(counts.data(), labels.data(), gene_ids, bins, marks);
+        }
+        return py::bytes(out);
+      },
+      py::arg("counts"), py::arg("labels"), py::arg("gene_ids"),
+      "Format (genes, bins, marks) counts as bin-CSV bytes.");
+
+  m.def("default_threads", &cf::default_threads, "Cores this process may run on.");
+}

@@ -1,0 +1,721 @@
+// chromaformer C++ core: see binparse.hpp.
+#include "binparse.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <string_view>
+#include <thread>
+
+namespace cf {
+
+namespace {
+
+std::string prefix(const std::string& path, int64_t line, int64_t column) {
+  std::string s = path;
+  if (line > 0) s += ":" + std::to_string(line);
+  if (line > 0 && column > 0) s += ":" + std::to_string(column);
+  return s + ": ";
+}
+
+// Quotes a field for a message, shortened so that one line stays one line.
+std::string show(std::string_view field) {
+  std::string s(field.substr(0, 24));
+  if (field.size() > 24) s += "...";
+  return "'" + s + "'";
+}
+
+struct Error {
+  int64_t line = INT64_MAX;
+  int rank = 0;  // orders errors found on the same line: columns, then genes, then BinIDs
+  int64_t column = 0;
+  std::string message;
+  bool set() const { return line != INT64_MAX; }
+  bool before(const Error& o) const {
+    return line < o.line || (line == o.line && rank < o.rank);
+  }
+};
+
+struct Failure {
+  Error error;
+};
+
+[[noreturn]] void fail(int64_t line, int rank, int64_t column, std::string message) {
+  throw Failure{Error{line, rank, column, std::move(message)}};
+}
+
+struct Row {
+  std::string_view id;
+  int64_t bin = 0;
+  int label = 0;
+};
+
+class MappedFile : public Buffer {
+ public:
+  MappedFile(void* p, size_t n) : p_(p), n_(n) {}
+  ~MappedFile() override {
+    if (p_ && n_) munmap(p_, n_);
+  }
+  const char* data() const override { return static_cast<const char*>(p_); }
+  size_t size() const override { return n_; }
+
+ private:
+  void* p_;
+  size_t n_;
+};
+
+class OwnedBuffer : public Buffer {
+ public:
+  explicit OwnedBuffer(std::string s) : s_(std::move(s)) {}
+  const char* data() const override { return s_.data(); }
+  size_t size() const override { return s_.size(); }
+
+ private:
+  std::string s_;
+};
+
+std::string mark_label(const Layout& layout, int64_t m) {
+  std::string s = "field " + std::to_string(m + 3);
+  // Names label the columns only when they describe this file (names for 5 marks are
+  // not applied to a 7-mark file).
+  if (static_cast<int64_t>(layout.mark_names.size()) == layout.marks)
+    s += " (" + layout.mark_names[m] + ")";
+  return s;
+}
+
+std::string columns_expected(const Layout& layout) {
+  return std::to_string(layout.marks + 3) + " columns (GeneID,BinID," +
+         std::to_string(layout.marks) + " mark counts,Label)";
+}
+
+std::string bins_hint(const Layout& layout) {
+  return layout.bins_inferred ? " (bins per gene inferred from the first gene; pass bins= to "
+                                "require a count)"
+                              : "";
+}
+
+// Parses one line [p, e) (no newline, no trailing CR) into `row` and the counts.
+void parse_line(const char* p, const char* e, int64_t line, const Layout& layout, float* out,
+                Row& row) {
+  const char* start = p;
+  if (p == e) fail(line, 0, 0, "empty line (blank lines are allowed only at the end of the file)");
+  const int64_t want = layout.marks + 3;
+  auto field_end = [&](const char* q) {
+    const void* c = memchr(q, ',', e - q);
+    return c ? static_cast<const char*>(c) : e;
+  };
+  auto count_fields = [&]() {
+    int64_t n = 1;
+    for (const char* q = start; q < e; ++q) n += (*q == ',');
+    return n;
+  };
+  auto too_few = [&]() {
+    fail(line, 0, 0, "expected " + columns_expected(layout) + ", found " +
+                         std::to_string(count_fields()));
+  };
+  // GeneID
+  const char* f = field_end(p);
+  if (f == p) fail(line, 0, 1, "empty GeneID (field 1)");
+  if (f == e) too_few();
+  row.id = std::string_view(p, f - p);
+  p = f + 1;
+  // BinID
+  {
+    const char* q = p;
+    int64_t v = 0;
+    while (q < e && static_cast<unsigned>(*q - '0') < 10 && q - p < 12) v = v * 10 + (*q++ - '0');
+    if (q == p || (q < e && *q != ',')) {
+      std::string_view text(p, field_end(p) - p);
+      if (line == 1)
+        fail(line, 0, p - start + 1,
+             "this looks like a header row (" + show(text) +
+                 " is not a BinID); the format has no header: every row is "
+                 "GeneID,BinID,<counts>,Label");
+      fail(line, 0, p - start + 1, "field 2 (BinID): expected an integer, got " + show(text));
+    }
+    if (q == e) too_few();
+    row.bin = v;
+    p = q + 1;
+  }
+  // Counts
+  for (int64_t m = 0; m < layout.marks; ++m) {
+    const char* q = p;
+    uint64_t v = 0;
+    while (q < e && static_cast<unsigned>(*q - '0') < 10 && q - p < 16) v = v * 10 + (*q++ - '0');
+    if (q > p && (q == e || *q == ',')) {
+      out[m] = static_cast<float>(v);
+    } else {
+      const char* fe = field_end(p);
+      std::string_view text(p, fe - p);
+      double d = 0;
+      auto r = std::from_chars(p, fe, d);
+      bool numeric = r.ec == std::errc() && r.ptr == fe;
+      if (text.empty())
+        fail(line, 0, p - start + 1,
+             mark_label(layout, m) + ": empty field; expected a non-negative count");
+      if (numeric && (d < 0 || std::signbit(d)))
+        fail(line, 0, p - start + 1,
+             mark_label(layout, m) + ": negative count " + show(text));
+      if (numeric && layout.integer_counts)
+        fail(line, 0, p - start + 1,
+             mark_label(layout, m) + ": expected a non-negative integer count, got " +
+                 show(text));
+      if (!numeric || !std::isfinite(d))
+        fail(line, 0, p - start + 1,
+             mark_label(layout, m) + ": expected a non-negative " +
+                 (layout.integer_counts ? "integer count" : "number") + ", got " + show(text));
+      out[m] = static_cast<float>(d);
+      q = fe;
+    }
+    if (q == e) too_few();
+    p = q + 1;
+  }
+  // Label
+  if (e - p == 1 && (*p == '0' || *p == '1')) {
+    row.label = *p - '0';
+    return;
+  }
+  const char* fe = field_end(p);
+  if (fe != e)
+    fail(line, 0, 0, "expected " + columns_expected(layout) + ", found " +
+                         std::to_string(count_fields()));
+  fail(line, 0, p - start + 1,
+       "field " + std::to_string(want) + " (Label): expected 0 or 1, got " +
+           show(std::string_view(p, fe - p)));
+}
+
+// Checks row `cur` (expected bin index `e`, 0-based) against the row before it.
+void check_transition(const Row& prev, const Row& cur, int64_t e, int64_t line,
+                      const Layout& layout) {
+  if (e == 0) {
+    if (cur.id == prev.id)
+      fail(line, 1, 1, "gene '" + std::string(cur.id) + "' has more than " +
+                           std::to_string(layout.bins) + " bins" + bins_hint(layout));
+  } else {
+    if (cur.id != prev.id)
+      fail(line, 1, 1, "gene '" + std::string(prev.id) + "' has " + std::to_string(e) +
+                           " bins, expected " + std::to_string(layout.bins) + " (gene '" +
+                           std::string(cur.id) + "' starts here)" + bins_hint(layout));
+    if (cur.label != prev.label)
+      fail(line, 1, 0, "label changes inside gene '" + std::string(cur.id) + "' (from " +
+                           std::to_string(prev.label) + " to " + std::to_string(cur.label) +
+                           "); a gene has one label on all its rows");
+  }
+}
+
+void check_bin(const Row& cur, int64_t e, int64_t line) {
+  if (cur.bin != e + 1)
+    fail(line, 2, 0, "BinIDs out of order in gene '" + std::string(cur.id) +
+                         "': expected BinID " + std::to_string(e + 1) + ", got " +
+                         std::to_string(cur.bin));
+}
+
+size_t count_newlines(const char* p, size_t n) {
+  // Blocks of 255 bytes summed in 8-bit lanes: the compiler vectorises this loop.
+  size_t c = 0;
+  while (n) {
+    size_t k = std::min<size_t>(n, 255 * 32);
+    uint32_t block = 0;
+    for (size_t i = 0; i < k; ++i) block += static_cast<uint8_t>(p[i] == '\n');
+    c += block;
+    p += k;
+    n -= k;
+  }
+  return c;
+}
+
+// The common, valid line: integer fields, ending in '\n' or "\r\n". The caller
+// guarantees a '\n' before the end of the buffer, so no bounds checks are needed.
+// Returns the start of the next line, or nullptr to fall back to the checking path.
+inline const char* parse_fast(const char* p, int64_t marks, float* out, Row& row) {
+  const char* q = p;
+  while (*q != ',' && *q != '\n') ++q;
+  if (q == p || *q != ',') return nullptr;
+  row.id = std::string_view(p, q - p);
+  const char* s = ++q;
+  int64_t bin = 0;
+  while (static_cast<unsigned>(*q - '0') < 10) bin = bin * 10 + (*q++ - '0');
+  if (q == s || *q != ',' || q - s > 12) return nullptr;
+  row.bin = bin;
+  for (int64_t m = 0; m < marks; ++m) {
+    s = ++q;
+    uint32_t v = 0;
+    while (static_cast<unsigned>(*q - '0') < 10) v = v * 10 + (*q++ - '0');
+    if (q == s || *q != ',' || q - s > 9) return nullptr;
+    out[m] = static_cast<float>(v);
+  }
+  ++q;
+  if (*q != '0' && *q != '1') return nullptr;
+  row.label = *q++ - '0';
+  if (*q == '\n') return q + 1;
+  if (*q == '\r' && q[1] == '\n') return q + 2;
+  return nullptr;
+}
+
+template <class F>
+void run_parallel(size_t n, F&& f) {
+  std::vector<std::thread> pool;
+  for (size_t i = 1; i < n; ++i) pool.emplace_back(f, i);
+  if (n) f(0);
+  for (auto& t : pool) t.join();
+}
+
+}  // namespace
+
+FormatError::FormatError(std::string path_, int64_t line_, int64_t column_, const std::string& what)
+    : std::runtime_error(prefix(path_, line_, column_) + what),
+      path(std::move(path_)),
+      line(line_),
+      column(column_),
+      reason(what) {}
+
+int default_threads() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  unsigned n = std::thread::hardware_concurrency();
+  return n ? static_cast<int>(n) : 1;
+}
+
+std::unique_ptr<Buffer> load_file(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw FormatError(path, 0, 0, std::string("cannot open file: ") + strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    throw FormatError(path, 0, 0, "cannot read: not a regular file");
+  }
+  size_t n = static_cast<size_t>(st.st_size);
+  if (n == 0) {
+    close(fd);
+    return std::make_unique<OwnedBuffer>(std::string());
+  }
+  void* p = mmap(nullptr, n, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  close(fd);
+  if (p == MAP_FAILED) throw FormatError(path, 0, 0, std::string("cannot map file: ") + strerror(errno));
+  madvise(p, n, MADV_SEQUENTIAL | MADV_WILLNEED);
+  auto mapped = std::make_unique<MappedFile>(p, n);
+  const auto* b = reinterpret_cast<const unsigned char*>(mapped->data());
+  if (n < 2 || b[0] != 0x1f || b[1] != 0x8b) return mapped;
+
+  // gzip: inflate every member into one buffer.
+  std::string out;
+  out.resize(std::max<size_t>(n * 4, 1 << 16));
+  z_stream zs{};
+  if (inflateInit2(&zs, 15 + 32) != Z_OK) throw FormatError(path, 0, 0, "cannot start zlib");
+  zs.next_in = const_cast<Bytef*>(b);
+  zs.avail_in = static_cast<uInt>(std::min<size_t>(n, UINT32_MAX));
+  size_t in_left = n - zs.avail_in;
+  size_t produced = 0;
+  while (true) {
+    if (produced == out.size()) out.resize(out.size() * 2);
+    zs.next_out = reinterpret_cast<Bytef*>(&out[produced]);
+    size_t room = std::min<size_t>(out.size() - produced, UINT32_MAX);
+    zs.avail_out = static_cast<uInt>(room);
+    int rc = inflate(&zs, Z_NO_FLUSH);
+    produced += room - zs.avail_out;
+    if (zs.avail_in == 0 && in_left) {
+      size_t take = std::min<size_t>(in_left, UINT32_MAX);
+      zs.avail_in = static_cast<uInt>(take);
+      in_left -= take;
+    }
+    if (rc == Z_STREAM_END) {
+      if (zs.avail_in == 0 && in_left == 0) break;
+      inflateReset(&zs);  // a concatenated gzip member follows
+      continue;
+    }
+    if (rc != Z_OK && rc != Z_BUF_ERROR) {
+      std::string msg = zs.msg ? zs.msg : "corrupt data";
+      inflateEnd(&zs);
+      throw FormatError(path, 0, 0, "invalid gzip data: " + msg);
+    }
+    if (rc == Z_BUF_ERROR && zs.avail_in == 0 && in_left == 0) {
+      inflateEnd(&zs);
+      throw FormatError(path, 0, 0, "invalid gzip data: the file is truncated");
+    }
+  }
+  inflateEnd(&zs);
+  out.resize(produced);
+  return std::make_unique<OwnedBuffer>(std::move(out));
+}
+
+size_t skip_bom(const char* data, size_t len) {
+  return (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) ? 3 : 0;
+}
+
+Plan make_plan(const char* data, size_t begin, size_t len, int threads, bool at_eof) {
+  Plan plan;
+  size_t end = len;
+  if (at_eof)
+    while (end > begin && (data[end - 1] == '\n' || data[end - 1] == '\r')) --end;
+  plan.end = end;
+  if (end == begin) return plan;
+  size_t n = static_cast<size_t>(std::max(1, threads));
+  // Chunks of at least 1 MiB: threads do not pay below that.
+  n = std::max<size_t>(1, std::min(n, (end - begin) / (1 << 20) + 1));
+  std::vector<size_t> cuts{begin};
+  for (size_t i = 1; i < n; ++i) {
+    size_t c = begin + (end - begin) * i / n;
+    c = std::max(c, cuts.back());
+    const void* nl = memchr(data + c, '\n', end - c);
+    size_t cut = nl ? static_cast<const char*>(nl) - data + 1 : end;
+    if (cut > cuts.back() && cut < end) cuts.push_back(cut);
+  }
+  cuts.push_back(end);
+  plan.chunks.resize(cuts.size() - 1);
+  run_parallel(plan.chunks.size(), [&](size_t i) {
+    auto& c = plan.chunks[i];
+    c.begin = cuts[i];
+    c.end = cuts[i + 1];
+    c.rows = static_cast<int64_t>(count_newlines(data + c.begin, c.end - c.begin));
+    if (c.end > c.begin && data[c.end - 1] != '\n') ++c.rows;
+  });
+  int64_t row = 0;
+  for (auto& c : plan.chunks) {
+    c.first_row = row;
+    row += c.rows;
+  }
+  plan.rows = row;
+  return plan;
+}
+
+void infer_layout(const char* data, const Plan& plan, int64_t first_line, Layout& layout) {
+  if (plan.chunks.empty()) return;
+  const char* p = data + plan.chunks.front().begin;
+  const char* end = data + plan.end;
+  const char* nl = static_cast<const char*>(memchr(p, '\n', end - p));
+  const char* le = nl ? nl : end;
+  if (le > p && le[-1] == '\r') --le;
+  if (layout.marks <= 0) {
+    int64_t fields = 1;
+    for (const char* q = p; q < le; ++q) fields += (*q == ',');
+    if (fields < 4)
+      throw FormatError(layout.path, first_line, 0,
+                        "expected at least 4 columns (GeneID,BinID,<one count per mark>,Label), "
+                        "found " + std::to_string(fields));
+    layout.marks = fields - 3;
+  }
+  if (layout.bins <= 0) {
+    auto id_of = [](const char* q, const char* e) {
+      const void* c = memchr(q, ',', e - q);
+      return std::string_view(q, (c ? static_cast<const char*>(c) : e) - q);
+    };
+    std::string_view first = id_of(p, le);
+    int64_t n = 0;
+    const char* q = p;
+    while (q < end) {
+      const char* qn = static_cast<const char*>(memchr(q, '\n', end - q));
+      const char* qe = qn ? qn : end;
+      if (id_of(q, qe) != first) break;
+      ++n;
+      q = qn ? qn + 1 : end;
+    }
+    layout.bins = std::max<int64_t>(n, 1);
+    layout.bins_inferred = true;
+  }
+}
+
+void parse_rows(const char* data, const Plan& plan, const Layout& layout, int64_t first_line,
+                const RowContext* prev, float* counts, uint8_t* labels,
+                std::vector<std::string>& gene_ids, int threads) {
+  (void)threads;  // the plan fixes the parallelism
+  const int64_t bins = layout.bins, marks = layout.marks;
+  const int64_t genes = (plan.rows + bins - 1) / bins;
+  gene_ids.assign(static_cast<size_t>(genes), std::string());
+  struct ChunkState {
+    Row first, last;
+    bool any = false;
+    Error error;
+  };
+  std::vector<ChunkState> state(plan.chunks.size());
+  run_parallel(plan.chunks.size(), [&](size_t ci) {
+    const auto& c = plan.chunks[ci];
+    auto& st = state[ci];
+    const char* p = data + c.begin;
+    const char* end = data + std::min(c.end, plan.end);
+    int64_t r = c.first_row;
+    Row prev_row, row;
+    try {
+      // Every line but the chunk's last ends in '\n' inside the chunk.
+      const int64_t fast_rows = c.rows - 1;
+      for (int64_t k = 0; k < c.rows; ++k) {
+        const int64_t line = first_line + r;
+        const char* next = k < fast_rows ? parse_fast(p, marks, counts + r * marks, row) : nullptr;
+        if (!next) {
+          const char* nl = static_cast<const char*>(memchr(p, '\n', end - p));
+          const char* le = nl ? nl : end;
+          const char* lc = (le > p && le[-1] == '\r') ? le - 1 : le;
+          parse_line(p, lc, line, layout, counts + r * marks, row);
+          next = nl ? nl + 1 : end;
+        }
+        const int64_t e = r % bins;
+        if (r == c.first_row) {
+          st.first = row;
+        } else if ((e == 0) == (row.id == prev_row.id) || row.bin != e + 1 ||
+                   (e != 0 && row.label != prev_row.label)) {
+          // Rare: let the checks word the error.
+          check_transition(prev_row, row, e, line, layout);
+          check_bin(row, e, line);
+        }
+        if (e == 0) {
+          gene_ids[r / bins].assign(row.id.data(), row.id.size());
+          labels[r / bins] = static_cast<uint8_t>(row.label);
+        }
+        st.any = true;
+        prev_row = row;
+        ++r;
+        p = next;
+      }
+      st.last = prev_row;
+    } catch (const Failure& f) {
+      st.error = f.error;
+    }
+  });
+  // Boundaries: the first row of every chunk against the row before it.
+  Error best;
+  for (size_t ci = 0; ci < state.size(); ++ci) {
+    if (state[ci].error.set() && state[ci].error.before(best)) best = state[ci].error;
+  }
+  for (size_t ci = 0; ci < state.size(); ++ci) {
+    const auto& st = state[ci];
+    if (!st.any) continue;
+    const int64_t r = plan.chunks[ci].first_row, line = first_line + r, e = r % bins;
+    try {
+      if (ci > 0) {
+        if (!state[ci - 1].any) continue;  // the previous chunk failed earlier
+        check_transition(state[ci - 1].last, st.first, e, line, layout);
+      } else if (prev && prev->valid) {
+        Row p{prev->gene_id, 0, prev->label};
+        check_transition(p, st.first, e, line, layout);
+      }
+      check_bin(st.first, e, line);
+    } catch (const Failure& f) {
+      if (f.error.before(best)) best = f.error;
+    }
+  }
+  // The last gene must be complete.
+  if (plan.rows % bins != 0 && !state.empty() && state.back().any) {
+    const Row& last = state.back().last;
+    Error err{first_line + plan.rows - 1, 3, 0,
+              "gene '" + std::string(last.id) + "' has " + std::to_string(plan.rows % bins) +
+                  " bins, expected " + std::to_string(bins) + " (the file ends)" +
+                  bins_hint(layout)};
+    if (err.before(best)) best = err;
+  }
+  if (best.set()) throw FormatError(layout.path, best.line, best.column, best.message);
+}
+
+void check_unique_ids(const std::vector<std::string>& gene_ids, const Layout& layout,
+                      int64_t first_line, std::unordered_map<std::string, int64_t>& seen) {
+  seen.reserve(seen.size() + gene_ids.size());
+  for (size_t g = 0; g < gene_ids.size(); ++g) {
+    const int64_t line = first_line + static_cast<int64_t>(g) * layout.bins;
+    auto [it, inserted] = seen.emplace(gene_ids[g], line);
+    if (!inserted)
+      throw FormatError(layout.path, line, 1,
+                        "gene '" + gene_ids[g] + "' appears again (its first block starts at line " +
+                            std::to_string(it->second) + "); each gene's rows must be consecutive");
+  }
+}
+
+// ---------------------------------------------------------------- FileParser
+
+FileParser::FileParser(const std::string& path, Layout layout, int threads)
+    : layout_(std::move(layout)), threads_(threads > 0 ? threads : default_threads()) {
+  layout_.path = path;
+  buffer_ = load_file(path);
+  const char* d = buffer_->data();
+  size_t begin = skip_bom(d, buffer_->size());
+  plan_ = make_plan(d, begin, buffer_->size(), threads_, true);
+  if (plan_.rows == 0)
+    throw FormatError(path, 0, 0,
+                      "empty file: expected rows of GeneID,BinID,<one count per mark>,Label");
+  infer_layout(d, plan_, 1, layout_);
+  genes_ = (plan_.rows + layout_.bins - 1) / layout_.bins;
+}
+
+void FileParser::parse(float* counts, uint8_t* labels, std::vector<std::string>& gene_ids) {
+  parse_rows(buffer_->data(), plan_, layout_, 1, nullptr, counts, labels, gene_ids, threads_);
+  std::unordered_map<std::string, int64_t> seen;
+  check_unique_ids(gene_ids, layout_, 1, seen);
+}
+
+// ---------------------------------------------------------------- BatchReader
+
+BatchReader::BatchReader(const std::string& path, Layout layout, int64_t genes_per_batch,
+                         int threads)
+    : layout_(std::move(layout)),
+      genes_per_batch_(std::max<int64_t>(1, genes_per_batch)),
+      threads_(threads > 0 ? threads : default_threads()) {
+  layout_.path = path;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw FormatError(path, 0, 0, std::string("cannot open file: ") + strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    throw FormatError(path, 0, 0, "cannot read: not a regular file");
+  }
+  gz_ = gzdopen(fd, "rb");  // reads plain files unchanged
+  if (!gz_) {
+    close(fd);
+    throw FormatError(path, 0, 0, "cannot open file for reading");
+  }
+  gzbuffer(static_cast<gzFile>(gz_), 1 << 20);
+}
+
+BatchReader::~BatchReader() {
+  if (gz_) gzclose(static_cast<gzFile>(gz_));
+}
+
+bool BatchReader::fill(size_t want_lines) {
+  constexpr size_t kBlock = 4 << 20;
+  while (!eof_ && buf_lines_ < want_lines) {
+    size_t old = buf_.size();
+    buf_.resize(old + kBlock);
+    int n = gzread(static_cast<gzFile>(gz_), &buf_[old], static_cast<unsigned>(kBlock));
+    if (n < 0) {
+      int code = 0;
+      const char* msg = gzerror(static_cast<gzFile>(gz_), &code);
+      throw FormatError(layout_.path, 0, 0, std::string("read error: ") + (msg ? msg : "?"));
+    }
+    buf_.resize(old + static_cast<size_t>(n));
+    bytes_read_ += n;
+    buf_lines_ += count_newlines(buf_.data() + old, static_cast<size_t>(n));
+    if (n == 0) eof_ = true;
+  }
+  return buf_lines_ >= want_lines;
+}
+
+int64_t BatchReader::prepare() {
+  // Drop the previous batch.
+  if (batch_bytes_) {
+    buf_.erase(0, batch_bytes_);
+    batch_bytes_ = 0;
+  }
+  size_t begin = 0;
+  if (!started_) {
+    // The first gene must be complete (plus one more line) to infer bins.
+    fill(1);
+    begin = skip_bom(buf_.data(), buf_.size());
+    if (layout_.bins <= 0) {
+      Layout probe = layout_;
+      while (true) {
+        Plan p = make_plan(buf_.data(), begin, buf_.size(), 1, eof_);
+        probe.bins = 0;
+        infer_layout(buf_.data(), p, 1, probe);
+        if (eof_ || probe.bins < p.rows - 1) break;
+        fill(buf_lines_ + 1);
+      }
+      layout_.bins = probe.bins;
+      layout_.bins_inferred = true;
+    }
+    if (begin) {
+      buf_.erase(0, begin);
+      begin = 0;
+    }
+  }
+  const size_t want = static_cast<size_t>(genes_per_batch_ * layout_.bins);
+  bool full = fill(want);
+  size_t end = buf_.size();
+  if (full) {
+    // End the batch after the want-th newline.
+    size_t seen = 0;
+    const char* p = buf_.data();
+    const char* e = p + buf_.size();
+    while (seen < want) {
+      p = static_cast<const char*>(memchr(p, '\n', e - p)) + 1;
+      ++seen;
+    }
+    end = p - buf_.data();
+    // A blank last line may start the file's trailing blank lines: look past it.
+    size_t blank = end - 1;
+    while (blank > 0 && (buf_[blank - 1] == '\n' || buf_[blank - 1] == '\r')) --blank;
+    if (blank < end - 1) {
+      auto all_blank = [&] {
+        return buf_.find_first_not_of("\r\n", blank) == std::string::npos;
+      };
+      while (all_blank() && !eof_) fill(buf_lines_ + 1);
+      if (all_blank()) {
+        full = false;
+        end = buf_.size();
+      }
+    }
+  }
+  plan_ = make_plan(buf_.data(), begin, end, threads_, !full);
+  if (!started_) {
+    started_ = true;
+    if (plan_.rows == 0)
+      throw FormatError(layout_.path, 0, 0,
+                        "empty file: expected rows of GeneID,BinID,<one count per mark>,Label");
+    infer_layout(buf_.data(), plan_, 1, layout_);
+  }
+  if (plan_.rows == 0) {
+    batch_bytes_ = buf_.size();
+    batch_genes_ = 0;
+    return 0;
+  }
+  batch_bytes_ = end;
+  batch_genes_ = (plan_.rows + layout_.bins - 1) / layout_.bins;
+  return batch_genes_;
+}
+
+void BatchReader::parse(float* counts, uint8_t* labels, std::vector<std::string>& gene_ids) {
+  parse_rows(buf_.data(), plan_, layout_, next_line_, &prev_, counts, labels, gene_ids, threads_);
+  check_unique_ids(gene_ids, layout_, next_line_, seen_);
+  // Remember the last row for the next batch's boundary checks.
+  const char* d = buf_.data();
+  size_t e = plan_.end;
+  size_t s = e;
+  while (s > 0 && d[s - 1] != '\n') --s;
+  const char* c = static_cast<const char*>(memchr(d + s, ',', e - s));
+  prev_.valid = true;
+  prev_.gene_id.assign(d + s, c ? c - (d + s) : e - s);
+  prev_.label = labels[batch_genes_ - 1];
+  buf_lines_ -= static_cast<size_t>(plan_.rows);
+  next_line_ += plan_.rows;
+}
+
+// ---------------------------------------------------------------- writer
+
+std::string format_rows(const float* counts, const uint8_t* labels,
+                        const std::vector<std::string>& gene_ids, int64_t bins, int64_t marks) {
+  std::string out;
+  const int64_t genes = static_cast<int64_t>(gene_ids.size());
+  out.reserve(static_cast<size_t>(genes * bins * (16 + marks * 3)));
+  char tmp[64];
+  for (int64_t g = 0; g < genes; ++g) {
+    for (int64_t b = 0; b < bins; ++b) {
+      out += gene_ids[g];
+      out += ',';
+      auto r = std::to_chars(tmp, tmp + sizeof tmp, b + 1);
+      out.append(tmp, r.ptr);
+      const float* row = counts + (g * bins + b) * marks;
+      for (int64_t m = 0; m < marks; ++m) {
+        out += ',';
+        float v = row[m];
+        if (v == std::floor(v) && std::fabs(v) < 1e15f)
+          r = std::to_chars(tmp, tmp + sizeof tmp, static_cast<int64_t>(v));
+        else
+          r = std::to_chars(tmp, tmp + sizeof tmp, v);
+        out.append(tmp, r.ptr);
+      }
+      out += ',';
+      out += static_cast<char>('0' + (labels[g] ? 1 : 0));
+      out += '\n';
+    }
+  }
+  return out;
+}
+
+}  // namespace cf

@@ -608,6 +608,11 @@ int64_t BatchReader::prepare() {
     // The first gene must be complete (plus one more line) to infer bins.
     fill(1);
     begin = skip_bom(buf_.data(), buf_.size());
+    while (!eof_ && buf_.find_first_not_of("\r\n", begin) == std::string::npos)
+      fill(buf_lines_ + 1);
+    if (buf_.find_first_not_of("\r\n", begin) == std::string::npos)
+      throw FormatError(layout_.path, 0, 0,
+                        "empty file: expected rows of GeneID,BinID,<one count per mark>,Label");
     if (layout_.bins <= 0) {
       Layout probe = layout_;
       while (true) {
@@ -676,13 +681,15 @@ void BatchReader::parse(float* counts, uint8_t* labels, std::vector<std::string>
   // Remember the last row for the next batch's boundary checks.
   const char* d = buf_.data();
   size_t e = plan_.end;
+  if (e > 0 && d[e - 1] == '\n') --e;
   size_t s = e;
   while (s > 0 && d[s - 1] != '\n') --s;
   const char* c = static_cast<const char*>(memchr(d + s, ',', e - s));
   prev_.valid = true;
   prev_.gene_id.assign(d + s, c ? c - (d + s) : e - s);
   prev_.label = labels[batch_genes_ - 1];
-  buf_lines_ -= static_cast<size_t>(plan_.rows);
+  // The file's last line may lack its '\n' (it was not counted in buf_lines_).
+  buf_lines_ -= std::min(buf_lines_, static_cast<size_t>(plan_.rows));
   next_line_ += plan_.rows;
 }
 

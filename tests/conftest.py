@@ -1,0 +1,53 @@
+"""Shared fixtures: the real samples shipped in the package and simulated genomes."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import chromaformer as cf
+from chromaformer.datasets import PACKAGE_DATA
+
+TOY = PACKAGE_DATA / "attentivechrome_toy" / "classification"
+DEEPDIFF = PACKAGE_DATA / "deepdiff_sample"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def pandas_reference(path: Path, bins: int = 100):
+    """The straightforward pandas reading, reshaped: what read_bins must equal."""
+    df = pd.read_csv(path, header=None, dtype={0: str})
+    n_marks = df.shape[1] - 3
+    counts = df.iloc[:, 2 : 2 + n_marks].to_numpy(np.float32).reshape(-1, bins, n_marks)
+    labels = df.iloc[::bins, -1].to_numpy(np.uint8)
+    ids = df.iloc[::bins, 0].to_numpy(str)
+    return counts, labels, ids
+
+
+@pytest.fixture(scope="session")
+def real_files() -> list[Path]:
+    files = sorted(TOY.glob("*.csv")) + sorted(DEEPDIFF.glob("Cell*/classification/*.csv"))
+    assert len(files) == 9
+    return files
+
+
+@pytest.fixture(scope="session")
+def sim_genome(tmp_path_factory) -> tuple[Path, cf.Bins]:
+    """3,000 simulated genes (~9 MB: several parser chunks)."""
+    path = tmp_path_factory.mktemp("sim") / "genome.csv"
+    sim = cf.write_simulated(path, 3000, seed=7)
+    return path, sim
+
+
+def write_lines(path: Path, lines: list[str], end: str = "\n") -> Path:
+    path.write_text(end.join(lines) + end)
+    return path
+
+
+def gene_rows(gene: str, label: int = 1, bins: int = 100, marks: int = 5, start: int = 0):
+    """Valid rows of one gene: counts are (bin + mark) so values are checkable."""
+    return [
+        ",".join([gene, str(b + 1), *(str(b + m + start) for m in range(marks)), str(label)])
+        for b in range(bins)
+    ]

@@ -1,0 +1,167 @@
+"""read_bins / iter_bins / write_bins against pandas, on real and simulated files."""
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+
+import chromaformer as cf
+from conftest import DEEPDIFF, TOY, gene_rows, pandas_reference, write_lines
+
+
+def assert_same(bins: cf.Bins, ref) -> None:
+    counts, labels, ids = ref
+    assert bins.counts.dtype == np.float32 and bins.counts.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(bins.counts, counts)
+    np.testing.assert_array_equal(bins.labels, labels)
+    np.testing.assert_array_equal(bins.gene_ids, ids)
+
+
+def test_real_files_equal_pandas(real_files):
+    for path in real_files:
+        got = cf.read_bins(path)
+        assert got.counts.shape[1:] == (100, 5)
+        assert got.marks == cf.BENCHMARK_MARKS
+        assert_same(got, pandas_reference(path))
+
+
+def test_real_gene_ids_keep_their_form():
+    toy = cf.read_bins(TOY / "train.csv")
+    assert toy.gene_ids[0] == "000003"  # zero padding survives
+    cell = cf.read_bins(DEEPDIFF / "Cell1" / "classification" / "train.csv")
+    assert all(g.startswith("ENSG") and len(g) == 15 for g in cell.gene_ids)
+    assert cell.n_genes == 200
+
+
+def test_simulated_equals_pandas_and_source(sim_genome):
+    path, sim = sim_genome
+    got = cf.read_bins(path)
+    assert_same(got, pandas_reference(path))
+    np.testing.assert_array_equal(got.counts, sim.counts)
+    np.testing.assert_array_equal(got.gene_ids, sim.gene_ids)
+
+
+@pytest.mark.parametrize("threads", [2, 3, 8])
+def test_threads_equal_single_thread(sim_genome, threads):
+    path, _ = sim_genome
+    one = cf.read_bins(path, threads=1)
+    many = cf.read_bins(path, threads=threads)
+    np.testing.assert_array_equal(one.counts, many.counts)
+    np.testing.assert_array_equal(one.labels, many.labels)
+    np.testing.assert_array_equal(one.gene_ids, many.gene_ids)
+
+
+def test_gzip_equals_plain(sim_genome, tmp_path):
+    path, sim = sim_genome
+    gz = tmp_path / "genome.csv.gz"
+    with open(path, "rb") as src, gzip.open(gz, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    got = cf.read_bins(gz)
+    np.testing.assert_array_equal(got.counts, sim.counts)
+    np.testing.assert_array_equal(got.gene_ids, sim.gene_ids)
+
+
+def test_concatenated_gzip_members(tmp_path):
+    a, b = gene_rows("A"), gene_rows("B", label=0)
+    gz = tmp_path / "two.csv.gz"
+    gz.write_bytes(gzip.compress(("\n".join(a) + "\n").encode())
+                   + gzip.compress(("\n".join(b) + "\n").encode()))
+    got = cf.read_bins(gz)
+    assert list(got.gene_ids) == ["A", "B"] and list(got.labels) == [1, 0]
+
+
+def test_truncated_gzip_is_an_error(sim_genome, tmp_path):
+    path, _ = sim_genome
+    data = gzip.compress(path.read_bytes()[:100000])
+    bad = tmp_path / "cut.csv.gz"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(cf.FormatError, match="gzip"):
+        cf.read_bins(bad)
+
+
+def test_crlf_missing_final_newline_trailing_blank_lines_and_bom(tmp_path):
+    rows = gene_rows("G1") + gene_rows("G2", label=0)
+    ref = cf.read_bins(write_lines(tmp_path / "ref.csv", rows))
+    variants = {
+        "crlf.csv": "\r\n".join(rows) + "\r\n",
+        "nofinal.csv": "\n".join(rows),
+        "crlf_nofinal.csv": "\r\n".join(rows),
+        "blank.csv": "\n".join(rows) + "\n\n\r\n\n",
+        "bom.csv": "\ufeff" + "\n".join(rows) + "\n",
+    }
+    for name, text in variants.items():
+        (tmp_path / name).write_bytes(text.encode())
+        got = cf.read_bins(tmp_path / name)
+        np.testing.assert_array_equal(got.counts, ref.counts, err_msg=name)
+        assert list(got.gene_ids) == ["G1", "G2"], name
+        for batch_size in (1, 2):
+            batches = list(cf.iter_bins(tmp_path / name, batch_size))
+            assert sum(b.n_genes for b in batches) == 2, name
+
+
+def test_bins_and_marks_are_inferred_or_required(tmp_path):
+    path = write_lines(tmp_path / "seven.csv",
+                       gene_rows("A", bins=40, marks=7) + gene_rows("B", bins=40, marks=7))
+    got = cf.read_bins(path)
+    assert got.counts.shape == (2, 40, 7)
+    assert got.marks == tuple(f"mark{i}" for i in range(1, 8))
+    named = cf.read_bins(path, marks=list("abcdefg"), bins=40)
+    assert named.marks == tuple("abcdefg")
+    with pytest.raises(cf.FormatError, match=r"expected 8 columns .* found 10") as e:
+        cf.read_bins(path, marks=5)
+    assert e.value.line == 1
+    with pytest.raises(cf.FormatError, match="has 40 bins, expected 100") as e:
+        cf.read_bins(path, bins=100)
+    assert e.value.line == 41
+
+
+def test_decimal_counts_when_allowed(tmp_path):
+    rows = gene_rows("A")
+    rows[3] = "A,4,1.5,0.25,2e-1,6,7,1"
+    path = write_lines(tmp_path / "mean.csv", rows)
+    with pytest.raises(cf.FormatError, match="integer count") as e:
+        cf.read_bins(path)
+    assert e.value.line == 4
+    got = cf.read_bins(path, integer_counts=False)
+    assert got.counts[0, 3].tolist() == [1.5, 0.25, np.float32(0.2), 6, 7]
+    rows[3] = "A,4,-0.5,0,0,6,7,1"
+    with pytest.raises(cf.FormatError, match="negative count"):
+        cf.read_bins(write_lines(tmp_path / "neg.csv", rows), integer_counts=False)
+
+
+@pytest.mark.parametrize("batch", [1, 7, 1000, 5000])
+def test_iter_bins_equals_read_bins(sim_genome, tmp_path, batch):
+    path, sim = sim_genome
+    gz = tmp_path / "g.csv.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes(), compresslevel=1))
+    for source in (path, gz):
+        parts = list(cf.iter_bins(source, batch, threads=2))
+        assert all(p.n_genes == batch for p in parts[:-1])
+        np.testing.assert_array_equal(np.concatenate([p.counts for p in parts]), sim.counts)
+        np.testing.assert_array_equal(np.concatenate([p.gene_ids for p in parts]), sim.gene_ids)
+        np.testing.assert_array_equal(np.concatenate([p.labels for p in parts]), sim.labels)
+
+
+def test_write_bins_round_trip_and_gzip(tmp_path):
+    sim = cf.simulate_genome(50, bins=20, seed=3, id_style="numeric")
+    for name in ("a.csv", "a.csv.gz"):
+        cf.write_bins(tmp_path / name, sim.counts, sim.labels, sim.gene_ids)
+        back = cf.read_bins(tmp_path / name)
+        np.testing.assert_array_equal(back.counts, sim.counts)
+        assert back.gene_ids[0] == "000001"
+    assert (tmp_path / "a.csv.gz").read_bytes()[:2] == b"\x1f\x8b"
+
+
+def test_write_bins_is_atomic(tmp_path, monkeypatch):
+    sim = cf.simulate_genome(5, bins=10, seed=3)
+    target = tmp_path / "out.csv.gz"
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(gzip, "open", broken)
+    with pytest.raises(OSError, match="disk full"):
+        cf.write_bins(target, sim.counts, sim.labels, sim.gene_ids)
+    assert list(tmp_path.iterdir()) == []

@@ -301,7 +301,7 @@ std::unique_ptr<Buffer> load_file(const std::string& path) {
     close(fd);
     return std::make_unique<OwnedBuffer>(std::string());
   }
-  void* p = mmap(nullptr, n, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  void* p = mmap(nullptr, n, PROT_READ, MAP_PRIVATE, fd, 0);
   close(fd);
   if (p == MAP_FAILED) throw FormatError(path, 0, 0, std::string("cannot map file: ") + strerror(errno));
   madvise(p, n, MADV_SEQUENTIAL | MADV_WILLNEED);

@@ -1,0 +1,77 @@
+"""The click commands, driven through CliRunner and as installed console scripts."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+import chromaformer as cf
+from chromaformer.cli import main
+from conftest import TOY, gene_rows, write_lines
+
+
+def test_simulate_then_inspect(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "g.csv.gz"
+    res = runner.invoke(main, ["simulate", "-o", str(out), "--genes", "120", "--seed", "4"])
+    assert res.exit_code == 0, res.output
+    assert "120 genes x 100 bins x 5 marks" in res.output
+    assert out.read_bytes()[:2] == b"\x1f\x8b"
+    np_sim = cf.simulate_genome(120, seed=4)
+    assert (cf.read_bins(out).counts == np_sim.counts).all()
+
+    res = runner.invoke(main, ["inspect", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    assert info["genes"] == 120 and info["bins"] == 100 and info["expressed"] == 60
+    assert set(info["per_mark"]) == set(cf.BENCHMARK_MARKS)
+
+
+def test_inspect_real_file_text():
+    res = CliRunner().invoke(main, ["inspect", str(TOY / "train.csv")])
+    assert res.exit_code == 0
+    assert "10 genes x 100 bins x 5 marks" in res.output
+    assert "5 expressed (1), 5 silent (0)" in res.output
+    assert "H3K4me3" in res.output
+
+
+def test_inspect_bad_file_one_line_error(tmp_path):
+    rows = gene_rows("A") + gene_rows("B")
+    rows[150] = "B,51,NA,1,1,1,1,1"
+    bad = write_lines(tmp_path / "bad.csv", rows)
+    res = CliRunner().invoke(main, ["inspect", str(TOY / "train.csv"), str(bad)])
+    assert res.exit_code == 1
+    err_lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert err_lines == [f"Error: {bad}:151:6: field 3 (H3K27me3): expected a non-negative "
+                         f"integer count, got 'NA'"]
+    assert "10 genes" in res.stdout  # the good file is still reported
+
+
+def test_simulate_rejects_bad_options(tmp_path):
+    res = CliRunner().invoke(main, ["simulate", "-o", str(tmp_path / "x.csv"), "--genes", "0"])
+    assert res.exit_code == 2 and "--genes" in res.output
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    res = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--genes", "300"])
+    assert res.exit_code == 0, res.output
+    assert "parsed" in res.output and "MB/s" in res.output
+    assert cf.read_bins(tmp_path / "genome.csv").n_genes == 300
+
+
+def test_console_scripts_and_no_torch_import(tmp_path):
+    out = tmp_path / "s.csv"
+    subprocess.run(["chromaformer-simulate", "-o", str(out), "--genes", "20", "-q"], check=True)
+    probe = ("import sys, runpy; sys.argv=['chromaformer','inspect',%r]\n"
+             "try:\n    runpy.run_module('chromaformer.cli.__main__', run_name='__main__')\n"
+             "except SystemExit as e:\n    assert not e.code, e.code\n"
+             "assert 'torch' not in sys.modules, 'inspect imported torch'\n") % str(out)
+    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "20 genes" in res.stdout
+    res = subprocess.run(["chromaformer", "inspect", str(tmp_path / "none.csv")],
+                         capture_output=True, text=True)
+    assert res.returncode == 1 and "cannot open file" in res.stderr

@@ -11,6 +11,7 @@ from .. import __version__
 from .demo import demo
 from .inspect import inspect
 from .simulate import simulate
+from .train import evaluate, train
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,3 +23,5 @@ def main() -> None:
 main.add_command(inspect)
 main.add_command(simulate)
 main.add_command(demo)
+main.add_command(train)
+main.add_command(evaluate)

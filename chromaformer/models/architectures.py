@@ -1,0 +1,100 @@
+"""The four architectures. Each takes raw counts (batch, bins, marks) and returns a dict
+with ``logit`` (batch,) and, where the architecture has them, ``bin_attention``
+(batch, marks, bins) and ``mark_attention`` (batch, marks)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+from .layers import InputTransform, MarkAttention, MarkTransformer, PerMarkBiLSTM
+
+Output = dict[str, torch.Tensor]
+
+
+class BiLSTMAttention(nn.Module):
+    """AttentiveChrome: per-mark BiLSTM + bin attention, mark BiLSTM + mark attention."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.transform = InputTransform(cfg.input_transform)
+        self.bins = PerMarkBiLSTM(cfg.n_marks, cfg.bin_hidden)
+        self.marks = MarkAttention(cfg.d_model, cfg.mark_hidden)
+        self.head = nn.Linear(2 * cfg.mark_hidden, 1)
+
+    def forward(self, counts: torch.Tensor) -> Output:
+        emb, alpha = self.bins(self.transform(counts))  # (B, M, 64), (B, M, bins)
+        gene, beta = self.marks(emb)  # (B, 32), (B, M)
+        return {"logit": self.head(gene).squeeze(-1), "bin_attention": alpha,
+                "mark_attention": beta}
+
+
+class BiLSTMTransformer(nn.Module):
+    """Per-mark BiLSTM + bin attention, then a Transformer encoder over the marks."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.transform = InputTransform(cfg.input_transform)
+        self.bins = PerMarkBiLSTM(cfg.n_marks, cfg.bin_hidden)
+        self.encoder = MarkTransformer(cfg.n_marks, cfg.d_model, cfg.n_heads,
+                                       cfg.dim_feedforward, cfg.n_layers, cfg.dropout)
+        self.head = nn.Linear(cfg.d_model, 1)
+
+    def forward(self, counts: torch.Tensor) -> Output:
+        emb, _ = self.bins(self.transform(counts))  # (B, M, 64)
+        return {"logit": self.head(self.encoder(emb)).squeeze(-1)}
+
+
+class Hybrid(nn.Module):
+    """Both branches over one shared bin level, concatenated (32 + 64) -> logit."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.transform = InputTransform(cfg.input_transform)
+        self.bins = PerMarkBiLSTM(cfg.n_marks, cfg.bin_hidden)
+        self.marks = MarkAttention(cfg.d_model, cfg.mark_hidden)
+        self.encoder = MarkTransformer(cfg.n_marks, cfg.d_model, cfg.n_heads,
+                                       cfg.dim_feedforward, cfg.n_layers, cfg.dropout)
+        self.head = nn.Linear(2 * cfg.mark_hidden + cfg.d_model, 1)
+
+    def forward(self, counts: torch.Tensor) -> Output:
+        emb, alpha = self.bins(self.transform(counts))  # (B, M, 64), (B, M, bins)
+        gene, beta = self.marks(emb)  # (B, 32), (B, M)
+        both = torch.cat([gene, self.encoder(emb)], dim=-1)  # (B, 96)
+        return {"logit": self.head(both).squeeze(-1), "bin_attention": alpha,
+                "mark_attention": beta}
+
+
+class DeepChromeCNN(nn.Module):
+    """DeepChrome: Conv1d(marks -> 50, k 10), ReLU, MaxPool 5, dropout, MLP 625-125."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.transform = InputTransform(cfg.input_transform)
+        self.conv = nn.Conv1d(cfg.n_marks, cfg.cnn_filters, cfg.cnn_kernel)
+        self.pool = nn.MaxPool1d(cfg.cnn_pool)
+        flat = cfg.cnn_filters * ((cfg.bins - cfg.cnn_kernel + 1) // cfg.cnn_pool)
+        layers: list[nn.Module] = [nn.Dropout(cfg.dropout)]
+        for width in cfg.cnn_hidden:
+            layers += [nn.Linear(flat, width), nn.ReLU()]
+            flat = width
+        layers.append(nn.Linear(flat, 1))
+        self.mlp = nn.Sequential(*layers)
+
+    def forward(self, counts: torch.Tensor) -> Output:
+        x = self.transform(counts).transpose(1, 2)  # (B, marks, bins)
+        x = self.pool(torch.relu(self.conv(x)))  # (B, filters, pooled bins)
+        return {"logit": self.mlp(x.flatten(1)).squeeze(-1)}
+
+
+_CLASSES = {"bilstm_attention": BiLSTMAttention, "bilstm_transformer": BiLSTMTransformer,
+            "hybrid": Hybrid, "cnn": DeepChromeCNN}
+
+
+def build_model(cfg: ModelConfig) -> nn.Module:
+    """A freshly initialised model for ``cfg``."""
+    return _CLASSES[cfg.arch](cfg)

@@ -1,0 +1,48 @@
+"""Checkpoints carry the model config and the package version: enough to rebuild."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Union
+
+import torch
+from torch import nn
+
+from .. import __version__
+from .._atomic import atomic_path
+from .architectures import build_model
+from .config import ModelConfig
+
+BEST = "best.pt"
+LAST = "last.pt"
+
+
+def save_checkpoint(path: Union[str, os.PathLike], model: nn.Module, **extra: Any) -> None:
+    """Write config + weights (+ anything in ``extra``) atomically."""
+    cfg: ModelConfig = model.config
+    state = {"config": cfg.to_dict(), "state_dict": model.state_dict(),
+             "chromaformer_version": __version__, **extra}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def read_checkpoint(path: Union[str, os.PathLike]) -> dict[str, Any]:
+    """The checkpoint dict of a file, or of a run folder's best model."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / BEST
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no checkpoint (expected a run folder or a .pt file)")
+    return torch.load(p, map_location="cpu", weights_only=False)
+
+
+def load_model(path: Union[str, os.PathLike]) -> nn.Module:
+    """Rebuild a trained model from a run folder or checkpoint, with no flags needed.
+
+    Returns the model with its weights, in eval mode, on CPU: it takes raw counts
+    ``(batch, bins, marks)`` and returns what the architecture returns.
+    """
+    ckpt = read_checkpoint(path)
+    model = build_model(ModelConfig.from_dict(ckpt["config"]))
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval()

@@ -1,0 +1,95 @@
+"""One config per model: the single source of truth, saved inside checkpoints."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from ..constants import BENCHMARK_BINS, BENCHMARK_MARKS, BIN_SIZE
+
+#: Architecture names; the reference work's spellings map onto ours.
+ARCHITECTURES = ("bilstm_attention", "bilstm_transformer", "hybrid", "cnn")
+ALIASES = {
+    "bilstm_attention_transformer": "hybrid",
+    "attentivechrome": "bilstm_attention",
+    "deepchrome": "cnn",
+}
+
+
+def canonical_arch(name: str) -> str:
+    """Our name for an architecture, accepting the reference work's spellings."""
+    arch = ALIASES.get(name, name)
+    if arch not in ARCHITECTURES:
+        known = ", ".join(list(ARCHITECTURES) + list(ALIASES))
+        raise ValueError(f"unknown architecture {name!r}; expected one of {known}")
+    return arch
+
+
+@dataclass
+class ModelConfig:
+    """Architecture plus every hyperparameter, the marks in column order and the bins.
+
+    ``input_transform``: ``log1p`` (default; raw counts saturate the LSTMs at
+    initialisation) or ``none`` (AttentiveChrome-faithful raw counts). It runs inside
+    the model, so the model and its exported graph take raw counts.
+    """
+
+    arch: str = "hybrid"
+    marks: tuple[str, ...] = BENCHMARK_MARKS
+    bins: int = BENCHMARK_BINS
+    bin_size: int = BIN_SIZE
+    input_transform: str = "log1p"
+    # bin level (per mark BiLSTM + bin attention)
+    bin_hidden: int = 32
+    # mark level (BiLSTM + mark attention)
+    mark_hidden: int = 16
+    # transformer over mark embeddings
+    n_heads: int = 4
+    dim_feedforward: int = 256
+    n_layers: int = 2
+    dropout: float = 0.5
+    # DeepChrome CNN
+    cnn_filters: int = 50
+    cnn_kernel: int = 10
+    cnn_pool: int = 5
+    cnn_hidden: tuple[int, ...] = (625, 125)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.arch = canonical_arch(self.arch)
+        self.marks = tuple(self.marks)
+        self.cnn_hidden = tuple(self.cnn_hidden)
+        if self.input_transform not in ("log1p", "none"):
+            raise ValueError(f"input_transform must be 'log1p' or 'none', got {self.input_transform!r}")
+        if self.bins < 1 or not self.marks:
+            raise ValueError("bins and marks must be positive")
+        d_model = 2 * self.bin_hidden
+        if self.arch in ("bilstm_transformer", "hybrid") and d_model % self.n_heads:
+            raise ValueError(f"n_heads={self.n_heads} must divide d_model={d_model} (2 x bin_hidden)")
+        if self.arch == "cnn" and self.bins < self.cnn_kernel + self.cnn_pool - 1:
+            raise ValueError(f"the CNN needs at least {self.cnn_kernel + self.cnn_pool - 1} bins")
+
+    @property
+    def n_marks(self) -> int:
+        return len(self.marks)
+
+    @property
+    def d_model(self) -> int:
+        return 2 * self.bin_hidden
+
+    @property
+    def has_attention(self) -> bool:
+        return self.arch in ("bilstm_attention", "hybrid")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["marks"] = list(self.marks)
+        d["cnn_hidden"] = list(self.cnn_hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown model config keys: {', '.join(sorted(unknown))}")
+        return cls(**d)

@@ -1,0 +1,100 @@
+"""Building blocks shared by the architectures. Shapes are written beside the code."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class InputTransform(nn.Module):
+    """Raw counts in, what the network sees out (log1p or identity)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.log1p(x) if self.kind == "log1p" else x
+
+
+class PerMarkBiLSTM(nn.Module):
+    """One BiLSTM per mark over the bins (AttentiveChrome's bin level), with learned
+    bin attention per mark.
+
+    in:  (batch, bins, marks) transformed counts
+    out: mark embeddings (batch, marks, 2*hidden), alpha (batch, marks, bins)
+    """
+
+    def __init__(self, n_marks: int, hidden: int) -> None:
+        super().__init__()
+        self.lstms = nn.ModuleList(
+            nn.LSTM(1, hidden, batch_first=True, bidirectional=True) for _ in range(n_marks)
+        )
+        # bin attention (as AttentiveChrome): a context vector per mark scores each
+        # bin's hidden state by a dot product
+        self.context = nn.Parameter(torch.empty(n_marks, 2 * hidden))
+        nn.init.normal_(self.context, std=0.1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # Each LSTM runs over the whole batch at once; the 5 marks are 5 fused calls.
+        h = torch.stack(
+            [lstm(x[:, :, m : m + 1])[0] for m, lstm in enumerate(self.lstms)], dim=1
+        )  # (batch, marks, bins, 2*hidden)
+        scores = torch.einsum("bmtd,md->bmt", h, self.context)  # (batch, marks, bins)
+        alpha = torch.softmax(scores, dim=-1)  # (batch, marks, bins)
+        emb = torch.einsum("bmt,bmtd->bmd", alpha, h)  # (batch, marks, 2*hidden)
+        return emb, alpha
+
+
+class MarkAttention(nn.Module):
+    """AttentiveChrome's mark level: a BiLSTM over the mark embeddings, then attention.
+
+    in:  (batch, marks, d_in)
+    out: gene vector (batch, 2*hidden), beta (batch, marks)
+    """
+
+    def __init__(self, d_in: int, hidden: int) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(d_in, hidden, batch_first=True, bidirectional=True)
+        self.context = nn.Parameter(torch.empty(2 * hidden))
+        nn.init.normal_(self.context, std=0.1)
+
+    def forward(self, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h, _ = self.lstm(emb)  # (batch, marks, 2*hidden)
+        scores = h @ self.context  # (batch, marks)
+        beta = torch.softmax(scores, dim=-1)  # (batch, marks)
+        return torch.einsum("bm,bmd->bd", beta, h), beta
+
+
+class SinusoidalPositions(nn.Module):
+    """Fixed sinusoidal encoding, sized to the positions actually used (the marks)."""
+
+    def __init__(self, length: int, d_model: int) -> None:
+        super().__init__()
+        pos = torch.arange(length, dtype=torch.float32)[:, None]
+        div = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model))
+        pe = torch.zeros(length, d_model)
+        pe[:, 0::2] = torch.sin(pos * div)
+        pe[:, 1::2] = torch.cos(pos * div)
+        self.register_buffer("pe", pe, persistent=False)  # (length, d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.pe[None, : x.shape[1]]
+
+
+class MarkTransformer(nn.Module):
+    """Positional encoding + TransformerEncoder over mark embeddings, mean-pooled.
+
+    in: (batch, marks, d_model); out: (batch, d_model)
+    """
+
+    def __init__(self, n_marks: int, d_model: int, n_heads: int, ff: int, layers: int,
+                 dropout: float) -> None:
+        super().__init__()
+        self.pos = SinusoidalPositions(n_marks, d_model)
+        layer = nn.TransformerEncoderLayer(d_model, n_heads, ff, dropout, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
+    def forward(self, emb: torch.Tensor) -> torch.Tensor:
+        return self.encoder(self.pos(emb)).mean(dim=1)

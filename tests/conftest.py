@@ -51,3 +51,14 @@ def gene_rows(gene: str, label: int = 1, bins: int = 100, marks: int = 5, start:
         ",".join([gene, str(b + 1), *(str(b + m + start) for m in range(marks)), str(label)])
         for b in range(bins)
     ]
+
+
+@pytest.fixture(scope="session")
+def sim_root(tmp_path_factory) -> Path:
+    """A benchmark-layout data root of two simulated cell types (E1, E2)."""
+    root = tmp_path_factory.mktemp("simroot")
+    for c, ct in enumerate(("E1", "E2")):
+        for s, (split, genes) in enumerate((("train", 600), ("valid", 200), ("test", 200))):
+            cf.write_simulated(root / ct / "classification" / f"{split}.csv", genes,
+                               seed=100 * c + s + 1, noise=0.5)
+    return root

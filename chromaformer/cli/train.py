@@ -156,3 +156,7 @@ def evaluate(run: str, data_root: str, cell_types: tuple[str, ...], device: str,
         click.echo(json.dumps(metrics, default=float))
     else:
         _print_metrics(metrics)
+
+
+if __name__ == "__main__":  # python -m chromaformer.cli.train (used under torchrun)
+    train()

@@ -1,0 +1,85 @@
+"""Shapes, gradients, attention maps and rebuilding of every architecture."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from chromaformer.models import ARCHITECTURES, ModelConfig, build_model, load_model, save_checkpoint
+
+torch.set_num_threads(2)
+
+
+def counts(batch=6, bins=100, marks=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.poisson(torch.full((batch, bins, marks), 3.0), generator=g)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_shapes_gradients_and_attention(arch):
+    torch.manual_seed(0)
+    cfg = ModelConfig(arch=arch)
+    model = build_model(cfg)
+    out = model(counts())
+    assert out["logit"].shape == (6,) and torch.isfinite(out["logit"]).all()
+    out["logit"].sum().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, f"{name} gets no gradient"
+    if cfg.has_attention:
+        alpha, beta = out["bin_attention"], out["mark_attention"]
+        assert alpha.shape == (6, 5, 100) and beta.shape == (6, 5)
+        torch.testing.assert_close(alpha.sum(-1), torch.ones(6, 5))
+        torch.testing.assert_close(beta.sum(-1), torch.ones(6))
+        assert (alpha > 0).all() and alpha.std() > 0  # real maps, not zeros or constants
+    else:
+        assert set(out) == {"logit"}
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_genes_are_independent_in_eval(arch):
+    model = build_model(ModelConfig(arch=arch)).eval()
+    x = counts(8)
+    with torch.no_grad():
+        full = model(x)["logit"]
+        parts = torch.cat([model(x[:3])["logit"], model(x[3:])["logit"]])
+    torch.testing.assert_close(full, parts, atol=1e-5, rtol=1e-5)
+
+
+def test_other_bins_and_marks():
+    for arch in ARCHITECTURES:
+        cfg = ModelConfig(arch=arch, marks=tuple("abcdefg"), bins=40)
+        out = build_model(cfg)(counts(3, 40, 7))
+        assert out["logit"].shape == (3,)
+        if cfg.has_attention:
+            assert out["bin_attention"].shape == (3, 7, 40)
+
+
+def test_input_transform_lives_in_the_model():
+    torch.manual_seed(1)
+    log_model = build_model(ModelConfig(arch="cnn", dropout=0.0)).eval()
+    raw_model = build_model(ModelConfig(arch="cnn", dropout=0.0, input_transform="none")).eval()
+    raw_model.load_state_dict(log_model.state_dict())
+    x = counts()
+    torch.testing.assert_close(log_model(x)["logit"], raw_model(torch.log1p(x))["logit"])
+
+
+def test_config_rebuilds_model_from_checkpoint(tmp_path):
+    torch.manual_seed(2)
+    cfg = ModelConfig(arch="bilstm_attention_transformer", n_heads=2, dim_feedforward=32)
+    assert cfg.arch == "hybrid"
+    model = build_model(cfg).eval()
+    save_checkpoint(tmp_path / "best.pt", model)
+    again = load_model(tmp_path)  # a run folder works, as does the file
+    assert not again.training and again.config == cfg
+    x = counts()
+    torch.testing.assert_close(model(x)["logit"], again(x)["logit"])
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_bad_configs():
+    with pytest.raises(ValueError, match="unknown architecture 'lstm'"):
+        ModelConfig(arch="lstm")
+    with pytest.raises(ValueError, match="must divide d_model"):
+        ModelConfig(arch="hybrid", n_heads=5)
+    with pytest.raises(ValueError, match="unknown model config keys: colour"):
+        ModelConfig.from_dict({"arch": "cnn", "colour": 1})

@@ -56,10 +56,14 @@ def test_simulate_rejects_bad_options(tmp_path):
 
 
 def test_demo_runs_end_to_end(tmp_path):
-    res = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--genes", "300"])
+    res = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--genes", "300", "--train",
+                                    "--model", "cnn", "--epochs", "1", "--quiet"])
     assert res.exit_code == 0, res.output
     assert "parsed" in res.output and "MB/s" in res.output
     assert cf.read_bins(tmp_path / "genome.csv").n_genes == 300
+    assert "[3/3] trained cnn" in res.output and "test AUROC" in res.output
+    assert cf.read_bins(tmp_path / "data/SIM/classification/test.csv").n_genes == 100
+    assert (tmp_path / "runs" / "cnn" / "best.pt").exists()
 
 
 def test_console_scripts_and_no_torch_import(tmp_path):

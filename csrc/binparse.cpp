@@ -288,7 +288,10 @@ int default_threads() {
   return n ? static_cast<int>(n) : 1;
 }
 
-std::unique_ptr<Buffer> load_file(const std::string& path) {
+namespace {
+
+// Opens a regular file for reading; returns its descriptor and size.
+int open_regular(const std::string& path, size_t& size) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw FormatError(path, 0, 0, std::string("cannot open file: ") + strerror(errno));
   struct stat st;
@@ -296,7 +299,15 @@ std::unique_ptr<Buffer> load_file(const std::string& path) {
     close(fd);
     throw FormatError(path, 0, 0, "cannot read: not a regular file");
   }
-  size_t n = static_cast<size_t>(st.st_size);
+  size = static_cast<size_t>(st.st_size);
+  return fd;
+}
+
+}  // namespace
+
+std::unique_ptr<Buffer> load_file(const std::string& path) {
+  size_t n = 0;
+  int fd = open_regular(path, n);
   if (n == 0) {
     close(fd);
     return std::make_unique<OwnedBuffer>(std::string());
@@ -559,13 +570,8 @@ BatchReader::BatchReader(const std::string& path, Layout layout, int64_t genes_p
       genes_per_batch_(std::max<int64_t>(1, genes_per_batch)),
       threads_(threads > 0 ? threads : default_threads()) {
   layout_.path = path;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw FormatError(path, 0, 0, std::string("cannot open file: ") + strerror(errno));
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    throw FormatError(path, 0, 0, "cannot read: not a regular file");
-  }
+  size_t size = 0;
+  int fd = open_regular(path, size);
   gz_ = gzdopen(fd, "rb");  // reads plain files unchanged
   if (!gz_) {
     close(fd);

@@ -12,6 +12,11 @@ from .layers import InputTransform, MarkAttention, MarkTransformer, PerMarkBiLST
 Output = dict[str, torch.Tensor]
 
 
+def _mark_transformer(cfg: ModelConfig) -> MarkTransformer:
+    return MarkTransformer(cfg.n_marks, cfg.d_model, cfg.n_heads, cfg.dim_feedforward,
+                           cfg.n_layers, cfg.dropout)
+
+
 class BiLSTMAttention(nn.Module):
     """AttentiveChrome: per-mark BiLSTM + bin attention, mark BiLSTM + mark attention."""
 
@@ -38,8 +43,7 @@ class BiLSTMTransformer(nn.Module):
         self.config = cfg
         self.transform = InputTransform(cfg.input_transform)
         self.bins = PerMarkBiLSTM(cfg.n_marks, cfg.bin_hidden)
-        self.encoder = MarkTransformer(cfg.n_marks, cfg.d_model, cfg.n_heads,
-                                       cfg.dim_feedforward, cfg.n_layers, cfg.dropout)
+        self.encoder = _mark_transformer(cfg)
         self.head = nn.Linear(cfg.d_model, 1)
 
     def forward(self, counts: torch.Tensor) -> Output:
@@ -47,17 +51,12 @@ class BiLSTMTransformer(nn.Module):
         return {"logit": self.head(self.encoder(emb)).squeeze(-1)}
 
 
-class Hybrid(nn.Module):
+class Hybrid(BiLSTMAttention):
     """Both branches over one shared bin level, concatenated (32 + 64) -> logit."""
 
     def __init__(self, cfg: ModelConfig) -> None:
-        super().__init__()
-        self.config = cfg
-        self.transform = InputTransform(cfg.input_transform)
-        self.bins = PerMarkBiLSTM(cfg.n_marks, cfg.bin_hidden)
-        self.marks = MarkAttention(cfg.d_model, cfg.mark_hidden)
-        self.encoder = MarkTransformer(cfg.n_marks, cfg.d_model, cfg.n_heads,
-                                       cfg.dim_feedforward, cfg.n_layers, cfg.dropout)
+        super().__init__(cfg)
+        self.encoder = _mark_transformer(cfg)
         self.head = nn.Linear(2 * cfg.mark_hidden + cfg.d_model, 1)
 
     def forward(self, counts: torch.Tensor) -> Output:

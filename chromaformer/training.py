@@ -26,7 +26,8 @@ from ._atomic import atomic_path
 from .datasets import CellDataset, load_benchmark, load_split
 from .errors import DataError
 from .metrics import evaluate, logistic_baseline
-from .models import ModelConfig, build_model, load_model, read_checkpoint, save_checkpoint
+from .models import ModelConfig, build_model, read_checkpoint, save_checkpoint
+from .models.checkpoint import model_from_checkpoint
 from .models.checkpoint import BEST, LAST
 
 
@@ -275,7 +276,8 @@ def evaluate_run(run: os.PathLike | str, data_root: str, cell_types: Sequence[st
     """Test metrics of a saved model beside the logistic-regression baseline."""
     run = Path(run)
     device = resolve_device(device) if isinstance(device, str) else device
-    model = load_model(run).to(device)
+    ckpt = read_checkpoint(run)
+    model = model_from_checkpoint(ckpt).to(device)
     cfg: ModelConfig = model.config
     if sets is None:
         sets = {"train": load_split(data_root, cell_types, "train"),
@@ -284,7 +286,6 @@ def evaluate_run(run: os.PathLike | str, data_root: str, cell_types: Sequence[st
     _check_layout(test, cfg, f"{data_root} (test)")
     scores = predict(model, torch.from_numpy(test.counts).to(device), batch_size)
     base = logistic_baseline(sets["train"].counts, sets["train"].labels, test.counts)
-    ckpt = read_checkpoint(run)
     result = {"model": cfg.arch, "cell_types": list(test.cell_types),
               "test": evaluate(test.labels, scores, test.cell, test.cell_types),
               "baseline_logreg": evaluate(test.labels, base, test.cell, test.cell_types),

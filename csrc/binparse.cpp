@@ -439,8 +439,7 @@ void infer_layout(const char* data, const Plan& plan, int64_t first_line, Layout
 
 void parse_rows(const char* data, const Plan& plan, const Layout& layout, int64_t first_line,
                 const RowContext* prev, float* counts, uint8_t* labels,
-                std::vector<std::string>& gene_ids, int threads) {
-  (void)threads;  // the plan fixes the parallelism
+                std::vector<std::string>& gene_ids) {
   const int64_t bins = layout.bins, marks = layout.marks;
   const int64_t genes = (plan.rows + bins - 1) / bins;
   gene_ids.assign(static_cast<size_t>(genes), std::string());
@@ -557,7 +556,7 @@ FileParser::FileParser(const std::string& path, Layout layout, int threads)
 }
 
 void FileParser::parse(float* counts, uint8_t* labels, std::vector<std::string>& gene_ids) {
-  parse_rows(buffer_->data(), plan_, layout_, 1, nullptr, counts, labels, gene_ids, threads_);
+  parse_rows(buffer_->data(), plan_, layout_, 1, nullptr, counts, labels, gene_ids);
   std::unordered_map<std::string, int64_t> seen;
   check_unique_ids(gene_ids, layout_, 1, seen);
 }
@@ -682,7 +681,7 @@ int64_t BatchReader::prepare() {
 }
 
 void BatchReader::parse(float* counts, uint8_t* labels, std::vector<std::string>& gene_ids) {
-  parse_rows(buf_.data(), plan_, layout_, next_line_, &prev_, counts, labels, gene_ids, threads_);
+  parse_rows(buf_.data(), plan_, layout_, next_line_, &prev_, counts, labels, gene_ids);
   check_unique_ids(gene_ids, layout_, next_line_, seen_);
   // Remember the last row for the next batch's boundary checks.
   const char* d = buf_.data();

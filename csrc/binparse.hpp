@@ -86,7 +86,7 @@ void infer_layout(const char* data, const Plan& plan, int64_t first_line, Layout
 // Row r belongs to gene r / bins. Throws FormatError for the earliest bad line.
 void parse_rows(const char* data, const Plan& plan, const Layout& layout, int64_t first_line,
                 const RowContext* prev, float* counts, uint8_t* labels,
-                std::vector<std::string>& gene_ids, int threads);
+                std::vector<std::string>& gene_ids);
 
 // Raises if a gene id occurs twice; `seen` maps ids to the line of their first row
 // and is updated (so a streaming reader can check across batches).

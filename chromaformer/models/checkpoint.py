@@ -42,7 +42,11 @@ def load_model(path: Union[str, os.PathLike]) -> nn.Module:
     Returns the model with its weights, in eval mode, on CPU: it takes raw counts
     ``(batch, bins, marks)`` and returns what the architecture returns.
     """
-    ckpt = read_checkpoint(path)
+    return model_from_checkpoint(read_checkpoint(path))
+
+
+def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
+    """The model of a checkpoint dict (from :func:`read_checkpoint`), in eval mode."""
     model = build_model(ModelConfig.from_dict(ckpt["config"]))
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()

@@ -125,6 +125,50 @@ def read_bins(
     return _make(raw, names, p)
 
 
+class BinStream:
+    """A bin CSV opened for streaming. Iterating yields :class:`Bins` batches of
+    ``genes_per_batch`` whole genes; ``bins`` and ``marks`` are the layout (given, or
+    inferred from the file once the first batch has been read, 0 before).
+    """
+
+    def __init__(self, path: PathLike, genes_per_batch: int = 4096, *,
+                 threads: Optional[int] = None, bins: Optional[int] = None,
+                 marks: MarksArg = None, integer_counts: bool = True) -> None:
+        if genes_per_batch < 1:
+            raise ValueError(f"genes_per_batch must be >= 1, got {genes_per_batch}")
+        n_marks, self._names = _mark_spec(marks)
+        self.path = os.fspath(path)
+        self._reader = _core.BatchReader(
+            self.path,
+            genes_per_batch,
+            threads=_threads_arg(threads),
+            bins=_bins_arg(bins),
+            marks=n_marks,
+            integer_counts=integer_counts,
+            mark_names=self._names or list(BENCHMARK_MARKS),
+        )
+
+    @property
+    def bins(self) -> int:
+        return int(self._reader.bins)
+
+    @property
+    def marks(self) -> int:
+        return int(self._reader.marks)
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes of the file consumed so far (compressed bytes for gzip input)."""
+        return int(self._reader.bytes_read)
+
+    def __iter__(self) -> Iterator[Bins]:
+        while True:
+            raw = self._reader.next()
+            if raw is None:
+                return
+            yield _make(raw, self._names, self.path)
+
+
 def iter_bins(
     path: PathLike,
     genes_per_batch: int = 4096,
@@ -140,24 +184,8 @@ def iter_bins(
     size; validation is the same as :func:`read_bins`, including gene ids repeated
     across batches. A :class:`FormatError` is raised when the bad line is reached.
     """
-    if genes_per_batch < 1:
-        raise ValueError(f"genes_per_batch must be >= 1, got {genes_per_batch}")
-    n_marks, names = _mark_spec(marks)
-    p = os.fspath(path)
-    reader = _core.BatchReader(
-        p,
-        genes_per_batch,
-        threads=_threads_arg(threads),
-        bins=_bins_arg(bins),
-        marks=n_marks,
-        integer_counts=integer_counts,
-        mark_names=names or list(BENCHMARK_MARKS),
-    )
-    while True:
-        raw = reader.next()
-        if raw is None:
-            return
-        yield _make(raw, names, p)
+    yield from BinStream(path, genes_per_batch, threads=threads, bins=bins, marks=marks,
+                         integer_counts=integer_counts)
 
 
 def write_bins(

@@ -9,7 +9,9 @@ import click
 
 from .. import __version__
 from .demo import demo
+from .export import export
 from .inspect import inspect
+from .score import score
 from .simulate import simulate
 from .train import evaluate, train
 
@@ -25,3 +27,5 @@ main.add_command(simulate)
 main.add_command(demo)
 main.add_command(train)
 main.add_command(evaluate)
+main.add_command(export)
+main.add_command(score)

@@ -1,0 +1,105 @@
+"""``chromaformer-score`` / ``chromaformer score``: bin CSVs + an .onnx -> probabilities."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from ..errors import DataError
+from ._common import one_line_errors, quiet_option, threads_option
+
+
+@click.command("score")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--model", "-m", required=True, type=click.Path(dir_okay=False),
+              help="An .onnx file from chromaformer-export.")
+@click.option("-o", "--output", type=click.Path(),
+              help="Output TSV (one input) or folder (several inputs). Default: "
+                   "<input>.scores.tsv beside each input.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="cuda needs onnxruntime-gpu and a GPU.")
+@click.option("--batch-size", default=1024, show_default=True, type=click.IntRange(min=1),
+              help="Genes per onnxruntime call.")
+@click.option("--chunk-genes", default=8192, show_default=True, type=click.IntRange(min=1),
+              help="Genes parsed per streamed chunk: memory is bounded by a few chunks.")
+@click.option("--attention", is_flag=True,
+              help="Also write the attention maps (<output stem>.attention.npz: gene_id, "
+                   "marks, bin_attention [genes, marks, bins], mark_attention [genes, marks]).")
+@click.option("--no-labels", is_flag=True,
+              help="Leave the input's label column out of the output (and no metrics).")
+@threads_option
+@quiet_option
+@one_line_errors
+def score(inputs: tuple[str, ...], model: str, output: Optional[str], device: str,
+          batch_size: int, chunk_genes: int, attention: bool, no_labels: bool,
+          threads: Optional[int], quiet: bool) -> None:
+    """Score INPUT bin CSVs (plain or .gz; the benchmark format) with an exported model.
+
+    Each input gets a TSV with a header row: gene_id, probability, and the input's
+    label. Files of any size stream through in chunks of whole genes, so memory stays
+    bounded (about 150 MB for a 200k-gene file) and parsing overlaps inference. When
+    the labels take both values, AUROC and AUPR are printed. Outputs appear only when
+    complete: a bad line anywhere leaves no output file.
+    """
+    from ..scoring import Scorer, default_output, model_summary, output_names, score_file
+
+    if threads is not None:
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    scorer = Scorer(model, device=device, threads=threads)
+    if not quiet:
+        click.echo(f"model {model}: {model_summary(scorer.info)}; device {device}", err=True)
+    targets = _targets(inputs, output, default_output, output_names)
+    for src, out in zip(inputs, targets):
+        attn = out.with_name(out.name.removesuffix(".tsv").removesuffix(".scores")
+                             + ".attention.npz") if attention else None
+        bar = None
+        if not quiet:
+            from tqdm import tqdm
+
+            bar = tqdm(total=_size(src), unit="B", unit_scale=True, desc=Path(src).name,
+                       leave=False, file=click.get_text_stream("stderr"))
+        seen = [0]
+
+        def progress(genes: int, bytes_read: int, _bar=bar, _seen=seen) -> None:
+            if _bar is not None:
+                _bar.update(max(0, bytes_read - _seen[0]))
+                _seen[0] = bytes_read
+
+        try:
+            res = score_file(scorer, src, out, attention=attn, batch_size=batch_size,
+                             genes_per_chunk=chunk_genes, threads=threads,
+                             labels=not no_labels, progress=progress)
+        finally:
+            if bar is not None:
+                bar.close()
+        line = (f"{src}: {res.genes:,} genes in {res.seconds:.2f} s "
+                f"({res.genes_per_second:,.0f} genes/s) -> {res.output}")
+        if res.attention:
+            line += f", {res.attention}"
+        if res.metrics:
+            line += f"; AUROC {res.metrics['auroc']:.4f}, AUPR {res.metrics['aupr']:.4f}"
+        click.echo(line)
+
+
+def _size(path: str) -> Optional[int]:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
+
+
+def _targets(inputs, output, default_output, output_names) -> list[Path]:
+    for src in inputs:
+        if not os.path.isfile(src):
+            raise DataError(f"{src}: no such input file")
+    if output is None:
+        return [default_output(s) for s in inputs]
+    out = Path(output)
+    if len(inputs) == 1 and not out.is_dir():
+        return [out]
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: several inputs need -o to be a folder, not a file")
+    out.mkdir(parents=True, exist_ok=True)
+    return [out / f"{name}.scores.tsv" for name in output_names(inputs)]

@@ -1,0 +1,355 @@
+"""Export a trained model to one self-contained, self-describing ONNX file.
+
+The file's contract (input/output names and shapes, metadata keys) is written out in
+``export/CONTRACT.md``; :mod:`chromaformer.scoring` and the Node.js scorer in
+``export/node`` rely on nothing else.
+
+Needs torch, onnx and onnxscript (``pip install chromaformer[export]``); scoring the
+result needs only onnxruntime.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from . import __version__
+from ._atomic import atomic_path
+from .errors import DataError
+from .models.checkpoint import model_from_checkpoint, read_checkpoint
+from .models.config import ModelConfig
+from .models.grouped import grouped_copy
+
+PathLike = Union[str, os.PathLike]
+
+OPSET = 18
+INPUT = "counts"
+OUTPUTS = ("probability", "logit", "bin_attention", "mark_attention")
+VARIANTS = ("fp32", "int8", "fp16")
+#: A variant whose probabilities move further than this from the float model's on the
+#: check sample is refused (unless forced): beyond it, rankings of genes change.
+MAX_PROB_DIFF = 0.02
+#: ... and one whose AUROC on the (labelled) check sample drops by more than this.
+MAX_AUROC_DROP = 0.005
+
+DOC = ("Predicts whether a gene is highly expressed (probability that its expression "
+       "is at or above the median of its cell type) from histone-modification read "
+       "counts in {bins} bins of {bin_size} bp around its transcription start site "
+       "(+-{window} bp), marks in the order {marks}.")
+
+
+@dataclass
+class ExportReport:
+    """What :func:`export_onnx` wrote and measured."""
+
+    path: Path
+    card: Path
+    variant: str
+    size_bytes: int
+    metadata: dict[str, str]
+    check: dict[str, Any] = field(default_factory=dict)
+
+
+class _Exportable(nn.Module):
+    """The model with tuple outputs in the contract's order, probability first."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = grouped_copy(model)
+        self.attention = model.config.has_attention
+
+    def forward(self, counts: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.model(counts)
+        logit = out["logit"]
+        if self.attention:
+            return torch.sigmoid(logit), logit, out["bin_attention"], out["mark_attention"]
+        return torch.sigmoid(logit), logit
+
+
+def output_names(cfg: ModelConfig) -> tuple[str, ...]:
+    return OUTPUTS if cfg.has_attention else OUTPUTS[:2]
+
+
+def model_metadata(cfg: ModelConfig, ckpt: dict[str, Any], variant: str) -> dict[str, str]:
+    """The ``metadata_props`` of an exported model: plain strings, JSON where nested."""
+    valid = ckpt.get("valid") or {}
+    return {
+        "chromaformer_version": __version__,
+        "task": "clf",
+        "architecture": cfg.arch,
+        "marks": ",".join(cfg.marks),
+        "bins": str(cfg.bins),
+        "bin_size": str(cfg.bin_size),
+        "window": str(cfg.bins * cfg.bin_size // 2),
+        "input_transform": cfg.input_transform,
+        "input": INPUT,
+        "outputs": ",".join(output_names(cfg)),
+        "model_config": json.dumps(cfg.to_dict(), sort_keys=True),
+        "training_cell_types": ",".join(ckpt.get("cell_types") or []),
+        "training_epoch": str(ckpt.get("epoch", "")),
+        "validation_metrics": json.dumps(
+            {k: valid[k] for k in ("mean_auroc", "mean_aupr", "pooled") if k in valid},
+            sort_keys=True),
+        "variant": variant,
+    }
+
+
+def strip_debug_info(model: onnx.ModelProto) -> None:
+    """Drop what the dynamo exporter records per node (stack traces, source paths,
+    module names) and per value, so the file is small and byte-reproducible."""
+
+    def graph(g: onnx.GraphProto) -> None:
+        g.doc_string = ""
+        del g.metadata_props[:]
+        for v in list(g.value_info) + list(g.input) + list(g.output):
+            v.doc_string = ""
+            del v.metadata_props[:]
+        for init in g.initializer:
+            del init.metadata_props[:]
+            init.doc_string = ""
+        for node in g.node:
+            node.doc_string = ""
+            del node.metadata_props[:]
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    graph(attr.g)
+                for sub in attr.graphs:
+                    graph(sub)
+
+    graph(model.graph)
+    del model.graph.value_info[:]  # shape annotations are re-inferred by every runtime
+    for fn in model.functions:
+        fn.doc_string = ""
+        for node in fn.node:
+            node.doc_string = ""
+            del node.metadata_props[:]
+
+
+def _describe(model: onnx.ModelProto, cfg: ModelConfig, meta: dict[str, str]) -> None:
+    model.doc_string = DOC.format(bins=cfg.bins, bin_size=cfg.bin_size, marks=", ".join(cfg.marks),
+                                  window=cfg.bins * cfg.bin_size // 2)
+    model.producer_name = "chromaformer"
+    model.producer_version = __version__
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, meta)
+    docs = {
+        INPUT: f"float32 [batch, {cfg.bins}, {cfg.n_marks}]: raw read counts per bin "
+               f"(bin 1 upstream), marks {','.join(cfg.marks)}",
+        "probability": "float32 [batch]: P(high expression)",
+        "logit": "float32 [batch]: log-odds of high expression",
+        "bin_attention": f"float32 [batch, {cfg.n_marks}, {cfg.bins}]: per-mark attention "
+                         "over bins (sums to 1 over bins)",
+        "mark_attention": f"float32 [batch, {cfg.n_marks}]: attention over marks (sums to 1)",
+    }
+    for v in list(model.graph.input) + list(model.graph.output):
+        v.doc_string = docs.get(v.name, "")
+
+
+def _torch_export(cfg: ModelConfig, model: nn.Module) -> onnx.ModelProto:
+    wrapper = _Exportable(model).eval()
+    # batch >= 2 in the example: a batch of 1 gets specialised into the graph
+    gen = torch.Generator().manual_seed(0)
+    example = torch.poisson(torch.full((4, cfg.bins, cfg.n_marks), 3.0), generator=gen)
+    batch = torch.export.Dim("batch")
+    noisy = ("torch.onnx", "torch.export", "torch._dynamo", "torch.fx", "onnxscript",
+             "torch._export", "torch._subclasses", "torch.onnx._internal")
+    levels = {n: logging.getLogger(n).level for n in noisy}
+    try:
+        for n in noisy:
+            logging.getLogger(n).setLevel(logging.ERROR)
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                torch.no_grad():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                wrapper, (example,), input_names=[INPUT], output_names=list(output_names(cfg)),
+                dynamic_shapes={"counts": {0: batch}}, dynamo=True, external_data=False,
+                opset_version=OPSET, optimize=True, verbose=False)
+    finally:
+        for n, level in levels.items():
+            logging.getLogger(n).setLevel(level)
+    return program.model_proto
+
+
+def _check_sample(cfg: ModelConfig, genes: int = 2000) -> tuple[np.ndarray, Optional[np.ndarray], str]:
+    """Inputs on which a variant is compared with the float model: the bundled real
+    cells when the model takes the benchmark's marks and bins, else simulated genes."""
+    from .constants import BENCHMARK_BINS, BENCHMARK_MARKS
+    from .datasets import PACKAGE_DATA, load_split
+
+    if tuple(cfg.marks) == tuple(BENCHMARK_MARKS) and cfg.bins == BENCHMARK_BINS:
+        root = PACKAGE_DATA / "deepdiff_sample"
+        counts, labels = [], []
+        for split in ("valid", "test"):
+            ds = load_split(root, ["Cell1", "Cell2"], split)
+            counts.append(ds.counts)
+            labels.append(ds.labels)
+        return (np.concatenate(counts), np.concatenate(labels),
+                "bundled real sample: deepdiff Cell1+Cell2 valid+test, 800 genes")
+    from .simulate import simulate_genome
+
+    sim = simulate_genome(genes, bins=cfg.bins, marks=cfg.n_marks, seed=11)
+    return sim.counts, sim.labels, f"{genes} simulated genes"
+
+
+def _compare(reference: bytes, candidate: bytes, cfg: ModelConfig) -> dict[str, Any]:
+    import onnxruntime as ort
+    from sklearn.metrics import roc_auc_score
+
+    from .scoring import session_options
+
+    counts, labels, source = _check_sample(cfg)
+    probs = []
+    for blob in (reference, candidate):
+        sess = ort.InferenceSession(blob, session_options(), providers=["CPUExecutionProvider"])
+        probs.append(sess.run(["probability"], {INPUT: counts})[0].astype(np.float64))
+    diff = np.abs(probs[0] - probs[1])
+    out: dict[str, Any] = {"sample": source, "genes": int(len(counts)),
+                           "max_prob_diff": float(diff.max()), "mean_prob_diff": float(diff.mean())}
+    if labels is not None and len(np.unique(labels)) == 2:
+        a0, a1 = roc_auc_score(labels, probs[0]), roc_auc_score(labels, probs[1])
+        out.update(auroc_fp32=float(a0), auroc_variant=float(a1), auroc_change=float(a1 - a0))
+    return out
+
+
+def _int8(model: onnx.ModelProto, workdir: Path) -> onnx.ModelProto:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    src, pre, out = workdir / "fp32.onnx", workdir / "pre.onnx", workdir / "int8.onnx"
+    onnx.save(model, src)
+    # quantize_dynamic needs the shapes that quant_pre_process infers on dynamo graphs;
+    # reduce_range (7-bit weights) avoids the saturation that moves probabilities by ~0.3
+    quant_pre_process(str(src), str(pre), skip_symbolic_shape=False)
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantize_dynamic(str(pre), str(out), weight_type=QuantType.QInt8, reduce_range=True,
+                         op_types_to_quantize=["MatMul", "Gemm"])
+    return onnx.load(str(out))
+
+
+def _fp16(model: onnx.ModelProto) -> onnx.ModelProto:
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # inputs/outputs stay float32 (the contract); the LSTM op has no fp16 CPU kernel
+        half = convert_float_to_float16(model, keep_io_types=True, op_block_list=["LSTM"])
+    # the converter inserts one Cast per (value, blocked consumer): a value that feeds a
+    # blocked node twice gets two identical Cast nodes; keep one
+    seen: set[bytes] = set()
+    keep = []
+    for node in half.graph.node:
+        key = node.SerializeToString(deterministic=True)
+        if key not in seen:
+            seen.add(key)
+            keep.append(node)
+    del half.graph.node[:]
+    half.graph.node.extend(keep)
+    return half
+
+
+def export_onnx(source: Union[PathLike, dict[str, Any]], out: PathLike, *, variant: str = "fp32",
+                force: bool = False) -> ExportReport:
+    """Export a run folder or checkpoint to ``out`` (.onnx) plus a model card beside it
+    (``<out stem>.model.json``). Both are written atomically.
+
+    ``variant``: ``fp32`` (exact), ``int8`` (dynamic quantization of the MatMuls:
+    smaller file) or ``fp16`` (half the size; for the CUDA provider). Variants are
+    compared with the float model on a check sample; one that moves probabilities by
+    more than :data:`MAX_PROB_DIFF` or AUROC by more than :data:`MAX_AUROC_DROP` raises
+    :class:`DataError` unless ``force``.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+    ckpt = source if isinstance(source, dict) else read_checkpoint(source)
+    model = model_from_checkpoint(ckpt)
+    cfg: ModelConfig = model.config
+    meta = model_metadata(cfg, ckpt, variant)
+    proto = _torch_export(cfg, model)
+    strip_debug_info(proto)
+    _describe(proto, cfg, meta)
+    onnx.checker.check_model(proto, full_check=True)
+    check: dict[str, Any] = {}
+    if variant != "fp32":
+        reference = proto.SerializeToString()
+        with tempfile.TemporaryDirectory(prefix="chromaformer-export-") as tmp:
+            proto = _int8(proto, Path(tmp)) if variant == "int8" else _fp16(proto)
+        strip_debug_info(proto)
+        check = _compare(reference, proto.SerializeToString(), cfg)
+        meta["variant_check"] = json.dumps(check, sort_keys=True)
+        _describe(proto, cfg, meta)
+        onnx.checker.check_model(proto)
+        too_far = check["max_prob_diff"] > MAX_PROB_DIFF or \
+            check.get("auroc_change", 0.0) < -MAX_AUROC_DROP
+        if too_far and not force:
+            raise DataError(
+                f"{out}: the {variant} variant moves probabilities by up to "
+                f"{check['max_prob_diff']:.4f} (bound {MAX_PROB_DIFF}) and AUROC by "
+                f"{check.get('auroc_change', 0.0):+.4f} (bound -{MAX_AUROC_DROP}) on the "
+                f"{check['sample']}; nothing written (--force writes it anyway)")
+    blob = proto.SerializeToString()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    card_path = card_path_for(out)
+    card = model_card(cfg, meta, proto, blob, check)
+    with atomic_path(card_path) as tmp_card, atomic_path(out) as tmp_model:
+        Path(tmp_model).write_bytes(blob)
+        Path(tmp_card).write_text(json.dumps(card, indent=2) + "\n")
+    return ExportReport(out, card_path, variant, len(blob), meta, check)
+
+
+def card_path_for(model_path: PathLike) -> Path:
+    p = Path(model_path)
+    return p.with_name(p.stem + ".model.json")
+
+
+def model_card(cfg: ModelConfig, meta: dict[str, str], proto: onnx.ModelProto, blob: bytes,
+               check: dict[str, Any]) -> dict[str, Any]:
+    """The same facts as the ONNX metadata, as JSON, in the spirit of kipoi's model.yaml:
+    ``info`` + an input/output ``schema``."""
+    outputs = {
+        "probability": {"shape": ["batch"], "dtype": "float32",
+                        "doc": "P(expression >= median of the cell type)"},
+        "logit": {"shape": ["batch"], "dtype": "float32", "doc": "log-odds of the same"},
+        "bin_attention": {"shape": ["batch", cfg.n_marks, cfg.bins], "dtype": "float32",
+                          "doc": "per-mark attention over bins; sums to 1 over bins"},
+        "mark_attention": {"shape": ["batch", cfg.n_marks], "dtype": "float32",
+                           "doc": "attention over marks; sums to 1"},
+    }
+    return {
+        "format": "chromaformer-model-card/1",
+        "info": {"doc": proto.doc_string, "architecture": cfg.arch, "task": "clf",
+                 "variant": meta["variant"], "chromaformer_version": __version__,
+                 "training_cell_types": [c for c in meta["training_cell_types"].split(",") if c],
+                 "training_epoch": meta["training_epoch"],
+                 "validation_metrics": json.loads(meta["validation_metrics"]),
+                 "license": "MIT"},
+        "onnx": {"opset": OPSET, "ir_version": proto.ir_version, "bytes": len(blob),
+                 "sha256": hashlib.sha256(blob).hexdigest()},
+        "schema": {
+            "inputs": {INPUT: {"shape": ["batch", cfg.bins, cfg.n_marks], "dtype": "float32",
+                               "doc": "raw read counts per bin (bin 1 upstream of the TSS on "
+                                      "the gene's strand), marks in `marks` order",
+                               "marks": list(cfg.marks), "bins": cfg.bins,
+                               "bin_size": cfg.bin_size,
+                               "window": cfg.bins * cfg.bin_size // 2,
+                               "input_transform": cfg.input_transform}},
+            "outputs": {k: outputs[k] for k in output_names(cfg)},
+        },
+        "model_config": cfg.to_dict(),
+        "metadata_props": meta,
+        "variant_check": check,
+    }

@@ -257,14 +257,34 @@ def _fp16(model: onnx.ModelProto) -> onnx.ModelProto:
             seen.add(key)
             keep.append(node)
     del half.graph.node[:]
-    half.graph.node.extend(keep)
+    half.graph.node.extend(_toposort(keep, half.graph))
     return half
+
+
+def _toposort(nodes: list, graph: onnx.GraphProto) -> list:
+    """Nodes in an order where each input is produced before use (the fp16 converter
+    appends its input Casts at the end, which onnx.checker rejects)."""
+    ready = {v.name for v in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending, ordered = list(nodes), []
+    while pending:
+        rest = []
+        for node in pending:
+            if all(i in ready for i in node.input):
+                ordered.append(node)
+                ready.update(node.output)
+            else:
+                rest.append(node)
+        if len(rest) == len(pending):
+            raise ValueError("the fp16 graph has a cycle or an undefined input")
+        pending = rest
+    return ordered
 
 
 def export_onnx(source: Union[PathLike, dict[str, Any]], out: PathLike, *, variant: str = "fp32",
                 force: bool = False) -> ExportReport:
     """Export a run folder or checkpoint to ``out`` (.onnx) plus a model card beside it
-    (``<out stem>.model.json``). Both are written atomically.
+    (``<out stem>.model.json``). Both are written atomically. ``source`` may also be an
+    fp32 .onnx from this function, to make an int8/fp16 variant of it.
 
     ``variant``: ``fp32`` (exact), ``int8`` (dynamic quantization of the MatMuls:
     smaller file) or ``fp16`` (half the size; for the CUDA provider). Variants are
@@ -274,14 +294,24 @@ def export_onnx(source: Union[PathLike, dict[str, Any]], out: PathLike, *, varia
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
-    ckpt = source if isinstance(source, dict) else read_checkpoint(source)
-    model = model_from_checkpoint(ckpt)
-    cfg: ModelConfig = model.config
-    meta = model_metadata(cfg, ckpt, variant)
-    proto = _torch_export(cfg, model)
-    strip_debug_info(proto)
-    _describe(proto, cfg, meta)
-    onnx.checker.check_model(proto, full_check=True)
+    if not isinstance(source, dict) and str(source).endswith(".onnx"):
+        # a variant of an exported model: no torch re-export needed
+        proto = onnx.load(os.fspath(source))
+        stored = {p.key: p.value for p in proto.metadata_props}
+        if "model_config" not in stored or stored.get("variant", "fp32") != "fp32":
+            raise DataError(f"{source}: not an fp32 model from chromaformer-export "
+                            "(variants are made from the fp32 export or a run folder)")
+        cfg = ModelConfig.from_dict(json.loads(stored["model_config"]))
+        meta = {**stored, "variant": variant}
+    else:
+        ckpt = source if isinstance(source, dict) else read_checkpoint(source)
+        model = model_from_checkpoint(ckpt)
+        cfg = model.config
+        meta = model_metadata(cfg, ckpt, variant)
+        proto = _torch_export(cfg, model)
+        strip_debug_info(proto)
+        _describe(proto, cfg, meta)
+        onnx.checker.check_model(proto, full_check=True)
     check: dict[str, Any] = {}
     if variant != "fp32":
         reference = proto.SerializeToString()

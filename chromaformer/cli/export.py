@@ -24,7 +24,8 @@ from ._common import one_line_errors
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
 @one_line_errors
 def export(source: str, output: str, variant: str | None, force: bool, quiet: bool) -> None:
-    """Export SOURCE (a run folder from chromaformer-train, or a .pt checkpoint) to one
+    """Export SOURCE (a run folder from chromaformer-train, a .pt checkpoint, or - for
+    --int8/--fp16 - an fp32 .onnx from this command) to one
     self-contained ONNX file: dynamic batch, input ``counts`` float32 [batch, bins,
     marks] of raw counts, outputs ``probability`` and ``logit`` [batch] (and
     ``bin_attention``, ``mark_attention`` for attention models). The marks, bins, bin

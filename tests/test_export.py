@@ -1,0 +1,186 @@
+"""Export -> onnx.checker -> onnxruntime parity for every architecture; the contract
+(names, shapes, metadata, model card); variants and their accuracy bound."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+import chromaformer as cf
+from chromaformer.datasets import load_split
+from chromaformer.errors import DataError
+from chromaformer.models import ModelConfig, build_model, load_model, read_checkpoint, save_checkpoint
+from chromaformer.models.grouped import GroupedPerMarkBiLSTM
+from chromaformer.models.layers import PerMarkBiLSTM
+from chromaformer.onnx_export import card_path_for, export_onnx
+from chromaformer.scoring import Scorer, session_options
+
+from conftest import DEEPDIFF
+
+ARCHS = ("bilstm_attention", "bilstm_transformer", "hybrid", "cnn")
+
+
+def _random_checkpoint(folder, arch: str, seed: int = 3):
+    torch.manual_seed(seed)
+    model = build_model(ModelConfig(arch=arch)).eval()
+    path = folder / f"{arch}.pt"
+    save_checkpoint(path, model, epoch=1, cell_types=["Cell1"],
+                    valid={"mean_auroc": 0.5, "mean_aupr": 0.5})
+    return path, model
+
+
+def _trained_run(folder, arch: str):
+    """A short real training on the bundled cells: realistic weights and metadata."""
+    from chromaformer.training import TrainConfig, train
+
+    run = folder / f"{arch}-run"
+    train(TrainConfig(data_root=str(DEEPDIFF), cell_types=["Cell1", "Cell2"], out=str(run),
+                      epochs=3, batch_size=32, lr=2e-3, quiet=True, seed=2),
+          ModelConfig(arch=arch, dropout=0.2))
+    return run, load_model(run)
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """Each architecture exported once per test session (20-50 s each here); the hybrid
+    from a short real training, the others with random weights."""
+    folder = tmp_path_factory.mktemp("export")
+    out = {}
+    for arch in ARCHS:
+        src, model = (_trained_run(folder, arch) if arch == "hybrid"
+                      else _random_checkpoint(folder, arch))
+        report = export_onnx(src, folder / f"{arch}.onnx")
+        out[arch] = (report, model, read_checkpoint(src))
+    return out
+
+
+@pytest.fixture(scope="session")
+def real_counts():
+    """All 1,200 real genes of the two bundled cells."""
+    parts = [load_split(DEEPDIFF, ["Cell1", "Cell2"], s) for s in ("train", "valid", "test")]
+    return np.concatenate([p.counts for p in parts])
+
+
+def _session(path):
+    return ort.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_checker_contract_and_metadata(exported, arch):
+    report, model, ckpt = exported[arch]
+    path = report.path
+    assert not list(path.parent.glob(f"{arch}.onnx*.data"))  # one self-contained file
+    weights = 4 * sum(p.numel() for p in model.parameters())
+    assert path.stat().st_size < weights + 200_000  # the weights plus a small graph
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    (inp,) = proto.graph.input
+    assert inp.name == "counts" and inp.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    dims = inp.type.tensor_type.shape.dim
+    assert dims[0].dim_param and not dims[0].dim_value  # dynamic batch
+    assert [d.dim_value for d in dims[1:]] == [100, 5]
+    names = [o.name for o in proto.graph.output]
+    expected = ["probability", "logit"] + (["bin_attention", "mark_attention"]
+                                           if model.config.has_attention else [])
+    assert names == expected
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["marks"].split(",") == list(cf.BENCHMARK_MARKS)
+    assert (meta["bins"], meta["bin_size"], meta["window"]) == ("100", "100", "5000")
+    assert meta["architecture"] == arch and meta["chromaformer_version"] == cf.__version__
+    assert meta["training_cell_types"] == ",".join(ckpt["cell_types"])
+    assert meta["training_epoch"] == str(ckpt["epoch"])
+    assert json.loads(meta["validation_metrics"])["mean_auroc"] == ckpt["valid"]["mean_auroc"]
+    assert ModelConfig.from_dict(json.loads(meta["model_config"])) == model.config
+    assert "highly expressed" in proto.doc_string
+    # no stack traces or source paths from the exporter
+    blob = path.read_bytes()
+    for needle in (b"stack_trace", b"site-packages", os.getcwd().encode(), b".py:"):
+        assert needle not in blob
+    card = json.loads(card_path_for(path).read_text())
+    assert card["metadata_props"] == meta
+    assert card["schema"]["inputs"]["counts"]["marks"] == list(cf.BENCHMARK_MARKS)
+    assert list(card["schema"]["outputs"]) == expected
+    import hashlib
+
+    assert card["onnx"]["sha256"] == hashlib.sha256(blob).hexdigest()
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_onnxruntime_matches_pytorch(exported, arch, real_counts):
+    report, model, ckpt = exported[arch]
+    sess = _session(report.path)
+    sim = cf.simulate_genome(1000, seed=5).counts
+    for counts in (sim, real_counts):
+        for batch in (1, 7, 1000):
+            x = counts[:batch]
+            got = dict(zip([o.name for o in sess.get_outputs()],
+                           sess.run(None, {"counts": x})))
+            with torch.no_grad():
+                ref = model(torch.from_numpy(x))
+            assert got["probability"].shape == (batch,)
+            np.testing.assert_allclose(got["probability"], torch.sigmoid(ref["logit"]).numpy(),
+                                       atol=1e-5, rtol=0)
+            np.testing.assert_allclose(got["logit"], ref["logit"].numpy(), atol=1e-4, rtol=1e-5)
+            if model.config.has_attention:
+                assert got["bin_attention"].shape == (batch, 5, 100)
+                np.testing.assert_allclose(got["bin_attention"], ref["bin_attention"].numpy(),
+                                           atol=1e-5, rtol=0)
+                np.testing.assert_allclose(got["mark_attention"], ref["mark_attention"].numpy(),
+                                           atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("marks,bins,hidden", [(5, 100, 32), (3, 17, 8), (7, 40, 16)])
+def test_grouped_recurrence_equals_the_per_mark_lstms(marks, bins, hidden):
+    torch.manual_seed(marks)
+    layer = PerMarkBiLSTM(marks, hidden).eval()
+    grouped = GroupedPerMarkBiLSTM(layer)
+    x = torch.log1p(torch.poisson(torch.full((9, bins, marks), 4.0)))
+    with torch.no_grad():
+        emb, alpha = layer(x)
+        emb2, alpha2 = grouped(x)
+    assert emb2.shape == emb.shape and alpha2.shape == alpha.shape
+    torch.testing.assert_close(emb2, emb, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(alpha2, alpha, atol=1e-7, rtol=1e-5)
+
+
+def test_export_is_byte_reproducible(tmp_path, exported):
+    src, _ = _random_checkpoint(tmp_path, "cnn")
+    again = export_onnx(src, tmp_path / "again.onnx")
+    assert again.path.read_bytes() == exported["cnn"][0].path.read_bytes()
+
+
+def test_int8_and_fp16_variants_are_checked_and_bounded(exported, tmp_path, monkeypatch):
+    fp32 = exported["hybrid"][0].path
+    for variant in ("int8", "fp16"):
+        # int8 of this briefly trained model may exceed the AUROC bound (its
+        # probabilities are bunched): force, then check what was measured
+        rep = export_onnx(fp32, tmp_path / f"h-{variant}.onnx", variant=variant,
+                          force=variant == "int8")
+        check = rep.check
+        assert check["genes"] == 800 and "bundled real sample" in check["sample"]
+        assert 0 <= check["max_prob_diff"] <= (0.05 if variant == "int8" else 1e-3)
+        assert {"auroc_fp32", "auroc_variant", "auroc_change"} <= set(check)
+        meta = {p.key: p.value for p in onnx.load(str(rep.path)).metadata_props}
+        assert meta["variant"] == variant and json.loads(meta["variant_check"]) == check
+        scorer = Scorer(rep.path)
+        assert scorer.info.variant == variant
+        x = cf.simulate_genome(50, seed=2).counts
+        ref = Scorer(fp32).predict(x)["probability"]
+        assert np.abs(scorer.predict(x)["probability"] - ref).max() < 0.05
+    # a variant beyond the bound is refused and nothing is written, unless forced
+    import chromaformer.onnx_export as ex
+
+    monkeypatch.setattr(ex, "MAX_PROB_DIFF", 0.0)
+    target = tmp_path / "refused.onnx"
+    with pytest.raises(DataError, match="moves probabilities"):
+        export_onnx(fp32, target, variant="int8")
+    assert not target.exists() and not card_path_for(target).exists()
+    assert export_onnx(fp32, target, variant="int8", force=True).path.exists()
+    with pytest.raises(DataError, match="not an fp32 model"):
+        export_onnx(target, tmp_path / "twice.onnx", variant="fp16")

@@ -62,3 +62,59 @@ def sim_root(tmp_path_factory) -> Path:
             cf.write_simulated(root / ct / "classification" / f"{split}.csv", genes,
                                seed=100 * c + s + 1, noise=0.5)
     return root
+
+
+ARCHS = ("bilstm_attention", "bilstm_transformer", "hybrid", "cnn")
+
+
+def _random_checkpoint(folder, arch: str, seed: int = 3):
+    import torch
+
+    from chromaformer.models import ModelConfig, build_model, save_checkpoint
+
+    torch.manual_seed(seed)
+    model = build_model(ModelConfig(arch=arch)).eval()
+    path = folder / f"{arch}.pt"
+    save_checkpoint(path, model, epoch=1, cell_types=["Cell1"],
+                    valid={"mean_auroc": 0.5, "mean_aupr": 0.5})
+    return path, model
+
+
+def _trained_run(folder, arch: str):
+    """A short real training on the bundled cells: realistic weights and metadata."""
+    from chromaformer.models import ModelConfig, load_model
+    from chromaformer.training import TrainConfig, train
+
+    run = folder / f"{arch}-run"
+    train(TrainConfig(data_root=str(DEEPDIFF), cell_types=["Cell1", "Cell2"], out=str(run),
+                      epochs=3, batch_size=32, lr=2e-3, quiet=True, seed=2),
+          ModelConfig(arch=arch, dropout=0.2))
+    return run, load_model(run)
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """Each architecture exported once per test session (20-50 s each here); the hybrid
+    from a short real training, the others with random weights."""
+    from chromaformer.models import read_checkpoint
+    from chromaformer.onnx_export import export_onnx
+
+    folder = tmp_path_factory.mktemp("export")
+    out = {}
+    for arch in ARCHS:
+        src, model = (_trained_run(folder, arch) if arch == "hybrid"
+                      else _random_checkpoint(folder, arch))
+        report = export_onnx(src, folder / f"{arch}.onnx")
+        out[arch] = (report, model, read_checkpoint(src))
+    return out
+
+
+@pytest.fixture(scope="session")
+def real_counts():
+    """All 1,200 real genes of the two bundled cells."""
+    from chromaformer.datasets import load_split
+
+    parts = [load_split(DEEPDIFF, ["Cell1", "Cell2"], s) for s in ("train", "valid", "test")]
+    return np.concatenate([p.counts for p in parts])
+
+

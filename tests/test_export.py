@@ -12,58 +12,16 @@ import pytest
 import torch
 
 import chromaformer as cf
-from chromaformer.datasets import load_split
 from chromaformer.errors import DataError
-from chromaformer.models import ModelConfig, build_model, load_model, read_checkpoint, save_checkpoint
+from chromaformer.models import ModelConfig
 from chromaformer.models.grouped import GroupedPerMarkBiLSTM
 from chromaformer.models.layers import PerMarkBiLSTM
 from chromaformer.onnx_export import card_path_for, export_onnx
 from chromaformer.scoring import Scorer, session_options
 
-from conftest import DEEPDIFF
+from conftest import _random_checkpoint
 
-ARCHS = ("bilstm_attention", "bilstm_transformer", "hybrid", "cnn")
-
-
-def _random_checkpoint(folder, arch: str, seed: int = 3):
-    torch.manual_seed(seed)
-    model = build_model(ModelConfig(arch=arch)).eval()
-    path = folder / f"{arch}.pt"
-    save_checkpoint(path, model, epoch=1, cell_types=["Cell1"],
-                    valid={"mean_auroc": 0.5, "mean_aupr": 0.5})
-    return path, model
-
-
-def _trained_run(folder, arch: str):
-    """A short real training on the bundled cells: realistic weights and metadata."""
-    from chromaformer.training import TrainConfig, train
-
-    run = folder / f"{arch}-run"
-    train(TrainConfig(data_root=str(DEEPDIFF), cell_types=["Cell1", "Cell2"], out=str(run),
-                      epochs=3, batch_size=32, lr=2e-3, quiet=True, seed=2),
-          ModelConfig(arch=arch, dropout=0.2))
-    return run, load_model(run)
-
-
-@pytest.fixture(scope="session")
-def exported(tmp_path_factory):
-    """Each architecture exported once per test session (20-50 s each here); the hybrid
-    from a short real training, the others with random weights."""
-    folder = tmp_path_factory.mktemp("export")
-    out = {}
-    for arch in ARCHS:
-        src, model = (_trained_run(folder, arch) if arch == "hybrid"
-                      else _random_checkpoint(folder, arch))
-        report = export_onnx(src, folder / f"{arch}.onnx")
-        out[arch] = (report, model, read_checkpoint(src))
-    return out
-
-
-@pytest.fixture(scope="session")
-def real_counts():
-    """All 1,200 real genes of the two bundled cells."""
-    parts = [load_split(DEEPDIFF, ["Cell1", "Cell2"], s) for s in ("train", "valid", "test")]
-    return np.concatenate([p.counts for p in parts])
+from conftest import ARCHS
 
 
 def _session(path):

@@ -1,0 +1,181 @@
+"""chromaformer-score end to end on real and simulated files; mismatch errors; atomic
+outputs; the Node.js scorer's parity (required in CI)."""
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+from sklearn.metrics import roc_auc_score
+
+import chromaformer as cf
+from chromaformer.cli import main
+from chromaformer.scoring import Scorer, output_names
+
+from conftest import DEEPDIFF, gene_rows, write_lines
+
+NODE_DIR = Path(__file__).resolve().parents[1] / "export" / "node"
+REAL = [DEEPDIFF / c / "classification" / "test.csv" for c in ("Cell1", "Cell2")]
+
+
+def _run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _torch_probs(model, counts):
+    with torch.no_grad():
+        return torch.sigmoid(model(torch.from_numpy(counts))["logit"]).numpy()
+
+
+def test_score_real_cells_matches_pytorch_and_reports_metrics(exported, tmp_path):
+    report, model, _ = exported["hybrid"]
+    out = tmp_path / "scores"
+    res = _run("score", *REAL, "--model", report.path, "-o", out, "--attention", "--quiet",
+               "--batch-size", "64", "--chunk-genes", "50")
+    assert res.exit_code == 0, res.output
+    for src, name in zip(REAL, output_names(REAL)):
+        table = pd.read_csv(out / f"{name}.scores.tsv", sep="\t", dtype={"gene_id": str})
+        assert list(table.columns) == ["gene_id", "probability", "label"]
+        data = cf.read_bins(src)
+        assert list(table.gene_id) == list(data.gene_ids)
+        assert np.array_equal(table.label.to_numpy(), data.labels)
+        probs = _torch_probs(model, data.counts)
+        np.testing.assert_allclose(table.probability.to_numpy(), probs, atol=1e-5)
+        auroc = roc_auc_score(data.labels, table.probability)
+        assert f"AUROC {auroc:.4f}" in res.output
+        attn = np.load(out / f"{name}.attention.npz")
+        assert attn["bin_attention"].shape == (200, 5, 100)
+        assert list(attn["gene_id"]) == list(data.gene_ids)
+        assert list(attn["marks"]) == list(cf.BENCHMARK_MARKS)
+        np.testing.assert_allclose(attn["bin_attention"].sum(-1), 1.0, atol=1e-5)
+        np.testing.assert_allclose(attn["mark_attention"].sum(-1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["bilstm_transformer", "cnn"])
+def test_score_simulated_gzip_default_output(exported, tmp_path, arch):
+    report, model, _ = exported[arch]
+    sim = cf.simulate_genome(300, seed=9, id_style="numeric")
+    src = tmp_path / "genome.csv.gz"
+    cf.write_bins(src, sim.counts, sim.labels, sim.gene_ids, compress=True)
+    res = _run("score", src, "--model", report.path, "--no-labels", "--quiet")
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(tmp_path / "genome.scores.tsv", sep="\t", dtype={"gene_id": str})
+    assert list(table.columns) == ["gene_id", "probability"]
+    assert list(table.gene_id) == list(sim.gene_ids)
+    np.testing.assert_allclose(table.probability, _torch_probs(model, sim.counts), atol=1e-5)
+    assert "AUROC" not in res.output
+
+
+def test_scorer_streams_in_chunks_equal_to_one_batch(exported, sim_genome, tmp_path):
+    path, sim = sim_genome
+    scorer = Scorer(exported["cnn"][0].path)
+    whole = scorer.predict(sim.counts)["probability"]
+    from chromaformer.scoring import score_file
+
+    res = score_file(scorer, path, tmp_path / "s.tsv", genes_per_chunk=333, batch_size=100)
+    assert res.genes == 3000
+    got = pd.read_csv(tmp_path / "s.tsv", sep="\t").probability.to_numpy()
+    np.testing.assert_allclose(got, whole, atol=1e-6)
+
+
+def test_mismatched_files_get_one_line_errors(exported, tmp_path):
+    model = exported["hybrid"][0].path
+    six = write_lines(tmp_path / "six.csv", gene_rows("g1", marks=6))
+    fifty = write_lines(tmp_path / "fifty.csv", gene_rows("g1", bins=50) + gene_rows("g2", bins=50))
+    for src, words in ((six, "6 mark columns but hybrid.onnx expects 5"),
+                       (fifty, "50 bins but hybrid.onnx expects 100 bins of 100 bp")):
+        res = _run("score", src, "--model", model, "-o", tmp_path / "o.tsv", "--quiet")
+        assert res.exit_code == 1
+        assert words in res.output and str(src) in res.output
+        assert len(res.output.strip().splitlines()) == 1
+        assert not (tmp_path / "o.tsv").exists()
+    # not a chromaformer model / not a model / cuda without a CUDA provider
+    import onnx
+
+    bare = onnx.load(str(model))
+    del bare.metadata_props[:]
+    onnx.save(bare, tmp_path / "bare.onnx")
+    res = _run("score", REAL[0], "--model", tmp_path / "bare.onnx", "-o", tmp_path / "o.tsv")
+    assert res.exit_code == 1 and "not a chromaformer model" in res.output
+    (tmp_path / "junk.onnx").write_text("not onnx")
+    res = _run("score", REAL[0], "--model", tmp_path / "junk.onnx", "-o", tmp_path / "o.tsv")
+    assert res.exit_code == 1 and "not a loadable ONNX model" in res.output
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        res = _run("score", REAL[0], "--model", model, "--device", "cuda")
+        assert res.exit_code == 1 and "onnxruntime-gpu" in res.output
+    assert not (tmp_path / "o.tsv").exists()
+
+
+def test_bad_line_deep_in_the_file_leaves_no_output(exported, tmp_path):
+    model = exported["cnn"][0].path
+    lines = []
+    for g in range(40):
+        lines += gene_rows(f"g{g}")
+    assert lines[3705].startswith("g37,6,")
+    lines[3705] = "g37,6,1,-2,3,4,5,1"  # a negative count, in the 8th chunk of 5 genes
+    src = write_lines(tmp_path / "bad.csv", lines)
+    out = tmp_path / "bad.scores.tsv"
+    res = _run("score", src, "--model", model, "--chunk-genes", "5", "--quiet")
+    assert res.exit_code == 1
+    assert f"{src}:3706" in res.output
+    assert not out.exists() and not list(tmp_path.glob(".*tmp*"))
+
+
+def test_progress_on_stderr_and_quiet(exported, tmp_path):
+    model = exported["cnn"][0].path
+    out = tmp_path / "p.tsv"
+    loud = subprocess.run(["chromaformer-score", str(REAL[0]), "--model", str(model), "-o",
+                           str(out)], capture_output=True, text=True)
+    assert loud.returncode == 0, loud.stderr
+    assert "test.csv" in loud.stderr and "%" in loud.stderr  # the tqdm bar
+    quiet = subprocess.run(["chromaformer-score", str(REAL[0]), "--model", str(model), "-o",
+                            str(out), "--quiet"], capture_output=True, text=True)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    assert "genes/s" in quiet.stdout
+
+
+def _node_ready() -> bool:
+    return shutil.which("node") is not None and (NODE_DIR / "node_modules" / "onnxruntime-node").is_dir()
+
+
+@pytest.mark.skipif(not _node_ready() and not os.environ.get("CI"),
+                    reason="Node.js scorer not installed (cd export/node && "
+                           "ONNXRUNTIME_NODE_INSTALL=skip npm install); required in CI")
+def test_node_scorer_equals_python_scorer(exported, tmp_path):
+    assert _node_ready(), "CI must install export/node (see .ci/run)"
+    model = exported["hybrid"][0].path
+    sim = cf.simulate_genome(150, seed=4)
+    gz = tmp_path / "sim.csv.gz"
+    cf.write_bins(gz, sim.counts, sim.labels, sim.gene_ids, compress=True)
+    inputs = [*REAL, gz]
+    py = _run("score", *inputs, "--model", model, "-o", tmp_path / "py", "--quiet")
+    assert py.exit_code == 0, py.output
+    node = subprocess.run(["node", str(NODE_DIR / "score.js"), *map(str, inputs), "--model",
+                           str(model), "-o", str(tmp_path / "node")],
+                          capture_output=True, text=True)
+    assert node.returncode == 0, node.stderr
+    for name in output_names(inputs):
+        a = pd.read_csv(tmp_path / "py" / f"{name}.scores.tsv", sep="\t", dtype={"gene_id": str})
+        b = pd.read_csv(tmp_path / "node" / f"{name}.scores.tsv", sep="\t", dtype={"gene_id": str})
+        assert list(a.columns) == list(b.columns)
+        assert list(a.gene_id) == list(b.gene_id) and list(a.label) == list(b.label)
+        assert np.abs(a.probability - b.probability).max() <= 1e-5
+    # the same clear, atomic failure on bad input
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(gene_rows("g1")[:50]) + "\ng1,51,1,2,x,4,5,1\n")
+    node = subprocess.run(["node", str(NODE_DIR / "score.js"), str(bad), "--model", str(model)],
+                          capture_output=True, text=True)
+    assert node.returncode == 1
+    assert f"{bad}:51" in node.stderr and "expected a non-negative number" in node.stderr
+    assert not (tmp_path / "bad.scores.tsv").exists()
+    with gzip.open(gz, "rt") as fh:
+        assert fh.readline().count(",") == 7

@@ -56,14 +56,29 @@ def test_simulate_rejects_bad_options(tmp_path):
 
 
 def test_demo_runs_end_to_end(tmp_path):
-    res = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--genes", "300", "--train",
-                                    "--model", "cnn", "--epochs", "1", "--quiet"])
+    res = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--genes", "300",
+                                    "--train-genes", "100", "--model", "cnn", "--epochs", "1",
+                                    "--quiet"])
     assert res.exit_code == 0, res.output
     assert "parsed" in res.output and "MB/s" in res.output
     assert cf.read_bins(tmp_path / "genome.csv").n_genes == 300
-    assert "[3/3] trained cnn" in res.output and "test AUROC" in res.output
-    assert cf.read_bins(tmp_path / "data/SIM/classification/test.csv").n_genes == 100
+    assert "[3/5] trained cnn" in res.output and "test AUROC" in res.output
+    assert cf.read_bins(tmp_path / "data/SIM/classification/train.csv").n_genes == 100
+    assert cf.read_bins(tmp_path / "data/SIM/classification/test.csv").n_genes == 25
     assert (tmp_path / "runs" / "cnn" / "best.pt").exists()
+    assert "[4/5] exported" in res.output and (tmp_path / "cnn.onnx").exists()
+    assert "[5/5] scored 300 genes" in res.output and "150 genes never used" in res.output
+    import pandas as pd
+
+    scores = pd.read_csv(tmp_path / "genome.scores.tsv", sep="\t")
+    assert len(scores) == 300 and scores.probability.between(0, 1).all()
+
+
+def test_demo_no_train_only_parses(tmp_path):
+    res = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--genes", "50",
+                                    "--no-train"])
+    assert res.exit_code == 0, res.output
+    assert "[2/2] parsed" in res.output and not (tmp_path / "runs").exists()
 
 
 def test_console_scripts_and_no_torch_import(tmp_path):

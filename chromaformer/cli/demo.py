@@ -1,4 +1,8 @@
-"""``chromaformer demo``: the whole product on a built-in default, no download needed."""
+"""``chromaformer demo``: the whole product on a built-in default, no download needed.
+
+simulate a genome -> parse it (C++) -> train a model on part of it -> export to ONNX ->
+score the whole genome with onnxruntime, printing metrics, output paths and speed.
+"""
 from __future__ import annotations
 
 import os
@@ -17,27 +21,29 @@ from ._common import one_line_errors, threads_option
 @click.command("demo")
 @click.option("--out", default="chromaformer-demo", show_default=True,
               type=click.Path(file_okay=False), help="Folder for the demo's files.")
-@click.option("--genes", default=20000, show_default=True, type=click.IntRange(min=10),
+@click.option("--genes", default=20000, show_default=True, type=click.IntRange(min=30),
               help="Genes in the simulated genome.")
+@click.option("--train-genes", default=4000, show_default=True, type=click.IntRange(min=10),
+              help="Genes used for training (plus a quarter as many each for validation "
+                   "and test); the rest of the genome is unseen until scoring.")
 @click.option("--seed", default=1, show_default=True, type=int)
-@click.option("--train/--no-train", "do_train", default=False, show_default=True,
-              help="Also split the genome into train/valid/test and train a model on it.")
-@click.option("--model", default="hybrid", show_default=True, help="Architecture for --train.")
-@click.option("--epochs", default=2, show_default=True, type=click.IntRange(min=1))
+@click.option("--train/--no-train", "do_train", default=True, show_default=True,
+              help="--no-train: only simulate and parse.")
+@click.option("--model", default="hybrid", show_default=True, help="Architecture to train.")
+@click.option("--epochs", default=3, show_default=True, type=click.IntRange(min=1))
 @threads_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @one_line_errors
-def demo(out: str, genes: int, seed: int, do_train: bool, model: str, epochs: int,
-         threads: int, quiet: bool) -> None:
-    """Simulate a genome, parse it with the C++ reader, and report what was read and
-    how fast; with --train, train a model on it and report test metrics."""
+def demo(out: str, genes: int, train_genes: int, seed: int, do_train: bool, model: str,
+         epochs: int, threads: int, quiet: bool) -> None:
+    """Simulate a genome and run the product on it: parse, train, export, score."""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     genome = folder / "genome.csv"
+    steps = 5 if do_train else 2
     t0 = time.perf_counter()
     write_simulated(genome, genes, seed=seed)
-    steps = 3 if do_train else 2
-    click.echo(f"[1/{steps}] simulated {genes} genes -> {genome} "
+    click.echo(f"[1/{steps}] simulated {genes:,} genes -> {genome} "
                f"({os.path.getsize(genome) / 1e6:.1f} MB, {time.perf_counter() - t0:.1f} s)")
     read_bins(genome, threads=threads)  # warm the page cache: time the parser, not the disk
     t0 = time.perf_counter()
@@ -50,19 +56,24 @@ def demo(out: str, genes: int, seed: int, do_train: bool, model: str, epochs: in
                f"-> counts {data.counts.dtype} {tuple(data.counts.shape)}")
     click.echo(format_summary(summarize(data)))
     if do_train:
-        _train(folder, data, model, epochs, seed, steps, quiet)
+        _train_export_score(folder, genome, data, model, epochs, train_genes, seed, threads,
+                            quiet)
 
 
-def _train(folder: Path, data, model: str, epochs: int, seed: int, steps: int,
-           quiet: bool) -> None:
-    """Split the parsed genome 1/3 each into train/valid/test and train on it."""
+def _train_export_score(folder: Path, genome: Path, data, model: str, epochs: int,
+                        train_genes: int, seed: int, threads, quiet: bool) -> None:
     from ..io import write_bins
     from ..models import ModelConfig
+    from ..onnx_export import export_onnx
+    from ..scoring import Scorer, score_file
     from ..training import TrainConfig, train
 
+    # the first genes train / validate / test; the rest stay unseen until scoring
+    n_eval = max(1, train_genes // 4)
+    used = min(data.n_genes - 1, train_genes + 2 * n_eval)
+    parts = np.array_split(np.arange(used), [train_genes, train_genes + n_eval])
     root = folder / "data"
-    thirds = np.array_split(np.arange(data.n_genes), 3)
-    for split, idx in zip(("train", "valid", "test"), thirds):
+    for split, idx in zip(("train", "valid", "test"), parts):
         write_bins(root / "SIM" / "classification" / f"{split}.csv", data.counts[idx],
                    data.labels[idx], data.gene_ids[idx])
     run = folder / "runs" / model
@@ -71,7 +82,34 @@ def _train(folder: Path, data, model: str, epochs: int, seed: int, steps: int,
                                 epochs=epochs, batch_size=64, lr=1e-3, seed=seed, quiet=quiet),
                     ModelConfig(arch=model, marks=data.marks, bins=data.n_bins))
     test, base = metrics["test"], metrics["baseline_logreg"]
-    click.echo(f"[3/{steps}] trained {model} for {epochs} epochs on {len(thirds[0])} genes in "
+    click.echo(f"[3/5] trained {model} for {epochs} epochs on {len(parts[0]):,} genes in "
                f"{time.perf_counter() - t0:.0f} s ({metrics['device']}): test AUROC "
                f"{test['mean_auroc']:.4f}, AUPR {test['mean_aupr']:.4f} (logistic regression: "
                f"{base['mean_auroc']:.4f} / {base['mean_aupr']:.4f}) -> {run}")
+    t0 = time.perf_counter()
+    onnx_path = folder / f"{model}.onnx"
+    report = export_onnx(run, onnx_path)
+    click.echo(f"[4/5] exported {onnx_path} ({report.size_bytes / 1e3:,.0f} kB) and "
+               f"{report.card.name} in {time.perf_counter() - t0:.0f} s")
+    scorer = Scorer(onnx_path, threads=threads)
+    out = folder / "genome.scores.tsv"
+    bar = None
+    if not quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=data.n_genes, unit="genes", leave=False,
+                   file=click.get_text_stream("stderr"))
+    res = score_file(scorer, genome, out, threads=threads,
+                     progress=(lambda g, _b: bar.update(g)) if bar is not None else None)
+    if bar is not None:
+        bar.close()
+    from sklearn.metrics import roc_auc_score
+
+    import pandas as pd
+
+    probs = pd.read_csv(out, sep="\t", usecols=["probability"]).probability.to_numpy()
+    unseen = np.arange(used, data.n_genes)
+    held = (f"; AUROC {roc_auc_score(data.labels[unseen], probs[unseen]):.4f} on the "
+            f"{len(unseen):,} genes never used in training") if len(unseen) > 1 else ""
+    click.echo(f"[5/5] scored {res.genes:,} genes in {res.seconds:.2f} s "
+               f"({res.genes_per_second:,.0f} genes/s, onnxruntime CPU) -> {out}{held}")

@@ -66,9 +66,9 @@ class ExportReport:
 class _Exportable(nn.Module):
     """The model with tuple outputs in the contract's order, probability first."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, grouped: bool = True) -> None:
         super().__init__()
-        self.model = grouped_copy(model)
+        self.model = grouped_copy(model) if grouped else model
         self.attention = model.config.has_attention
 
     def forward(self, counts: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -158,8 +158,8 @@ def _describe(model: onnx.ModelProto, cfg: ModelConfig, meta: dict[str, str]) ->
         v.doc_string = docs.get(v.name, "")
 
 
-def _torch_export(cfg: ModelConfig, model: nn.Module) -> onnx.ModelProto:
-    wrapper = _Exportable(model).eval()
+def _torch_export(cfg: ModelConfig, model: nn.Module, grouped: bool = True) -> onnx.ModelProto:
+    wrapper = _Exportable(model, grouped).eval()
     # batch >= 2 in the example: a batch of 1 gets specialised into the graph
     gen = torch.Generator().manual_seed(0)
     example = torch.poisson(torch.full((4, cfg.bins, cfg.n_marks), 3.0), generator=gen)
@@ -281,7 +281,7 @@ def _toposort(nodes: list, graph: onnx.GraphProto) -> list:
 
 
 def export_onnx(source: Union[PathLike, dict[str, Any]], out: PathLike, *, variant: str = "fp32",
-                force: bool = False) -> ExportReport:
+                force: bool = False, grouped: bool = True) -> ExportReport:
     """Export a run folder or checkpoint to ``out`` (.onnx) plus a model card beside it
     (``<out stem>.model.json``). Both are written atomically. ``source`` may also be an
     fp32 .onnx from this function, to make an int8/fp16 variant of it.
@@ -290,7 +290,8 @@ def export_onnx(source: Union[PathLike, dict[str, Any]], out: PathLike, *, varia
     smaller file) or ``fp16`` (half the size; for the CUDA provider). Variants are
     compared with the float model on a check sample; one that moves probabilities by
     more than :data:`MAX_PROB_DIFF` or AUROC by more than :data:`MAX_AUROC_DROP` raises
-    :class:`DataError` unless ``force``.
+    :class:`DataError` unless ``force``. ``grouped=False`` exports the per-mark LSTMs
+    as they train, one ONNX ``LSTM`` node each (slower; kept for comparison).
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
@@ -308,7 +309,7 @@ def export_onnx(source: Union[PathLike, dict[str, Any]], out: PathLike, *, varia
         model = model_from_checkpoint(ckpt)
         cfg = model.config
         meta = model_metadata(cfg, ckpt, variant)
-        proto = _torch_export(cfg, model)
+        proto = _torch_export(cfg, model, grouped)
         strip_debug_info(proto)
         _describe(proto, cfg, meta)
         onnx.checker.check_model(proto, full_check=True)

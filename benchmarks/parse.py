@@ -97,7 +97,10 @@ for _ in range(repeat):
     shape = counts.shape
     checksum = float(counts.sum(dtype=np.float64))
     del counts, labels, ids
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM: this process's own high-water mark (ru_maxrss would include the parent's
+# pages, inherited through fork before exec)
+with open("/proc/self/status") as fh:
+    peak = next(int(l.split()[1]) for l in fh if l.startswith("VmHWM"))
 print(json.dumps({"seconds": best, "peak_mb": peak / 1024, "shape": shape, "checksum": checksum}))
 """
 

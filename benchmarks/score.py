@@ -31,6 +31,12 @@ import json, resource, sys, time
 method, genome, ckpt, grouped, plain, out = sys.argv[1:7]
 import numpy as np
 
+def peak_mb():
+    # VmHWM: this process's own high-water mark (ru_maxrss would include the parent's
+    # pages, inherited through fork before exec)
+    with open("/proc/self/status") as fh:
+        return next(int(l.split()[1]) for l in fh if l.startswith("VmHWM")) / 1024
+
 def write_tsv(ids, probs, labels):
     with open(out, "w") as fh:
         fh.write("gene_id\tprobability\tlabel\n")
@@ -85,7 +91,7 @@ t0 = time.perf_counter()
 n = fn()
 seconds = time.perf_counter() - t0
 probs = np.loadtxt(out, delimiter="\t", skiprows=1, usecols=1)
-print(json.dumps({"seconds": seconds, "genes": n, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({"seconds": seconds, "genes": n, "peak_mb": peak_mb(),
                   "probs_head": probs[:2000].tolist()}))
 """
 

@@ -225,7 +225,7 @@ class _NpzStream:
 
 def score_file(scorer: Scorer, source: PathLike, output: PathLike, *,
                attention: Optional[PathLike] = None, batch_size: int = 1024,
-               genes_per_chunk: int = 8192, threads: Optional[int] = None,
+               genes_per_chunk: int = 2048, threads: Optional[int] = None,
                labels: bool = True, progress: Optional[Callable[[int, int], None]] = None
                ) -> ScoreResult:
     """Score one bin CSV (plain or gzip) into a TSV ``gene_id, probability[, label]``.

@@ -145,15 +145,9 @@ def _describe(model: onnx.ModelProto, cfg: ModelConfig, meta: dict[str, str]) ->
     model.producer_version = __version__
     del model.metadata_props[:]
     onnx.helper.set_model_props(model, meta)
-    docs = {
-        INPUT: f"float32 [batch, {cfg.bins}, {cfg.n_marks}]: raw read counts per bin "
-               f"(bin 1 upstream), marks {','.join(cfg.marks)}",
-        "probability": "float32 [batch]: P(high expression)",
-        "logit": "float32 [batch]: log-odds of high expression",
-        "bin_attention": f"float32 [batch, {cfg.n_marks}, {cfg.bins}]: per-mark attention "
-                         "over bins (sums to 1 over bins)",
-        "mark_attention": f"float32 [batch, {cfg.n_marks}]: attention over marks (sums to 1)",
-    }
+    schema = io_schema(cfg)
+    docs = {name: f"{spec['dtype']} {spec['shape']}: {spec['doc']}"
+            for name, spec in {**schema["inputs"], **schema["outputs"]}.items()}
     for v in list(model.graph.input) + list(model.graph.output):
         v.doc_string = docs.get(v.name, "")
 
@@ -342,15 +336,8 @@ def export_onnx(source: Union[PathLike, dict[str, Any]], out: PathLike, *, varia
     return ExportReport(out, card_path, variant, len(blob), meta, check)
 
 
-def card_path_for(model_path: PathLike) -> Path:
-    p = Path(model_path)
-    return p.with_name(p.stem + ".model.json")
-
-
-def model_card(cfg: ModelConfig, meta: dict[str, str], proto: onnx.ModelProto, blob: bytes,
-               check: dict[str, Any]) -> dict[str, Any]:
-    """The same facts as the ONNX metadata, as JSON, in the spirit of kipoi's model.yaml:
-    ``info`` + an input/output ``schema``."""
+def io_schema(cfg: ModelConfig) -> dict[str, Any]:
+    """The graph's input and outputs: shape, dtype and meaning (card and doc strings)."""
     outputs = {
         "probability": {"shape": ["batch"], "dtype": "float32",
                         "doc": "P(expression >= median of the cell type)"},
@@ -360,6 +347,23 @@ def model_card(cfg: ModelConfig, meta: dict[str, str], proto: onnx.ModelProto, b
         "mark_attention": {"shape": ["batch", cfg.n_marks], "dtype": "float32",
                            "doc": "attention over marks; sums to 1"},
     }
+    counts = {"shape": ["batch", cfg.bins, cfg.n_marks], "dtype": "float32",
+              "doc": "raw read counts per bin (bin 1 upstream of the TSS on the gene's "
+                     "strand), marks in `marks` order",
+              "marks": list(cfg.marks), "bins": cfg.bins, "bin_size": cfg.bin_size,
+              "window": cfg.bins * cfg.bin_size // 2, "input_transform": cfg.input_transform}
+    return {"inputs": {INPUT: counts}, "outputs": {k: outputs[k] for k in output_names(cfg)}}
+
+
+def card_path_for(model_path: PathLike) -> Path:
+    p = Path(model_path)
+    return p.with_name(p.stem + ".model.json")
+
+
+def model_card(cfg: ModelConfig, meta: dict[str, str], proto: onnx.ModelProto, blob: bytes,
+               check: dict[str, Any]) -> dict[str, Any]:
+    """The same facts as the ONNX metadata, as JSON, in the spirit of kipoi's model.yaml:
+    ``info`` + an input/output ``schema``."""
     return {
         "format": "chromaformer-model-card/1",
         "info": {"doc": proto.doc_string, "architecture": cfg.arch, "task": "clf",
@@ -370,16 +374,7 @@ def model_card(cfg: ModelConfig, meta: dict[str, str], proto: onnx.ModelProto, b
                  "license": "MIT"},
         "onnx": {"opset": OPSET, "ir_version": proto.ir_version, "bytes": len(blob),
                  "sha256": hashlib.sha256(blob).hexdigest()},
-        "schema": {
-            "inputs": {INPUT: {"shape": ["batch", cfg.bins, cfg.n_marks], "dtype": "float32",
-                               "doc": "raw read counts per bin (bin 1 upstream of the TSS on "
-                                      "the gene's strand), marks in `marks` order",
-                               "marks": list(cfg.marks), "bins": cfg.bins,
-                               "bin_size": cfg.bin_size,
-                               "window": cfg.bins * cfg.bin_size // 2,
-                               "input_transform": cfg.input_transform}},
-            "outputs": {k: outputs[k] for k in output_names(cfg)},
-        },
+        "schema": io_schema(cfg),
         "model_config": cfg.to_dict(),
         "metadata_props": meta,
         "variant_check": check,

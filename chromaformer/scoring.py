@@ -144,6 +144,7 @@ class ScoreResult:
     output: Path
     genes: int
     seconds: float
+    probabilities: np.ndarray
     attention: Optional[Path] = None
     metrics: dict[str, Any] = field(default_factory=dict)
 
@@ -279,14 +280,12 @@ def score_file(scorer: Scorer, source: PathLike, output: PathLike, *,
                 npz.write(Path(tmp_npz), {"gene_id": gene_ids,
                                           "marks": np.array(scorer.info.marks)})
     seconds = time.perf_counter() - t0
-    result = ScoreResult(src, out, genes, seconds, attn_path)
-    lab = np.concatenate(all_labels)
+    probs, lab = np.concatenate(all_probs), np.concatenate(all_labels)
+    result = ScoreResult(src, out, genes, seconds, probs, attn_path)
     if labels and len(np.unique(lab)) == 2:
-        from sklearn.metrics import average_precision_score, roc_auc_score
+        from .metrics import auroc_aupr
 
-        p = np.concatenate(all_probs)
-        result.metrics = {"auroc": float(roc_auc_score(lab, p)),
-                          "aupr": float(average_precision_score(lab, p)), "genes": genes}
+        result.metrics = auroc_aupr(lab, probs)
     return result
 
 

@@ -165,7 +165,7 @@ def train(tc: TrainConfig, mc: ModelConfig) -> dict[str, Any]:
         mc = ModelConfig.from_dict(state["config"])
     for split, ds in sets.items():
         _check_layout(ds, mc, f"{tc.data_root} ({split})")
-    train_set, valid_set, test_set = sets["train"], sets["valid"], sets["test"]
+    train_set, valid_set = sets["train"], sets["valid"]
 
     torch.manual_seed(tc.seed)
     np.random.seed(tc.seed)

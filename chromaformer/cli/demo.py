@@ -105,9 +105,7 @@ def _train_export_score(folder: Path, genome: Path, data, model: str, epochs: in
         bar.close()
     from sklearn.metrics import roc_auc_score
 
-    import pandas as pd
-
-    probs = pd.read_csv(out, sep="\t", usecols=["probability"]).probability.to_numpy()
+    probs = res.probabilities
     unseen = np.arange(used, data.n_genes)
     held = (f"; AUROC {roc_auc_score(data.labels[unseen], probs[unseen]):.4f} on the "
             f"{len(unseen):,} genes never used in training") if len(unseen) > 1 else ""

@@ -44,14 +44,12 @@ def score(inputs: tuple[str, ...], model: str, output: Optional[str], device: st
     the labels take both values, AUROC and AUPR are printed. Outputs appear only when
     complete: a bad line anywhere leaves no output file.
     """
-    from ..scoring import Scorer, default_output, model_summary, output_names, score_file
+    from ..scoring import Scorer, model_summary, score_file
 
-    if threads is not None:
-        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     scorer = Scorer(model, device=device, threads=threads)
     if not quiet:
         click.echo(f"model {model}: {model_summary(scorer.info)}; device {device}", err=True)
-    targets = _targets(inputs, output, default_output, output_names)
+    targets = _targets(inputs, output)
     for src, out in zip(inputs, targets):
         attn = out.with_name(out.name.removesuffix(".tsv").removesuffix(".scores")
                              + ".attention.npz") if attention else None
@@ -91,7 +89,10 @@ def _size(path: str) -> Optional[int]:
         return None
 
 
-def _targets(inputs, output, default_output, output_names) -> list[Path]:
+def _targets(inputs: tuple[str, ...], output: Optional[str]) -> list[Path]:
+    """Where each input's TSV goes: beside it, the -o file, or in the -o folder."""
+    from ..scoring import default_output, output_names
+
     for src in inputs:
         if not os.path.isfile(src):
             raise DataError(f"{src}: no such input file")

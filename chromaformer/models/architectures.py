@@ -31,8 +31,12 @@ class BiLSTMAttention(nn.Module):
     def forward(self, counts: torch.Tensor) -> Output:
         emb, alpha = self.bins(self.transform(counts))  # (B, M, 64), (B, M, bins)
         gene, beta = self.marks(emb)  # (B, 32), (B, M)
-        return {"logit": self.head(gene).squeeze(-1), "bin_attention": alpha,
-                "mark_attention": beta}
+        return {"logit": self.head(self._gene_vector(gene, emb)).squeeze(-1),
+                "bin_attention": alpha, "mark_attention": beta}
+
+    def _gene_vector(self, gene: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """What the head sees: the mark-attention vector (B, 32)."""
+        return gene
 
 
 class BiLSTMTransformer(nn.Module):
@@ -59,12 +63,8 @@ class Hybrid(BiLSTMAttention):
         self.encoder = _mark_transformer(cfg)
         self.head = nn.Linear(2 * cfg.mark_hidden + cfg.d_model, 1)
 
-    def forward(self, counts: torch.Tensor) -> Output:
-        emb, alpha = self.bins(self.transform(counts))  # (B, M, 64), (B, M, bins)
-        gene, beta = self.marks(emb)  # (B, 32), (B, M)
-        both = torch.cat([gene, self.encoder(emb)], dim=-1)  # (B, 96)
-        return {"logit": self.head(both).squeeze(-1), "bin_attention": alpha,
-                "mark_attention": beta}
+    def _gene_vector(self, gene: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        return torch.cat([gene, self.encoder(emb)], dim=-1)  # (B, 32 + 64)
 
 
 class DeepChromeCNN(nn.Module):

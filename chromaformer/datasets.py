@@ -90,7 +90,7 @@ def load_split(
         path = split_path(root, ct, split)
         if not path.exists():
             raise DataError(f"{path}: missing split file for cell type {ct!r}")
-        part = read_bins(path, threads=threads, bins=bins, marks=marks)
+        part = read_bins(path, threads=threads, bins=bins, marks=marks, integer_counts=False)
         if parts and part.counts.shape[1:] != parts[0].counts.shape[1:]:
             raise DataError(
                 f"{path}: {part.n_bins} bins x {part.n_marks} marks, but "

@@ -45,7 +45,7 @@ def test_inspect_bad_file_one_line_error(tmp_path):
     assert res.exit_code == 1
     err_lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert err_lines == [f"Error: {bad}:151:6: field 3 (H3K27me3): expected a non-negative "
-                         f"integer count, got 'NA'"]
+                         f"number, got 'NA'"]
     assert "10 genes" in res.stdout  # the good file is still reported
 
 

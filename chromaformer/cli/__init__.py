@@ -11,6 +11,7 @@ from .. import __version__
 from .demo import demo
 from .export import export
 from .inspect import inspect
+from .prepare import prepare
 from .score import score
 from .simulate import simulate
 from .train import evaluate, train
@@ -29,3 +30,4 @@ main.add_command(train)
 main.add_command(evaluate)
 main.add_command(export)
 main.add_command(score)
+main.add_command(prepare)

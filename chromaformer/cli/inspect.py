@@ -34,7 +34,8 @@ def inspect(files: tuple[str, ...], bins: Optional[int], marks: Optional[str],
     for path in files:
         t0 = time.perf_counter()
         try:
-            data = read_bins(path, threads=threads, bins=bins, marks=mark_list)
+            data = read_bins(path, threads=threads, bins=bins, marks=mark_list,
+                             integer_counts=False)
         except FormatError as err:
             click.echo(f"Error: {err}", err=True)
             failed += 1

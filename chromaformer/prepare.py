@@ -1,0 +1,385 @@
+"""``chromaformer-prepare``: signal tracks + a gene annotation -> model inputs.
+
+Two layouts:
+
+* ``benchmark``: the DeepChrome/AttentiveChrome bin CSV. Each gene gets ``bins`` bins
+  of ``bin_size`` bp over TSS +- ``window``. Bins run 5'->3' on the gene's strand, so
+  bin 1 is always the most upstream (as deepTools ``computeMatrix reference-point``):
+  on + the window is ``[tss - window, tss + window)``, on - it is its mirror image
+  ``[tss + 1 - window, tss + 1 + window)`` read backwards. Either way the TSS base is
+  the first base of bin ``bins/2 + 1``. Bins beyond a chromosome end hold 0.
+* ``chromoformer``: the reference layout of Chromoformer (Lee et al. 2022): a
+  ``meta.csv`` and ``npy/{chrom}:{start}-{end}.npy`` arrays ``(marks, length)`` of
+  per-base depth (float16) for each promoter (TSS +- 20 kb, genome orientation; the
+  model reverses minus-strand genes itself) and each interacting region (pCRE).
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from .annotation import Expression, Gene, read_genes, read_interactions
+from .constants import BENCHMARK_MARKS
+from .errors import DataError
+from .io import write_bins
+from .tracks import Track, chrom_aliases, open_track
+
+#: Chromoformer's marks, in the order of its (7, L) arrays.
+CHROMOFORMER_MARKS: tuple[str, ...] = (
+    "H3K4me1", "H3K4me3", "H3K9me3", "H3K27me3", "H3K36me3", "H3K27ac", "H3K9ac")
+CHROMOFORMER_HALF_WINDOW = 20000  # promoter arrays span TSS +- 20 kb
+CHROMOFORMER_MAX_REGION = 40000  # the reference ignores longer pCREs (w_max)
+CHROMOFORMER_I_MAX = 8  # at most 8 pCREs per gene, the strongest first
+CHROMOFORMER_FOLDS = 4
+FLOAT16_MAX = float(np.finfo(np.float16).max)
+GENES_PER_TASK = 256
+
+
+@dataclass
+class PrepareResult:
+    output: str
+    layout: str
+    marks: tuple[str, ...]
+    genes_in: int
+    genes_written: int
+    expressed: Optional[int]
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+    regions: int = 0  # chromoformer layout: pCRE files written
+
+
+def order_marks(given: Sequence[str], layout: str,
+                model_marks: Optional[Sequence[str]] = None) -> tuple[str, ...]:
+    """The output's mark order: the model's, else the layout's canonical order, then the rest."""
+    if model_marks is not None:
+        missing = [m for m in model_marks if m not in given]
+        extra = [m for m in given if m not in model_marks]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"no --mark for {', '.join(missing)}")
+            if extra:
+                parts.append(f"{', '.join(extra)} not among its marks")
+            raise DataError(f"the model expects marks {','.join(model_marks)}: "
+                            f"{'; '.join(parts)}")
+        return tuple(model_marks)
+    canon = BENCHMARK_MARKS if layout == "benchmark" else CHROMOFORMER_MARKS
+    return tuple([m for m in canon if m in given] + [m for m in given if m not in canon])
+
+
+# Worker side: the tracks are module state of each worker process (inherited by fork,
+# or set by the initializer), so tasks carry only coordinates.
+_TRACKS: list[Track] = []
+
+
+def _init_worker(tracks: list[Track]) -> None:
+    global _TRACKS
+    _TRACKS = tracks
+
+
+def _bin_task(task: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Sum every track over ``bins`` bins from each low edge; rows reversed on -."""
+    idx, names, lows, minus, bins, bin_size = task
+    out = np.zeros((len(idx), bins, len(_TRACKS)), dtype=np.float64)
+    for m, (track, name) in enumerate(zip(_TRACKS, names)):
+        if name is not None:
+            out[:, :, m] = track.bin_sums(name, lows, bins, bin_size)
+    out[minus] = out[minus, ::-1, :]
+    return idx, out
+
+
+def _region_task(task: tuple) -> int:
+    """Write per-base arrays ``(marks, end - start)`` as float16 .npy files."""
+    folder, regions = task
+    for fname, names, start, end in regions:
+        arr = np.zeros((len(_TRACKS), end - start), dtype=np.float64)
+        for m, (track, name) in enumerate(zip(_TRACKS, names)):
+            if name is not None:
+                arr[m] = track.values(name, start, end)
+        np.save(os.path.join(folder, fname), np.minimum(arr, FLOAT16_MAX).astype(np.float16))
+    return len(regions)
+
+
+def _run(tasks: list, fn: Callable, tracks: list[Track], jobs: int,
+         done: Callable[[object], None]) -> None:
+    if jobs <= 1 or len(tasks) <= 1:
+        _init_worker(tracks)
+        for t in tasks:
+            done(fn(t))
+        return
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+                             initargs=(tracks,)) as pool:
+        for r in pool.map(fn, tasks):
+            done(r)
+
+
+def _resolve(genes: list[Gene], tracks: list[Track], missing: str,
+             warnings: list[str]) -> tuple[list[Gene], dict[str, list[Optional[str]]]]:
+    """Each gene chromosome's name in each track; genes on absent contigs per ``missing``."""
+    names: dict[str, list[Optional[str]]] = {}
+    for chrom in dict.fromkeys(g.chrom for g in genes):
+        names[chrom] = [t.resolve(chrom) for t in tracks]
+    counts = Counter(g.chrom for g in genes)
+    bad_genes = 0
+    for m, t in enumerate(tracks):
+        absent = {c: counts[c] for c, n in names.items() if n[m] is None}
+        if absent:
+            listed = ", ".join(f"{c} ({n})" for c, n in sorted(absent.items(),
+                                                              key=lambda kv: -kv[1])[:5])
+            more = f" and {len(absent) - 5} more" if len(absent) > 5 else ""
+            what = {"skip": "left out", "zero": "given zero signal for this mark",
+                    "error": ""}[missing]
+            msg = (f"{sum(absent.values())} genes on {len(absent)} contigs absent from "
+                   f"{t.describe()}: {listed}{more}")
+            if missing == "error":
+                raise DataError(f"{msg} (--missing skip leaves them out, --missing zero "
+                                "keeps them with zero signal)")
+            warnings.append(f"{msg}; {what}")
+    if missing == "skip":
+        keep = [g for g in genes if all(n is not None for n in names[g.chrom])]
+        bad_genes = len(genes) - len(keep)
+        if bad_genes:
+            warnings.append(f"{bad_genes} genes left out in all: a contig absent from a track")
+        genes = keep
+    return genes, names
+
+
+def _labels(genes: list[Gene], expression: Optional[str], threshold: str,
+            warnings: list[str]) -> tuple[list[Gene], np.ndarray, Optional[np.ndarray]]:
+    if expression is None:
+        warnings.append("no --expression: every label is 0, so the file is for scoring, "
+                        "not training")
+        return genes, np.zeros(len(genes), dtype=np.uint8), None
+    expr = Expression(expression)
+    cut = expr.threshold(threshold)
+    values = [expr.get(g.gene_id) for g in genes]
+    keep = [i for i, v in enumerate(values) if v is not None]
+    if len(keep) < len(genes):
+        example = next(g.gene_id for g, v in zip(genes, values) if v is None)
+        warnings.append(f"{len(genes) - len(keep)} genes have no value in {expression} "
+                        f"(e.g. {example}) and are left out")
+    if not keep:
+        raise DataError(f"{expression}: none of the genes' ids appear in it (e.g. "
+                        f"{genes[0].gene_id}); expected the annotation's gene ids")
+    vals = np.array([values[i] for i in keep], dtype=np.float64)
+    warnings.append(f"labels: expression >= {cut:g} ({threshold}) -> "
+                    f"{int((vals >= cut).sum())} of {len(vals)} genes labelled 1")
+    return [genes[i] for i in keep], (vals >= cut).astype(np.uint8), vals
+
+
+def _tasks_by_chrom(genes: list[Gene], per_task: int) -> list[np.ndarray]:
+    by_chrom: dict[str, list[int]] = {}
+    for i, g in enumerate(genes):
+        by_chrom.setdefault(g.chrom, []).append(i)
+    out = []
+    for idx in by_chrom.values():
+        idx_arr = np.array(sorted(idx, key=lambda i: genes[i].tss), dtype=np.int64)
+        out.extend(np.array_split(idx_arr, max(1, -(-len(idx_arr) // per_task))))
+    return out
+
+
+def prepare(
+    tracks: Sequence[tuple[str, str]],
+    genes_path: str,
+    output: str,
+    *,
+    layout: str = "benchmark",
+    model_marks: Optional[Sequence[str]] = None,
+    window: int = 5000,
+    bin_size: int = 100,
+    stat: str = "sum",
+    read_length: Optional[float] = None,
+    expression: Optional[str] = None,
+    label_threshold: str = "median",
+    interactions: Optional[str] = None,
+    missing: str = "skip",
+    feature: str = "auto",
+    decimals: Optional[int] = 3,
+    jobs: int = 1,
+    force: bool = False,
+    progress: Optional[Callable[[int], None]] = None,
+    on_start: Optional[Callable[[int], None]] = None,
+) -> PrepareResult:
+    """Build model inputs from ``tracks`` (``(mark, path)`` pairs) over the genes of
+    ``genes_path``. See the module docstring for the layouts."""
+    t0 = time.perf_counter()
+    if layout not in ("benchmark", "chromoformer"):
+        raise ValueError(f"layout must be benchmark or chromoformer, got {layout!r}")
+    if stat not in ("sum", "mean"):
+        raise ValueError(f"stat must be sum or mean, got {stat!r}")
+    if missing not in ("skip", "zero", "error"):
+        raise ValueError(f"missing must be skip, zero or error, got {missing!r}")
+    marks = [m for m, _ in tracks]
+    dup = [m for m, n in Counter(marks).items() if n > 1]
+    if dup:
+        raise DataError(f"--mark {dup[0]} is given twice")
+    order = order_marks(marks, layout, model_marks)
+    path_of = dict(tracks)
+    if layout == "benchmark":
+        if window <= 0 or bin_size <= 0 or (2 * window) % bin_size:
+            raise DataError(f"--window {window} and --bin-size {bin_size}: the window "
+                            "(2 x window bp) must be a whole number of bins")
+        if interactions is not None:
+            raise DataError("--interactions is for --layout chromoformer")
+    out_path = Path(output)
+    if layout == "chromoformer" and out_path.exists() and any(out_path.iterdir()) \
+            and not force:
+        raise DataError(f"{output}: exists and is not empty (pass --force to replace it)")
+    opened = [open_track(m, path_of[m]) for m in order]
+    gene_set = read_genes(genes_path, feature)
+    warnings: list[str] = []
+    if gene_set.duplicates:
+        warnings.append(f"{gene_set.duplicates} repeated gene ids in {genes_path}: the first "
+                        "record of each is used")
+    genes, names = _resolve(gene_set.genes, opened, missing, warnings)
+    genes, labels, values = _labels(genes, expression, label_threshold, warnings)
+    if not genes:
+        raise DataError(f"{genes_path}: no gene is left to prepare")
+    if on_start is not None:
+        on_start(len(genes))
+    common = dict(output=output, layout=layout, marks=order, genes_in=len(gene_set.genes),
+                  genes_written=len(genes),
+                  expressed=None if values is None else int(labels.sum()), warnings=warnings)
+    if layout == "benchmark":
+        counts = _benchmark(genes, names, opened, window, bin_size, jobs, progress)
+        if np.any(counts < 0):
+            m = int(np.argwhere(counts < 0)[0][2])
+            raise DataError(f"{opened[m].describe()} has negative values (a fold-change or "
+                            "log-ratio track?): expected read coverage or signal >= 0")
+        if stat == "mean":
+            counts /= bin_size
+        elif read_length:
+            counts /= read_length
+        if decimals is not None:
+            counts = np.round(counts, decimals)
+        write_bins(output, counts.astype(np.float32), labels, [g.gene_id for g in genes])
+        return PrepareResult(seconds=time.perf_counter() - t0, **common)
+    regions = _chromoformer(genes, names, opened, out_path, labels, values, interactions,
+                            jobs, force, progress, warnings)
+    return PrepareResult(seconds=time.perf_counter() - t0, regions=regions, **common)
+
+
+def _benchmark(genes: list[Gene], names: dict[str, list[Optional[str]]], tracks: list[Track],
+               window: int, bin_size: int, jobs: int,
+               progress: Optional[Callable[[int], None]]) -> np.ndarray:
+    bins = 2 * window // bin_size
+    tss = np.array([g.tss for g in genes], dtype=np.int64)
+    minus = np.array([g.strand == "-" for g in genes])
+    lows = tss - window + minus  # the - window is the + window mirrored about the TSS base
+    tasks = [(idx, names[genes[idx[0]].chrom], lows[idx], minus[idx], bins, bin_size)
+             for idx in _tasks_by_chrom(genes, GENES_PER_TASK)]
+    counts = np.zeros((len(genes), bins, len(tracks)), dtype=np.float64)
+
+    def done(result) -> None:
+        idx, block = result
+        counts[idx] = block
+        if progress is not None:
+            progress(len(idx))
+
+    _run(tasks, _bin_task, tracks, jobs, done)
+    return counts
+
+
+def assign_folds(genes: Sequence[Gene], folds: int = CHROMOFORMER_FOLDS) -> dict[str, int]:
+    """Chromosome -> fold 1..folds, whole chromosomes, balancing gene counts (greedy)."""
+    sizes = Counter(g.chrom for g in genes)
+    load = [0] * folds
+    out: dict[str, int] = {}
+    for chrom, n in sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0])):
+        k = min(range(folds), key=lambda i: (load[i], i))
+        out[chrom] = k + 1
+        load[k] += n
+    return out
+
+
+def _chromoformer(genes: list[Gene], names: dict[str, list[Optional[str]]],
+                  tracks: list[Track], out_path: Path, labels: np.ndarray,
+                  values: Optional[np.ndarray], interactions: Optional[str], jobs: int,
+                  force: bool, progress: Optional[Callable[[int], None]],
+                  warnings: list[str]) -> int:
+    import pandas as pd
+
+    contacts = read_interactions(interactions) if interactions else {}
+    if interactions is None:
+        warnings.append("no --interactions: genes get no pCREs (promoter only)")
+    half = CHROMOFORMER_HALF_WINDOW
+    too_long = trans = 0
+    rows = []
+    region_files: dict[str, tuple[str, list[Optional[str]], int, int]] = {}
+    promoters: set[str] = set()
+    folds = assign_folds(genes)
+    for i, g in enumerate(genes):
+        prom = f"{g.chrom}:{g.tss - half}-{g.tss + half}"
+        promoters.add(prom)
+        region_files[prom] = (prom + ".npy", names[g.chrom], g.tss - half, g.tss + half)
+        partners: dict[str, float] = {}
+        for chrom, start, end, score in contacts.get(g.gene_id, ()):
+            if chrom not in chrom_aliases(g.chrom):
+                trans += 1
+                continue
+            if end - start > CHROMOFORMER_MAX_REGION:
+                too_long += 1
+                continue
+            key = f"{g.chrom}:{start}-{end}"
+            partners[key] = max(score, partners.get(key, -np.inf))
+        best = sorted(partners.items(), key=lambda kv: -kv[1])[:CHROMOFORMER_I_MAX]
+        for key, _ in best:
+            start, end = (int(x) for x in key.rsplit(":", 1)[1].split("-"))
+            region_files.setdefault(key, (key + ".npy", names[g.chrom], start, end))
+        rows.append({
+            "gene_id": g.gene_id,
+            "expression": np.nan if values is None else values[i],
+            "label": int(labels[i]),
+            "chrom": g.chrom, "start": g.tss, "end": g.tss + 1, "strand": g.strand,
+            "split": folds[g.chrom],
+            "neighbors": ";".join(k for k, _ in best) or np.nan,
+            "scores": ";".join(f"{s:g}" for _, s in best) or np.nan,
+        })
+    if trans:
+        warnings.append(f"{trans} contacts with another chromosome ignored")
+    if too_long:
+        warnings.append(f"{too_long} contacts with regions over {CHROMOFORMER_MAX_REGION} bp "
+                        "ignored (as the reference model does)")
+    tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    (tmp / "npy").mkdir(parents=True)
+    try:
+        items = list(region_files.values())
+        step = max(1, min(64, len(items) // max(1, 8 * jobs)))
+        tasks = [(str(tmp / "npy"), items[k:k + step]) for k in range(0, len(items), step)]
+        genes_per_region = len(genes) / max(1, len(items))
+        written = [0.0]
+
+        def done(n: int) -> None:
+            if progress is not None:
+                before = int(written[0])
+                written[0] += n * genes_per_region
+                progress(int(written[0]) - before)
+
+        _run(tasks, _region_task, tracks, jobs, done)
+        meta = pd.DataFrame(rows, columns=["gene_id", "expression", "label", "chrom", "start",
+                                           "end", "strand", "split", "neighbors", "scores"])
+        meta.to_csv(tmp / "meta.csv", index=False)
+        if out_path.exists():
+            old = out_path.with_name(f".{out_path.name}.old-{os.getpid()}")
+            os.replace(out_path, old)
+            os.replace(tmp, out_path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out_path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return len(set(region_files) - promoters)

@@ -1,0 +1,272 @@
+"""Signal tracks (bigWig, bedGraph) read as exact per-base values and per-bin sums.
+
+Both kinds answer the same two questions for a chromosome of the track:
+``values(chrom, start, end)`` (one float per base, 0 where the track has no data or
+the range runs off the chromosome) and ``bin_sums(chrom, lows, bins, bin_size)``
+(the sum of those values over ``bins`` consecutive bins from each ``lows[i]``).
+bigWig goes through pyBigWig's base-level reader; bedGraph is read once into
+sorted interval arrays and answered from a running integral, so neither kind
+approximates with zoom levels.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+from typing import Optional
+
+import numpy as np
+
+from .errors import FormatError
+
+BIGWIG_MAGIC = (0x888FFC26).to_bytes(4, "little")
+_MITO = ("M", "MT")
+
+
+def chrom_aliases(name: str) -> list[str]:
+    """Names the same chromosome goes by: ``chr1``/``1``, ``chrM``/``MT``/``M``."""
+    base = name[3:] if name.startswith("chr") else name
+    bases = list(_MITO) if base in _MITO else [base]
+    out = [name]
+    for b in bases:
+        for cand in (f"chr{b}", b):
+            if cand not in out:
+                out.append(cand)
+    return out
+
+
+class Track:
+    """A named mark's signal over a genome."""
+
+    kind = "track"
+
+    def __init__(self, mark: str, path: str) -> None:
+        self.mark = mark
+        self.path = path
+
+    def chroms(self) -> dict[str, int]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def resolve(self, chrom: str) -> Optional[str]:
+        """This track's name for ``chrom`` (after ``chr``/``MT`` reconciliation), or None."""
+        names = self.chroms()
+        for cand in chrom_aliases(chrom):
+            if cand in names:
+                return cand
+        return None
+
+    def values(self, chrom: str, start: int, end: int) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def bin_sums(self, chrom: str, lows: np.ndarray, bins: int, bin_size: int) -> np.ndarray:
+        out = np.empty((len(lows), bins), dtype=np.float64)
+        for i, lo in enumerate(lows):
+            v = self.values(chrom, int(lo), int(lo) + bins * bin_size)
+            out[i] = v.reshape(bins, bin_size).sum(axis=1)
+        return out
+
+    def describe(self) -> str:
+        return f"{self.mark} ({self.path})"
+
+
+class BigWigTrack(Track):
+    """A bigWig file; the pyBigWig handle is reopened in each process that uses it."""
+
+    kind = "bigWig"
+
+    def __init__(self, mark: str, path: str) -> None:
+        super().__init__(mark, path)
+        self._bw = None
+        self._pid = -1
+        self._chroms = dict(self._handle().chroms())
+
+    def _handle(self):
+        if self._bw is None or self._pid != os.getpid():
+            import pyBigWig
+
+            bw = pyBigWig.open(self.path)
+            if bw is None or not bw.isBigWig():
+                raise FormatError(f"{self.path}: not a readable bigWig file", self.path)
+            self._bw, self._pid = bw, os.getpid()
+        return self._bw
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_bw"], state["_pid"] = None, -1
+        return state
+
+    def chroms(self) -> dict[str, int]:
+        return self._chroms
+
+    def values(self, chrom: str, start: int, end: int) -> np.ndarray:
+        out = np.zeros(end - start, dtype=np.float64)
+        lo, hi = max(start, 0), min(end, self._chroms[chrom])
+        if hi > lo:
+            v = self._handle().values(chrom, lo, hi, numpy=True)
+            out[lo - start:hi - start] = np.nan_to_num(v, nan=0.0)
+        return out
+
+
+class BedGraphTrack(Track):
+    """A bedGraph file (plain or gzip): ``chrom start end value``, 0-based, half-open."""
+
+    kind = "bedGraph"
+
+    def __init__(self, mark: str, path: str) -> None:
+        super().__init__(mark, path)
+        self._data: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._load()
+
+    def _load(self) -> None:
+        import pandas as pd
+
+        try:
+            df = pd.read_csv(self.path, sep=r"\s+", header=None, comment="#",
+                             skiprows=_header_lines(self.path),
+                             usecols=[0, 1, 2, 3], names=["c", "s", "e", "v"],
+                             dtype={"c": str, "s": np.int64, "e": np.int64, "v": np.float64},
+                             skip_blank_lines=True, engine="c")
+        except (ValueError, pd.errors.ParserError) as err:
+            raise _first_bad_bedgraph_line(self.path) or FormatError(
+                f"{self.path}: not a bedGraph file ({err})", self.path) from None
+        bad = (df["s"] < 0) | (df["e"] <= df["s"]) | ~np.isfinite(df["v"])
+        if bad.any():
+            raise _first_bad_bedgraph_line(self.path) or FormatError(
+                f"{self.path}: bad interval", self.path)
+        for chrom, part in df.groupby("c", sort=False):
+            order = np.argsort(part["s"].to_numpy(), kind="stable")
+            s = part["s"].to_numpy()[order]
+            e = part["e"].to_numpy()[order]
+            v = part["v"].to_numpy()[order]
+            if len(s) > 1 and np.any(s[1:] < e[:-1]):
+                i = int(np.argmax(s[1:] < e[:-1])) + 1
+                raise FormatError(
+                    f"{self.path}: intervals overlap on {chrom} at {s[i]} (bedGraph intervals "
+                    "must not overlap; merge them with bedtools merge or use a bigWig)",
+                    self.path)
+            # integral[k] = sum of value * length over the first k intervals
+            integral = np.concatenate([[0.0], np.cumsum(v * (e - s))])
+            self._data[str(chrom)] = (s, e, v, integral)
+
+    def chroms(self) -> dict[str, int]:
+        return {c: int(d[1][-1]) for c, d in self._data.items()}
+
+    def _cumulative(self, chrom: str, x: np.ndarray) -> np.ndarray:
+        """The integral of the signal over [0, x) for every x."""
+        s, e, v, integral = self._data[chrom]
+        k = np.searchsorted(e, x, side="right")  # intervals wholly left of x
+        out = integral[k]
+        inside = k < len(s)
+        kk = np.minimum(k, len(s) - 1)
+        part = np.clip(x - s[kk], 0, None) * v[kk]
+        return out + np.where(inside, part, 0.0)
+
+    def bin_sums(self, chrom: str, lows: np.ndarray, bins: int, bin_size: int) -> np.ndarray:
+        edges = np.asarray(lows, dtype=np.int64)[:, None] + np.arange(bins + 1) * bin_size
+        edges = np.clip(edges, 0, None)
+        cum = self._cumulative(chrom, edges.ravel()).reshape(edges.shape)
+        return np.diff(cum, axis=1)
+
+    def values(self, chrom: str, start: int, end: int) -> np.ndarray:
+        s, e, v, _ = self._data[chrom]
+        out = np.zeros(end - start, dtype=np.float64)
+        i = np.searchsorted(e, start, side="right")
+        j = np.searchsorted(s, end, side="left")
+        for a, b, val in zip(s[i:j], e[i:j], v[i:j]):
+            out[max(a, start) - start:min(b, end) - start] = val
+        return out
+
+
+def _first_bad_bedgraph_line(path: str) -> Optional[FormatError]:
+    """Find and describe the first line of ``path`` that is not ``chrom start end value``."""
+    opener = gzip.open if _is_gzip(path) else open
+    with opener(path, "rt") as fh:  # type: ignore[operator]
+        for no, line in enumerate(fh, 1):
+            if not line.strip() or line.startswith(("#", "track", "browser")):
+                continue
+            f = line.split()
+            why = None
+            if len(f) < 4:
+                why = f"expected 4 fields 'chrom start end value', found {len(f)}"
+            else:
+                try:
+                    s, e, val = int(f[1]), int(f[2]), float(f[3])
+                    if s < 0 or e <= s:
+                        why = f"expected 0 <= start < end, found start {s}, end {e}"
+                    elif not np.isfinite(val):
+                        why = f"expected a finite value, found {f[3]!r}"
+                except ValueError:
+                    why = f"expected integer start/end and a numeric value, found {f[1:4]}"
+            if why:
+                return FormatError(f"{path}:{no}: {why}", path, no)
+    return None
+
+
+def _header_lines(path: str) -> int:
+    """How many ``track``/``browser``/``#`` lines open the file."""
+    opener = gzip.open if _is_gzip(path) else open
+    n = 0
+    with opener(path, "rt") as fh:  # type: ignore[operator]
+        for line in fh:
+            if not line.startswith(("track", "browser", "#")):
+                break
+            n += 1
+    return n
+
+
+def _is_gzip(path: str) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def open_track(mark: str, path: str) -> Track:
+    """Open ``path`` as a bigWig or bedGraph, by content (not by name)."""
+    if not os.path.isfile(path):
+        raise FormatError(f"{path}: no such file (the track given for {mark})", path)
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head == BIGWIG_MAGIC:
+        return BigWigTrack(mark, path)
+    if head[:2] == b"\x1f\x8b" or _looks_like_text(path):
+        return BedGraphTrack(mark, path)
+    raise FormatError(f"{path}: neither a bigWig nor a bedGraph file (the track given for "
+                      f"{mark})", path)
+
+
+def _looks_like_text(path: str) -> bool:
+    with open(path, "rb") as fh:
+        chunk = fh.read(4096)
+    try:
+        chunk.decode("ascii")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def write_bigwig(path: str, chrom_sizes: dict[str, int],
+                 signal: dict[str, list[tuple[int, np.ndarray]]]) -> None:
+    """Write per-base values as a bigWig: ``signal[chrom]`` holds ``(offset, values)``
+    pieces (non-overlapping). Runs of equal values become one interval; zeros are left
+    out (no data reads back as 0). For tests, benchmarks and demos."""
+    import pyBigWig
+
+    bw = pyBigWig.open(os.fspath(path), "w")
+    bw.addHeader(list(chrom_sizes.items()), maxZooms=0)
+    for chrom in chrom_sizes:
+        starts, ends, vals = [], [], []
+        for offset, values in sorted(signal.get(chrom, []), key=lambda p: p[0]):
+            v = np.asarray(values, dtype=np.float64)
+            if not len(v):
+                continue
+            cut = np.flatnonzero(np.diff(v)) + 1
+            s = np.concatenate([[0], cut])
+            e = np.concatenate([cut, [len(v)]])
+            keep = v[s] != 0
+            starts.append(s[keep] + offset)
+            ends.append(e[keep] + offset)
+            vals.append(v[s][keep])
+        if starts:
+            s_all, e_all, v_all = (np.concatenate(x) for x in (starts, ends, vals))
+            if len(s_all):
+                bw.addEntries([chrom] * len(s_all), s_all.tolist(), ends=e_all.tolist(),
+                              values=v_all.tolist())
+    bw.close()

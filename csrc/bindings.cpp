@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include "binparse.hpp"
+#include "depthbin.hpp"
 
 namespace py = pybind11;
 
@@ -119,6 +120,38 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("counts"), py::arg("labels"), py::arg("gene_ids"),
       "Format (genes, bins, marks) counts as bin-CSV bytes.");
+
+  m.def(
+      "bin_depth",
+      [](py::array depth, std::vector<int64_t> bin_sizes) {
+        if (depth.ndim() != 2) throw py::value_error("depth must be (channels, length)");
+        const bool is_half = depth.dtype().kind() == 'f' && depth.dtype().itemsize() == 2;
+        py::array src = is_half ? py::array(depth)
+                                : py::array_t<float, py::array::c_style | py::array::forcecast>(depth);
+        if (is_half && !(src.flags() & py::array::c_style))
+          src = py::array(py::module_::import("numpy").attr("ascontiguousarray")(src));
+        const int64_t channels = src.shape(0), length = src.shape(1);
+        py::list out;
+        for (int64_t bin : bin_sizes) {
+          if (bin <= 0) throw py::value_error("bin sizes must be positive");
+          const int64_t n = length > 0 ? (length + bin - 1) / bin : 0;
+          py::array_t<float> binned({channels, n});
+          float* o = binned.mutable_data();
+          const void* data = src.data();
+          {
+            py::gil_scoped_release release;
+            if (is_half)
+              cf::bin_log_mean(static_cast<const uint16_t*>(data), nullptr, channels, length, bin, o);
+            else
+              cf::bin_log_mean(nullptr, static_cast<const float*>(data), channels, length, bin, o);
+          }
+          out.append(binned);
+        }
+        return out;
+      },
+      py::arg("depth"), py::arg("bin_sizes"),
+      "log(mean + 1) of per-base depth (channels, length; float16 or float32) over bins of "
+      "each size: a list of float32 (channels, ceil(length / size)) arrays.");
 
   m.def("default_threads", &cf::default_threads, "Cores this process may run on.");
 }

@@ -1,0 +1,242 @@
+"""Chromoformer's reference layout (``meta.csv`` + ``{chrom}:{start}-{end}.npy``) read into
+contiguous, binned arrays, once: the C++ core bins each per-base array at every
+resolution in one call (log of the mean + 1, as the reference), threads overlap the
+file reads, and the result can be cached on disk so later runs skip the npy files.
+
+No torch here: the arrays feed training (torch) and scoring (onnxruntime) alike.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from . import _core
+from ._atomic import atomic_path
+from .errors import DataError, FormatError
+from .prepare import CHROMOFORMER_HALF_WINDOW, CHROMOFORMER_I_MAX
+
+META_COLUMNS = ("gene_id", "chrom", "start", "end", "strand")
+BIN_SIZES = (2000, 500, 100)
+WINDOW = 2 * CHROMOFORMER_HALF_WINDOW
+
+
+@dataclass
+class ChromoformerSet:
+    """Binned inputs of genes, in the order of :attr:`gene_ids`."""
+
+    gene_ids: list[str]
+    promoters: dict[int, np.ndarray]  # bin size -> (G, n, C) float32, 5'->3'
+    pcres: dict[int, np.ndarray]  # bin size -> (G, I, n, C) float32, centred, zero-padded
+    lengths: np.ndarray  # (G, I) int64, bp; 0 = no region
+    scores: np.ndarray  # (G, I) float32
+    labels: np.ndarray  # (G,) int64 (0 when the meta has none)
+    expression: np.ndarray  # (G,) float64 (NaN when the meta has none)
+    split: np.ndarray  # (G,) int64 fold (0 when the meta has none)
+    bin_sizes: tuple[int, ...] = BIN_SIZES
+
+    def __len__(self) -> int:
+        return len(self.gene_ids)
+
+    def inputs(self, idx=slice(None)) -> list[np.ndarray]:
+        """The model's inputs for genes ``idx``, in the order of ``input_names``."""
+        return ([self.promoters[b][idx] for b in self.bin_sizes]
+                + [self.pcres[b][idx] for b in self.bin_sizes]
+                + [self.lengths[idx], self.scores[idx]])
+
+    def subset(self, idx: np.ndarray) -> "ChromoformerSet":
+        return ChromoformerSet([self.gene_ids[i] for i in idx],
+                               {b: a[idx] for b, a in self.promoters.items()},
+                               {b: a[idx] for b, a in self.pcres.items()},
+                               self.lengths[idx], self.scores[idx], self.labels[idx],
+                               self.expression[idx], self.split[idx], self.bin_sizes)
+
+    def target(self, task: str) -> np.ndarray:
+        if task == "clf":
+            return self.labels
+        if np.isnan(self.expression).any():
+            raise DataError("task reg needs an expression value for every gene")
+        return np.log2(self.expression + 1.0)
+
+
+def read_meta(path: str):
+    """The metadata table, checked: one-line errors name the file and the line."""
+    import pandas as pd
+
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: no such metadata file (expected Chromoformer's meta.csv)")
+    meta = pd.read_csv(path, dtype={"gene_id": str, "chrom": str, "strand": str,
+                                    "neighbors": str, "scores": str})
+    missing = [c for c in META_COLUMNS if c not in meta.columns]
+    if missing:
+        raise FormatError(f"{path}:1: expected columns {', '.join(META_COLUMNS)} (and "
+                          f"label, expression, split, neighbors, scores); missing "
+                          f"{', '.join(missing)}", path, 1)
+    for col in ("neighbors", "scores"):  # promoter-only tables may leave them out
+        if col not in meta.columns:
+            meta[col] = np.nan
+    for i, r in enumerate(meta.itertuples(index=False)):
+        line = i + 2
+        if r.strand not in ("+", "-"):
+            raise FormatError(f"{path}:{line}: expected strand + or -, found {r.strand!r}",
+                              path, line)
+        n = r.neighbors if isinstance(r.neighbors, str) else ""
+        s = r.scores if isinstance(r.scores, str) else ""
+        if (n or s) and len(n.split(";")) != len(s.split(";")):
+            raise FormatError(f"{path}:{line}: expected as many scores as neighbors "
+                              f"(';'-separated), found {len(n.split(';'))} and "
+                              f"{len(s.split(';'))}", path, line)
+    if meta.gene_id.duplicated().any():
+        g = meta.gene_id[meta.gene_id.duplicated()].iloc[0]
+        raise FormatError(f"{path}: gene {g} appears twice", path)
+    return meta
+
+
+def _region(text: str, where: str) -> tuple[str, int, int]:
+    try:
+        chrom, span = text.rsplit(":", 1)
+        start, end = (int(x) for x in span.split("-"))
+    except ValueError:
+        raise FormatError(f"{where}: expected a region chrom:start-end, found {text!r}") \
+            from None
+    return chrom, start, end
+
+
+def _load(npy_dir: str, name: str, channels: Optional[int], where: str) -> np.ndarray:
+    path = os.path.join(npy_dir, name + ".npy")
+    try:
+        arr = np.load(path, mmap_mode=None)
+    except FileNotFoundError:
+        raise DataError(f"{where}: no array {path} (expected the reference layout "
+                        "{chrom}:{start}-{end}.npy)") from None
+    if arr.ndim != 2 or (channels is not None and arr.shape[0] != channels):
+        raise DataError(f"{path}: expected a (marks, length) array"
+                        + (f" with {channels} marks" if channels else "")
+                        + f", found shape {arr.shape}")
+    return arr
+
+
+def _gene(task: tuple) -> tuple:
+    npy_dir, r, line, meta_path, bin_sizes, i_max, channels = task
+    where = f"{meta_path}:{line}"
+    tss = int(r["start"])
+    name = f"{r['chrom']}:{tss - CHROMOFORMER_HALF_WINDOW}-{tss + CHROMOFORMER_HALF_WINDOW}"
+    prom = _load(npy_dir, name, channels, where)
+    if prom.shape[1] != WINDOW:
+        raise DataError(f"{npy_dir}/{name}.npy: expected {WINDOW} bases (TSS +- 20 kb), found "
+                        f"{prom.shape[1]}")
+    c = prom.shape[0]
+    p_binned = _core.bin_depth(prom, list(bin_sizes))
+    flip = r["strand"] == "-"
+    promoters = [(np.ascontiguousarray(b[:, ::-1]) if flip else b).T for b in p_binned]
+    pcres = [np.zeros((i_max, WINDOW // b, c), dtype=np.float32) for b in bin_sizes]
+    lengths = np.zeros(i_max, dtype=np.int64)
+    scores = np.zeros(i_max, dtype=np.float32)
+    neigh = r["neighbors"] if isinstance(r["neighbors"], str) else ""
+    sc = r["scores"] if isinstance(r["scores"], str) else ""
+    skipped = 0
+    k = 0
+    for text, s in zip(neigh.split(";") if neigh else [], sc.split(";") if sc else []):
+        chrom, start, end = _region(text, where)
+        if end - start > WINDOW or end <= start:
+            skipped += 1
+            continue
+        if k == i_max:
+            break
+        arr = _load(npy_dir, text, c, where)
+        for j, (b, binned) in enumerate(zip(bin_sizes, _core.bin_depth(arr, list(bin_sizes)))):
+            n, width = binned.shape[1], WINDOW // b
+            left = (width - n + 1) // 2
+            pcres[j][k, left:left + n] = binned.T
+        lengths[k] = end - start
+        scores[k] = float(s)
+        k += 1
+    return promoters, pcres, lengths, scores, skipped
+
+
+def _cache_key(meta_path: str, npy_dir: str, bin_sizes, i_max, genes) -> str:
+    h = hashlib.sha256()
+    h.update(Path(meta_path).read_bytes())
+    h.update(json.dumps([os.path.abspath(npy_dir), list(bin_sizes), i_max,
+                         list(genes) if genes is not None else None, 1]).encode())
+    st = os.stat(npy_dir)
+    h.update(f"{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:20]
+
+
+def load_chromoformer(meta_path: str, npy_dir: str, *, genes: Optional[Sequence[str]] = None,
+                      bin_sizes: Sequence[int] = BIN_SIZES, i_max: int = CHROMOFORMER_I_MAX,
+                      channels: Optional[int] = None, threads: Optional[int] = None,
+                      cache_dir: Optional[str] = None,
+                      progress: Optional[Callable[[int], None]] = None) -> ChromoformerSet:
+    """Read and bin every gene of ``meta_path`` (or ``genes``, in that order).
+
+    ``cache_dir``: keep the binned arrays there (one .npz per meta/npy/bins combination)
+    and reuse them when nothing changed.
+    """
+    bin_sizes = tuple(int(b) for b in bin_sizes)
+    cache = None
+    if cache_dir is not None:
+        cache = Path(cache_dir) / f"chromoformer-{_cache_key(meta_path, npy_dir, bin_sizes, i_max, genes)}.npz"
+        if cache.exists():
+            return _from_npz(cache, bin_sizes)
+    meta = read_meta(meta_path)
+    lines = {g: i + 2 for i, g in enumerate(meta.gene_id)}
+    if genes is not None:
+        unknown = [g for g in genes if g not in lines]
+        if unknown:
+            raise DataError(f"{meta_path}: no gene {unknown[0]} ({len(unknown)} unknown)")
+        meta = meta.set_index("gene_id", drop=False).loc[list(genes)]
+    records = meta.to_dict("records")
+    tasks = [(npy_dir, r, lines[r["gene_id"]], meta_path, bin_sizes, i_max, channels)
+             for r in records]
+    results = []
+    with ThreadPoolExecutor(max_workers=threads or _core.default_threads()) as pool:
+        for res in pool.map(_gene, tasks):
+            results.append(res)
+            if progress is not None:
+                progress(1)
+    if not results:
+        raise DataError(f"{meta_path}: no genes")
+    g = len(results)
+    out = ChromoformerSet(
+        gene_ids=[r["gene_id"] for r in records],
+        promoters={b: np.stack([r[0][j] for r in results]) for j, b in enumerate(bin_sizes)},
+        pcres={b: np.stack([r[1][j] for r in results]) for j, b in enumerate(bin_sizes)},
+        lengths=np.stack([r[2] for r in results]),
+        scores=np.stack([r[3] for r in results]),
+        labels=(meta["label"].to_numpy(np.int64) if "label" in meta
+                else np.zeros(g, dtype=np.int64)),
+        expression=(meta["expression"].to_numpy(np.float64) if "expression" in meta
+                    else np.full(g, np.nan)),
+        split=(meta["split"].to_numpy(np.int64) if "split" in meta
+               else np.zeros(g, dtype=np.int64)),
+        bin_sizes=bin_sizes,
+    )
+    if cache is not None:
+        _to_npz(cache, out)
+    return out
+
+
+def _to_npz(path: Path, s: ChromoformerSet) -> None:
+    arrays = {f"promoter_{b}": a for b, a in s.promoters.items()}
+    arrays.update({f"pcre_{b}": a for b, a in s.pcres.items()})
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, gene_ids=np.array(s.gene_ids), lengths=s.lengths, scores=s.scores,
+                     labels=s.labels, expression=s.expression, split=s.split, **arrays)
+
+
+def _from_npz(path: Path, bin_sizes: tuple[int, ...]) -> ChromoformerSet:
+    z = np.load(path)
+    return ChromoformerSet([str(g) for g in z["gene_ids"]],
+                           {b: z[f"promoter_{b}"] for b in bin_sizes},
+                           {b: z[f"pcre_{b}"] for b in bin_sizes},
+                           z["lengths"], z["scores"], z["labels"], z["expression"], z["split"],
+                           bin_sizes)

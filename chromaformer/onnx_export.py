@@ -158,6 +158,17 @@ def _torch_export(cfg: ModelConfig, model: nn.Module, grouped: bool = True) -> o
     gen = torch.Generator().manual_seed(0)
     example = torch.poisson(torch.full((4, cfg.bins, cfg.n_marks), 3.0), generator=gen)
     batch = torch.export.Dim("batch")
+    with _quiet_exporter():
+        program = torch.onnx.export(
+            wrapper, (example,), input_names=[INPUT], output_names=list(output_names(cfg)),
+            dynamic_shapes={"counts": {0: batch}}, dynamo=True, external_data=False,
+            opset_version=OPSET, optimize=True, verbose=False)
+    return program.model_proto
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """Silence the dynamo exporter's logging, warnings and prints; no grad."""
     noisy = ("torch.onnx", "torch.export", "torch._dynamo", "torch.fx", "onnxscript",
              "torch._export", "torch._subclasses", "torch.onnx._internal")
     levels = {n: logging.getLogger(n).level for n in noisy}
@@ -167,14 +178,10 @@ def _torch_export(cfg: ModelConfig, model: nn.Module, grouped: bool = True) -> o
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
                 torch.no_grad():
             warnings.simplefilter("ignore")
-            program = torch.onnx.export(
-                wrapper, (example,), input_names=[INPUT], output_names=list(output_names(cfg)),
-                dynamic_shapes={"counts": {0: batch}}, dynamo=True, external_data=False,
-                opset_version=OPSET, optimize=True, verbose=False)
+            yield
     finally:
         for n, level in levels.items():
             logging.getLogger(n).setLevel(level)
-    return program.model_proto
 
 
 def _check_sample(cfg: ModelConfig, genes: int = 2000) -> tuple[np.ndarray, Optional[np.ndarray], str]:
@@ -301,6 +308,11 @@ def export_onnx(source: Union[PathLike, dict[str, Any]], out: PathLike, *, varia
     else:
         ckpt = source if isinstance(source, dict) else read_checkpoint(source)
         model = model_from_checkpoint(ckpt)
+        if getattr(model.config, "arch", "") == "chromoformer":
+            if variant != "fp32":
+                raise DataError(f"{variant} variants are not made for Chromoformer yet; "
+                                "export fp32")
+            return export_chromoformer(model, ckpt, out)
         cfg = model.config
         meta = model_metadata(cfg, ckpt, variant)
         proto = _torch_export(cfg, model, grouped)
@@ -379,3 +391,109 @@ def model_card(cfg: ModelConfig, meta: dict[str, str], proto: onnx.ModelProto, b
         "metadata_props": meta,
         "variant_check": check,
     }
+
+
+class _ChromoformerExportable(nn.Module):
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.names = model.output_names()
+
+    def forward(self, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.model(*xs)
+        return tuple(out[n] for n in self.names)
+
+
+CHROMOFORMER_DOC = (
+    "chromaformer Chromoformer ({task}). Per gene: the promoter (TSS +- 20 kb) binned at "
+    "{sizes} bp, log(mean depth + 1) per bin, 5'->3' on the gene's strand; up to {i_max} "
+    "interacting regions binned alike, centred and zero-padded; their lengths in bp (0 = "
+    "none) and interaction scores. Marks: {marks}. Dynamic batch.")
+
+
+def chromoformer_io(cfg) -> dict[str, Any]:
+    one: dict[str, Any] = {}
+    for b in cfg.bin_sizes:
+        n = cfg.window // b
+        one[f"promoter_{b}"] = {"shape": ["batch", n, cfg.n_marks], "dtype": "float32",
+                                "doc": f"promoter, {n} bins of {b} bp, log(mean depth + 1)"}
+    for b in cfg.bin_sizes:
+        n = cfg.window // b
+        one[f"pcre_{b}"] = {"shape": ["batch", cfg.i_max, n, cfg.n_marks], "dtype": "float32",
+                            "doc": f"interacting regions, {n} bins of {b} bp, centred"}
+    one["pcre_lengths"] = {"shape": ["batch", cfg.i_max], "dtype": "int64",
+                           "doc": "region lengths in bp; 0 = no region"}
+    one["pcre_scores"] = {"shape": ["batch", cfg.i_max], "dtype": "float32",
+                          "doc": "normalised interaction frequencies"}
+    if cfg.task == "diff":
+        inputs = {f"{k}_{c}": v for c in ("a", "b") for k, v in one.items()}
+    else:
+        inputs = one
+    outputs = {
+        "clf": {"logits": {"shape": ["batch", 2], "dtype": "float32",
+                           "doc": "class logits (0: low, 1: high)"},
+                "probability": {"shape": ["batch"], "dtype": "float32",
+                                "doc": "P(expression >= median)"}},
+        "reg": {"prediction": {"shape": ["batch"], "dtype": "float32",
+                               "doc": "log2(RPKM + 1)"}},
+        "diff": {"log2fc": {"shape": ["batch"], "dtype": "float32",
+                            "doc": "log2 fold change of expression, cell b over cell a"}},
+    }[cfg.task]
+    return {"inputs": inputs, "outputs": outputs}
+
+
+def export_chromoformer(model: nn.Module, ckpt: dict[str, Any], out: PathLike) -> ExportReport:
+    """Export a Chromoformer (any task) with a dynamic batch; inputs as :meth:`input_names`."""
+    cfg = model.config
+    names = model.input_names()
+    from .chromoformer_sim import example_inputs
+
+    example = tuple(torch.from_numpy(x) for x in example_inputs(cfg, 4))
+    batch = torch.export.Dim("batch")
+    with _quiet_exporter():
+        program = torch.onnx.export(
+            _ChromoformerExportable(model).eval(), example, input_names=names,
+            output_names=model.output_names(),
+            dynamic_shapes=(tuple({0: batch} for _ in example),), dynamo=True,
+            external_data=False, opset_version=OPSET, optimize=True, verbose=False)
+    proto = program.model_proto
+    strip_debug_info(proto)
+    valid = ckpt.get("valid") or {}
+    meta = {
+        "chromaformer_version": __version__, "architecture": "chromoformer",
+        "task": cfg.task, "marks": ",".join(cfg.marks),
+        "bin_sizes": ",".join(str(b) for b in cfg.bin_sizes), "window": str(cfg.window // 2),
+        "i_max": str(cfg.i_max), "inputs": ",".join(names),
+        "outputs": ",".join(model.output_names()),
+        "model_config": json.dumps(cfg.to_dict(), sort_keys=True),
+        "training_fold": str(ckpt.get("fold", "")), "training_epoch": str(ckpt.get("epoch", "")),
+        "validation_metrics": json.dumps(valid, sort_keys=True, default=float),
+        "variant": "fp32",
+    }
+    proto.doc_string = CHROMOFORMER_DOC.format(
+        task=cfg.task, sizes="/".join(str(b) for b in cfg.bin_sizes), i_max=cfg.i_max,
+        marks=", ".join(cfg.marks))
+    proto.producer_name, proto.producer_version = "chromaformer", __version__
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, meta)
+    schema = chromoformer_io(cfg)
+    docs = {k: f"{v['dtype']} {v['shape']}: {v['doc']}"
+            for k, v in {**schema["inputs"], **schema["outputs"]}.items()}
+    for v in list(proto.graph.input) + list(proto.graph.output):
+        v.doc_string = docs.get(v.name, "")
+    onnx.checker.check_model(proto, full_check=True)
+    blob = proto.SerializeToString()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    card_path = card_path_for(out)
+    card = {"format": "chromaformer-model-card/1",
+            "info": {"doc": proto.doc_string, "architecture": "chromoformer", "task": cfg.task,
+                     "variant": "fp32", "chromaformer_version": __version__,
+                     "validation_metrics": valid, "license": "MIT"},
+            "onnx": {"opset": OPSET, "ir_version": proto.ir_version, "bytes": len(blob),
+                     "sha256": hashlib.sha256(blob).hexdigest()},
+            "schema": schema, "model_config": cfg.to_dict(), "metadata_props": meta}
+    with atomic_path(card_path) as tmp_card, atomic_path(out) as tmp_model:
+        Path(tmp_model).write_bytes(blob)
+        Path(tmp_card).write_text(json.dumps(card, indent=2, default=float) + "\n")
+    return ExportReport(out, card_path, "fp32", len(blob), meta, {})

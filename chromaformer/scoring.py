@@ -74,40 +74,49 @@ class ModelInfo:
                    tuple(meta["outputs"].split(",")), meta.get("variant", "fp32"), dict(meta))
 
 
+def open_session(model: PathLike, device: str = "cpu", threads: Optional[int] = None):
+    """An onnxruntime session on ``cpu`` or ``cuda`` and the model's metadata, with
+    clear errors for a missing file, a non-model and a missing CUDA provider."""
+    import onnxruntime as ort
+
+    path = os.fspath(model)
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: no such model file (expected an .onnx file from "
+                        "chromaformer-export)")
+    if device not in ("cpu", "cuda"):
+        raise DataError(f"--device must be cpu or cuda, got {device!r}")
+    providers = ["CPUExecutionProvider"]
+    if device == "cuda":
+        available = ort.get_available_providers()
+        if "CUDAExecutionProvider" not in available:
+            raise DataError(
+                "--device cuda: this onnxruntime has no CUDA provider (it has "
+                f"{', '.join(available)}); install onnxruntime-gpu in place of "
+                "onnxruntime: pip uninstall -y onnxruntime && pip install onnxruntime-gpu")
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    try:
+        session = ort.InferenceSession(path, session_options(threads), providers=providers)
+    except Exception as err:  # not ONNX, or not a model this runtime can run
+        raise DataError(f"{path}: not a loadable ONNX model: "
+                        f"{str(err).splitlines()[0]}") from None
+    if device == "cuda" and session.get_providers()[0] != "CUDAExecutionProvider":
+        raise DataError("--device cuda: onnxruntime-gpu is installed but could not start "
+                        "its CUDA provider (no GPU visible, or CUDA/cuDNN libraries "
+                        "missing); run with --device cpu")
+    return session, dict(session.get_modelmeta().custom_metadata_map)
+
+
 class Scorer:
     """An onnxruntime session over one exported model, on ``cpu`` or ``cuda``."""
 
     def __init__(self, model: PathLike, *, device: str = "cpu",
                  threads: Optional[int] = None) -> None:
-        import onnxruntime as ort
-
         path = os.fspath(model)
-        if not os.path.isfile(path):
-            raise DataError(f"{path}: no such model file (expected an .onnx file from "
-                            "chromaformer-export)")
-        if device not in ("cpu", "cuda"):
-            raise DataError(f"--device must be cpu or cuda, got {device!r}")
-        providers = ["CPUExecutionProvider"]
-        if device == "cuda":
-            available = ort.get_available_providers()
-            if "CUDAExecutionProvider" not in available:
-                raise DataError(
-                    "--device cuda: this onnxruntime has no CUDA provider (it has "
-                    f"{', '.join(available)}); install onnxruntime-gpu in place of "
-                    "onnxruntime: pip uninstall -y onnxruntime && pip install onnxruntime-gpu")
-            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        try:
-            self.session = ort.InferenceSession(path, session_options(threads),
-                                                providers=providers)
-        except Exception as err:  # not ONNX, or not a model this runtime can run
-            raise DataError(f"{path}: not a loadable ONNX model: "
-                            f"{str(err).splitlines()[0]}") from None
-        meta = self.session.get_modelmeta().custom_metadata_map
-        self.info = ModelInfo.from_metadata(path, dict(meta))
-        if device == "cuda" and self.session.get_providers()[0] != "CUDAExecutionProvider":
-            raise DataError("--device cuda: onnxruntime-gpu is installed but could not start "
-                            "its CUDA provider (no GPU visible, or CUDA/cuDNN libraries "
-                            "missing); run with --device cpu")
+        self.session, meta = open_session(path, device, threads)
+        if meta.get("architecture") == "chromoformer":
+            raise DataError(f"{path}: a Chromoformer model: it scores genes of the reference "
+                            "layout (--meta META.csv --npy-dir DIR), not bin CSVs")
+        self.info = ModelInfo.from_metadata(path, meta)
         self.device = device
 
     def check_layout(self, source: str, bins: int, marks: int) -> None:

@@ -12,7 +12,7 @@ from ._common import one_line_errors, quiet_option, threads_option
 
 
 @click.command("score")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--model", "-m", required=True, type=click.Path(dir_okay=False),
               help="An .onnx file from chromaformer-export.")
 @click.option("-o", "--output", type=click.Path(),
@@ -27,14 +27,21 @@ from ._common import one_line_errors, quiet_option, threads_option
 @click.option("--attention", is_flag=True,
               help="Also write the attention maps (<output stem>.attention.npz: gene_id, "
                    "marks, bin_attention [genes, marks, bins], mark_attention [genes, marks]).")
+@click.option("--meta", "metas", multiple=True, type=click.Path(dir_okay=False),
+              help="Chromoformer models: the reference layout's meta.csv (twice for diff: "
+                   "cell a, then cell b) in place of INPUT files.")
+@click.option("--npy-dir", "npy_dirs", multiple=True, type=click.Path(file_okay=False),
+              help="Chromoformer models: the folder of {chrom}:{start}-{end}.npy, once per "
+                   "--meta.")
 @click.option("--no-labels", is_flag=True,
               help="Leave the input's label column out of the output (and no metrics).")
 @threads_option
 @quiet_option
 @one_line_errors
 def score(inputs: tuple[str, ...], model: str, output: Optional[str], device: str,
-          batch_size: int, chunk_genes: int, attention: bool, no_labels: bool,
-          threads: Optional[int], quiet: bool) -> None:
+          batch_size: int, chunk_genes: int, attention: bool, metas: tuple[str, ...],
+          npy_dirs: tuple[str, ...], no_labels: bool, threads: Optional[int],
+          quiet: bool) -> None:
     """Score INPUT bin CSVs (plain or .gz; the benchmark format) with an exported model.
 
     Each input gets a TSV with a header row: gene_id, probability, and the input's
@@ -44,6 +51,13 @@ def score(inputs: tuple[str, ...], model: str, output: Optional[str], device: st
     the labels take both values, AUROC and AUPR are printed. Outputs appear only when
     complete: a bad line anywhere leaves no output file.
     """
+    if metas or npy_dirs:
+        if inputs:
+            raise click.UsageError("give INPUT bin CSVs or --meta/--npy-dir, not both")
+        _score_chromoformer(model, metas, npy_dirs, output, device, threads, quiet)
+        return
+    if not inputs:
+        raise click.UsageError("no INPUT files (or --meta/--npy-dir for a Chromoformer model)")
     from ..scoring import Scorer, model_summary, score_file
 
     scorer = Scorer(model, device=device, threads=threads)
@@ -105,3 +119,30 @@ def _targets(inputs: tuple[str, ...], output: Optional[str]) -> list[Path]:
         raise DataError(f"{out}: several inputs need -o to be a folder, not a file")
     out.mkdir(parents=True, exist_ok=True)
     return [out / f"{name}.scores.tsv" for name in output_names(inputs)]
+
+
+def _score_chromoformer(model: str, metas: tuple[str, ...], npy_dirs: tuple[str, ...],
+                        output: Optional[str], device: str, threads: Optional[int],
+                        quiet: bool) -> None:
+    from ..chromoformer_scoring import score_chromoformer
+
+    if not metas or len(metas) != len(npy_dirs):
+        raise click.UsageError("give one --npy-dir per --meta")
+    out = output or str(Path(metas[-1]).with_suffix(".scores.tsv"))
+    bar = None
+    if not quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(unit="gene", desc="chromoformer", leave=False,
+                   file=click.get_text_stream("stderr"))
+    try:
+        res = score_chromoformer(model, metas, npy_dirs, out, device=device, threads=threads,
+                                 progress=bar.update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    line = (f"{res.genes:,} genes: inputs binned in {res.load_seconds:.2f} s, scored in "
+            f"{res.seconds:.2f} s ({res.genes_per_second:,.0f} genes/s) -> {res.output}")
+    if res.metrics:
+        line += "; " + ", ".join(f"{k} {v:.4f}" for k, v in res.metrics.items())
+    click.echo(line)

@@ -46,7 +46,24 @@ def load_model(path: Union[str, os.PathLike]) -> nn.Module:
 
 
 def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
-    """The model of a checkpoint dict (from :func:`read_checkpoint`), in eval mode."""
-    model = build_model(ModelConfig.from_dict(ckpt["config"]))
+    """The model of a checkpoint dict (from :func:`read_checkpoint`), in eval mode.
+
+    Also takes a checkpoint of the reference Chromoformer package (its ``net``
+    state_dict): the task follows from the head's size (2 outputs: clf, 1: reg).
+    """
+    from .chromoformer import Chromoformer, ChromoformerConfig, load_reference_state
+
+    if "config" not in ckpt and isinstance(ckpt.get("net"), dict):
+        net = {k.removeprefix("module."): v for k, v in ckpt["net"].items()}
+        head = net.get("fc_head.2.weight")
+        if head is None:
+            raise ValueError("not a Chromoformer checkpoint: its 'net' has no fc_head")
+        model = Chromoformer(ChromoformerConfig(task="clf" if head.shape[0] == 2 else "reg"))
+        load_reference_state(model, net)
+        return model.eval()
+    if ckpt["config"].get("arch") == "chromoformer":
+        model = Chromoformer(ChromoformerConfig.from_dict(ckpt["config"]))
+    else:
+        model = build_model(ModelConfig.from_dict(ckpt["config"]))
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()

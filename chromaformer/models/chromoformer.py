@@ -98,8 +98,8 @@ def sinusoid(n: int, dim: int) -> torch.Tensor:
 
 
 def _heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
-    b, n, _ = x.shape
-    return x.reshape(b, n, n_heads, -1).transpose(1, 2)  # (B, H, N, d)
+    b, n, d = x.shape
+    return x.reshape(b, n, n_heads, d // n_heads).transpose(1, 2)  # (B, H, N, d)
 
 
 def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
@@ -130,7 +130,7 @@ class MultiHeadAttention(nn.Module):
         out = _attend(parts[0], parts[1], parts[2], mask, self.d_head, bias, self.gamma_f)
         if self.gate:
             out = out * torch.sigmoid(parts[3])
-        out = out.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)
+        out = out.transpose(1, 2).reshape(x.shape[0], x.shape[1], self.ff.in_features)
         return self.ln(x + self.ff(out))
 
 
@@ -150,7 +150,7 @@ class PairwiseMultiHeadAttention(nn.Module):
         q = _heads(self.p_att(x_p), self.n_heads)
         k, v = (_heads(t, self.n_heads) for t in self.c_att(x_c).chunk(2, -1))
         out = _attend(q, k, v, mask, self.d_head)
-        out = out.transpose(1, 2).reshape(x_p.shape[0], x_p.shape[1], -1)
+        out = out.transpose(1, 2).reshape(x_p.shape[0], x_p.shape[1], self.ff.in_features)
         return self.ln(x_p + self.ff(out))
 
 
@@ -236,13 +236,15 @@ class PairwiseInteractionTransformer(nn.Module):
         self.transformer = PairwiseTransformer(n_layers, n_heads, d_model, d_model, d_ff)
         self.register_buffer("pe", sinusoid(n_bins, d_model), persistent=False)
 
-    def forward(self, p_full: torch.Tensor, pcre: torch.Tensor,
+    def forward(self, p_full: torch.Tensor, gene: torch.Tensor, pcre: torch.Tensor,
                 mask: torch.Tensor) -> torch.Tensor:
-        b, i, n, c = pcre.shape
-        x_p = self.lin_proj_p(p_full).unsqueeze(1).expand(b, i, n, -1).reshape(b * i, n, -1)
-        x_c = self.lin_proj_pcre(pcre.reshape(b * i, n, c)) + self.pe
-        out = self.transformer(x_p, x_c, mask.reshape(b * i, 1, n, n))
-        return out[:, n // 2].reshape(b, i, -1)
+        """``p_full`` (B, n, d): promoter embeddings; ``gene`` (R,): the gene of each of
+        R regions ``pcre`` (R, n, C); ``mask`` (R, 1, 1, n): region bins without data.
+        Returns (R, d): each region's centre bin as seen from its promoter."""
+        n = pcre.shape[1]
+        x_p = self.lin_proj_p(p_full)[gene]
+        x_c = self.lin_proj_pcre(pcre) + self.pe
+        return self.transformer(x_p, x_c, mask)[:, n // 2]
 
 
 class RegulationTransformer(nn.Module):
@@ -288,15 +290,24 @@ class ChromoformerEncoder(nn.Module):
         inter_mask = ~(tokens.unsqueeze(2) & tokens.unsqueeze(1)).unsqueeze(1)
         freq = F.pad(pcre_scores, (1, 0)).unsqueeze(1)  # row 0: the promoter's contacts
         freq = F.pad(freq, (0, 0, 0, cfg.i_max))  # (B, 1+I, 1+I)
+        # Only regions that exist go through the pairwise transformer: an absent one
+        # is masked out of everything the promoter token sees, so its embedding (zero
+        # here, garbage in the reference) cannot change the output.
+        rows = torch.nonzero(present.reshape(-1)).squeeze(1)  # (R,) of B * I
+        gene = torch.div(rows, cfg.i_max, rounding_mode="floor")
         emb, out = [], []
         for size, p, c in zip(cfg.bin_sizes, promoters, pcres):
             n = cfg.n_bins[size]
-            p_mask = torch.zeros(b, 1, n, n, dtype=torch.bool, device=p.device)
+            p_mask = torch.zeros(b, 1, 1, n, dtype=torch.bool, device=p.device)
             p_full = self.embed[str(size)](p, p_mask)
-            valid = region_valid(pcre_lengths, size, n)  # (B, I, n)
-            c_mask = ~valid.unsqueeze(2).expand(b, cfg.i_max, n, n)
-            pw = self.pairwise_interaction[str(size)](p_full, c, c_mask)
-            x_in = torch.cat([p_full[:, n // 2].unsqueeze(1), pw], dim=1)
+            valid = region_valid(pcre_lengths, size, n).reshape(-1, n)[rows]  # (R, n)
+            c_rows = c.reshape(-1, n, c.shape[-1])[rows]
+            pw_rows = self.pairwise_interaction[str(size)](
+                p_full, gene, c_rows, ~valid.unsqueeze(1).unsqueeze(1))
+            pw = torch.zeros(b * cfg.i_max, pw_rows.shape[-1], dtype=pw_rows.dtype,
+                             device=pw_rows.device).index_copy(0, rows, pw_rows)
+            x_in = torch.cat([p_full[:, n // 2].unsqueeze(1), pw.reshape(b, cfg.i_max, -1)],
+                             dim=1)
             x_out = self.regulation[str(size)].transformer(x_in, inter_mask, freq)
             emb.append(x_in[:, 0])
             out.append(x_out[:, 0])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -45,31 +46,40 @@ def _depth(rng: np.random.Generator, prof: np.ndarray, length: int) -> np.ndarra
 
 
 def simulate_chromoformer(out_dir: str, genes: int = 200, *, seed: int = 1,
-                          chromosomes: int = 4, noise: float = 0.8):
-    """Write ``out_dir/meta.csv`` and ``out_dir/npy/*.npy``; returns the meta table."""
+                          layout_seed: Optional[int] = None, chromosomes: int = 4,
+                          noise: float = 0.8):
+    """Write ``out_dir/meta.csv`` and ``out_dir/npy/*.npy``; returns the meta table.
+
+    ``layout_seed`` fixes the genes, their positions, regions, contact scores and a
+    shared expression level; ``seed`` the cell: its expression departs from the shared
+    level and its reads are drawn anew. Two cells of one layout suit the diff task.
+    """
     import pandas as pd
 
-    rng = np.random.default_rng(seed)
+    lay = np.random.default_rng(seed if layout_seed is None else layout_seed)
+    rng = np.random.default_rng([seed, 7])
     out = Path(out_dir)
     npy = out / "npy"
     npy.mkdir(parents=True, exist_ok=True)
     half = CHROMOFORMER_HALF_WINDOW
-    z = rng.normal(0, 1, genes)
+    z = lay.normal(0, 1, genes)
+    if layout_seed is not None:
+        z = z + rng.normal(0, 0.6, genes)
     expression = np.round(np.exp(1.6 * z + 1.0), 3)
     rows, gene_objs = [], []
     for g in range(genes):
         chrom = f"chr{1 + g % chromosomes}"
-        tss = 1_000_000 + (g // chromosomes) * 1_000_000 + int(rng.integers(0, 1000))
-        strand = "+" if rng.random() < 0.5 else "-"
+        tss = 1_000_000 + (g // chromosomes) * 1_000_000 + int(lay.integers(0, 1000))
+        strand = "+" if lay.random() < 0.5 else "-"
         zg = z[g] + rng.normal(0, noise)
         np.save(npy / f"{chrom}:{tss - half}-{tss + half}.npy",
                 _depth(rng, _profile(rng, 2 * half // 100, strand, zg), 2 * half))
-        n = int(min(CHROMOFORMER_I_MAX, rng.poisson(3.0)))
-        scores = np.sort(np.round(1.5 + rng.exponential(0.5, n), 4))[::-1]
+        n = int(min(CHROMOFORMER_I_MAX, lay.poisson(3.0)))
+        scores = np.sort(np.round(1.5 + lay.exponential(0.5, n), 4))[::-1]
         regions = []
         for k in range(n):
-            length = int(rng.integers(1500, 15000))
-            start = tss + int(rng.choice([-1, 1])) * int(rng.integers(60_000, 400_000))
+            length = int(lay.integers(1500, 15000))
+            start = tss + int(lay.choice([-1, 1])) * int(lay.integers(60_000, 400_000))
             name = f"{chrom}:{start}-{start + length}"
             on = 1 / (1 + np.exp(-(zg + rng.normal(0, 0.5))))
             bins = -(-length // 100)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from typing import Optional
 
 import click
 
@@ -11,8 +12,15 @@ from ._common import one_line_errors
 
 
 @click.command("simulate")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Output bin CSV (.csv, or .csv.gz to compress).")
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="Output bin CSV (.csv, or .csv.gz to compress); a folder for "
+                   "--layout chromoformer.")
+@click.option("--layout", type=click.Choice(["benchmark", "chromoformer"]), default="benchmark",
+              show_default=True, help="chromoformer: Chromoformer's reference layout (meta.csv "
+              "+ npy/ of per-base depth for promoters and interacting regions).")
+@click.option("--layout-seed", type=int, default=None,
+              help="chromoformer: share genes, regions and a base expression level between "
+                   "cells simulated with different --seed (for the diff task).")
 @click.option("--genes", default=20000, show_default=True, type=click.IntRange(min=1))
 @click.option("--bins", default=BENCHMARK_BINS, show_default=True, type=click.IntRange(min=1))
 @click.option("--bin-size", default=BIN_SIZE, show_default=True, type=click.IntRange(min=1),
@@ -28,14 +36,27 @@ from ._common import one_line_errors
               help="Compress (default: when the output ends in .gz).")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing.")
 @one_line_errors
-def simulate(output: str, genes: int, bins: int, bin_size: int, marks: str, seed: int,
-             noise: float, id_style: str, compress: bool, quiet: bool) -> None:
+def simulate(output: str, layout: str, layout_seed: Optional[int], genes: int, bins: int,
+             bin_size: int, marks: str, seed: int, noise: float, id_style: str,
+             compress: bool, quiet: bool) -> None:
     """Write a simulated genome in the benchmark's bin-CSV format.
 
     Seeded and realistic: counts fitted to the real Roadmap samples, with expressed
     genes carrying an H3K4me3 peak at the TSS and H3K36me3 over the gene body, and
     silent genes H3K27me3/H3K9me3, blurred by noise so the task is not trivial.
     """
+    if layout == "chromoformer":
+        from ..chromoformer_sim import npy_bytes, simulate_chromoformer
+
+        t0 = time.perf_counter()
+        meta = simulate_chromoformer(output, genes, seed=seed, layout_seed=layout_seed,
+                                     noise=noise)
+        if not quiet:
+            click.echo(f"wrote {output}/meta.csv and npy/: {len(meta)} genes, "
+                       f"{int(meta.neighbors.fillna('').str.count(':').sum())} interacting "
+                       f"regions, {npy_bytes(output) / 1e6:.0f} MB of arrays, seed {seed}, in "
+                       f"{time.perf_counter() - t0:.1f} s")
+        return
     names = tuple(m.strip() for m in marks.split(",") if m.strip())
     if not names:
         raise click.BadParameter("name at least one mark", param_hint="--marks")

@@ -1,0 +1,168 @@
+"""Chromoformer through the toolkit: simulate -> chromaformer-train (clf, diff) -> export
+(ONNX parity with PyTorch for clf, reg and diff) -> chromaformer-score, and its errors."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+
+from chromaformer.chromoformer_data import load_chromoformer
+from chromaformer.chromoformer_sim import simulate_chromoformer
+from chromaformer.chromoformer_training import predict
+from chromaformer.cli import main
+from chromaformer.models import load_model
+from chromaformer.models.checkpoint import model_from_checkpoint, save_checkpoint
+from chromaformer.models.chromoformer import Chromoformer, ChromoformerConfig
+from chromaformer.onnx_export import export_onnx
+
+from conftest import SHARED
+
+E003 = SHARED / "chromoformer_e003_sample"
+
+
+def _run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="session")
+def cells(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cf_cells")
+    for name, seed in (("A", 1), ("B", 2)):
+        simulate_chromoformer(str(d / name), 40, seed=seed, layout_seed=5)
+    return d
+
+
+@pytest.fixture(scope="session")
+def runs(cells, tmp_path_factory):
+    """clf and diff trained 1 epoch through the CLI, reg from seeded random weights; each
+    exported once through chromaformer-export."""
+    d = tmp_path_factory.mktemp("cf_runs")
+    out = {}
+    res = _run("train", "--model", "chromoformer", "--task", "clf", "--meta",
+               cells / "A" / "meta.csv", "--npy-dir", cells / "A" / "npy", "--fold", "2",
+               "--epochs", "1", "--out", d / "clf", "--quiet", "--cache-dir", d / "cache")
+    assert res.exit_code == 0, res.output
+    out["clf_train_output"] = res.output
+    res = _run("train", "--model", "chromoformer", "--task", "diff",
+               "--meta", cells / "A" / "meta.csv", "--meta", cells / "B" / "meta.csv",
+               "--npy-dir", cells / "A" / "npy", "--npy-dir", cells / "B" / "npy",
+               "--epochs", "1", "--out", d / "diff", "--quiet")
+    assert res.exit_code == 0, res.output
+    torch.manual_seed(4)
+    (d / "reg").mkdir()
+    save_checkpoint(d / "reg" / "best.pt", Chromoformer(ChromoformerConfig(task="reg")))
+    for task in ("clf", "diff"):
+        res = _run("export", d / task, "-o", d / f"{task}.onnx")
+        assert res.exit_code == 0, res.output
+    export_onnx(d / "reg", d / "reg.onnx")
+    return d, out
+
+
+def test_train_cli_folds_metrics_and_cache(runs, cells):
+    d, out = runs
+    metrics = json.loads((d / "clf" / "metrics.json").read_text())
+    meta = pd.read_csv(cells / "A" / "meta.csv")
+    assert metrics["genes"] == {"train": int((meta.split != 2).sum()),
+                                "valid": int((meta.split == 2).sum())}
+    assert {"auroc", "aupr", "train_loss"} <= set(metrics["history"][0])
+    assert "best validation: auroc" in out["clf_train_output"]
+    assert len(list((d / "cache").glob("chromoformer-*.npz"))) == 1  # binned once, kept
+    diff = json.loads((d / "diff" / "metrics.json").read_text())
+    assert {"mse", "pearson_r", "r2"} <= set(diff["history"][0])
+    model = load_model(d / "clf")
+    assert model.config.task == "clf" and isinstance(model, Chromoformer)
+
+
+def _sets(cells, task):
+    a = load_chromoformer(str(cells / "A" / "meta.csv"), str(cells / "A" / "npy"))
+    if task != "diff":
+        return [a]
+    return [a, load_chromoformer(str(cells / "B" / "meta.csv"), str(cells / "B" / "npy"))]
+
+
+@pytest.mark.parametrize("task", ["clf", "reg", "diff"])
+def test_onnx_matches_pytorch(runs, cells, task):
+    d, _ = runs
+    model = load_model(d / task)
+    sess = ort.InferenceSession(str(d / f"{task}.onnx"), providers=["CPUExecutionProvider"])
+    meta = sess.get_modelmeta().custom_metadata_map
+    assert meta["architecture"] == "chromoformer" and meta["task"] == task
+    assert [i.name for i in sess.get_inputs()] == model.input_names()
+    sets = _sets(cells, task)
+    if task == "clf" and (E003 / "meta.csv").exists():
+        sets = [load_chromoformer(str(E003 / "meta.csv"), str(E003 / "npy"))]  # real genes
+    no_regions = np.flatnonzero((sets[0].lengths > 0).sum(1) == 0)
+    for idx in (no_regions[:1], np.arange(7), np.arange(len(sets[0]))):
+        feeds = []
+        for s in sets:
+            feeds += s.inputs(idx)
+        got = sess.run(None, dict(zip(model.input_names(), feeds)))
+        with torch.no_grad():
+            want = model(*[torch.from_numpy(np.ascontiguousarray(x)) for x in feeds])
+        for name, value in zip(model.output_names(), got):
+            np.testing.assert_allclose(value, want[name].numpy(), atol=1e-5, err_msg=name)
+    card = json.loads((d / f"{task}.model.json").read_text())
+    assert card["info"]["task"] == task and card["schema"]["inputs"]
+
+
+def test_score_cli_clf_and_diff(runs, cells, tmp_path):
+    d, _ = runs
+    out = tmp_path / "clf.tsv"
+    res = _run("score", "--model", d / "clf.onnx", "--meta", cells / "A" / "meta.csv",
+               "--npy-dir", cells / "A" / "npy", "-o", out, "--quiet")
+    assert res.exit_code == 0, res.output
+    assert "40 genes" in res.output and "auroc" in res.output
+    table = pd.read_csv(out, sep="\t", dtype={"gene_id": str})
+    assert list(table.columns) == ["gene_id", "probability", "label"]
+    sets = _sets(cells, "clf")
+    want = predict(load_model(d / "clf"), sets, np.arange(40), 64, torch.device("cpu"))
+    np.testing.assert_allclose(table.probability, want, atol=1e-5)
+    assert table.label.tolist() == sets[0].labels.tolist()
+    out = tmp_path / "diff.tsv"
+    res = _run("score", "--model", d / "diff.onnx", "--meta", cells / "A" / "meta.csv",
+               "--meta", cells / "B" / "meta.csv", "--npy-dir", cells / "A" / "npy",
+               "--npy-dir", cells / "B" / "npy", "-o", out, "--quiet")
+    assert res.exit_code == 0, res.output
+    assert "pearson_r" in res.output
+    table = pd.read_csv(out, sep="\t")
+    a, b = (pd.read_csv(cells / c / "meta.csv") for c in "AB")
+    np.testing.assert_allclose(table.observed, np.log2(b.expression + 1)
+                               - np.log2(a.expression + 1), atol=1e-5)
+
+
+def test_score_cli_errors(runs, cells, tmp_path):
+    d, _ = runs
+    out = tmp_path / "never.tsv"
+    res = _run("score", cells / "A" / "meta.csv", "--model", d / "clf.onnx", "-o", out)
+    assert res.exit_code == 1 and "a Chromoformer model" in res.output
+    res = _run("score", "--model", d / "diff.onnx", "--meta", cells / "A" / "meta.csv",
+               "--npy-dir", cells / "A" / "npy", "-o", out)
+    assert res.exit_code == 1 and "give 2 --meta and 2 --npy-dir" in res.output
+    bad = tmp_path / "meta.csv"
+    meta = pd.read_csv(cells / "A" / "meta.csv")
+    meta.loc[3, "start"] += 7  # its promoter file does not exist
+    meta.to_csv(bad, index=False)
+    res = _run("score", "--model", d / "clf.onnx", "--meta", bad, "--npy-dir",
+               cells / "A" / "npy", "-o", out)
+    assert res.exit_code == 1
+    assert f"{bad}:5: no array" in res.output
+    assert not out.exists()
+
+
+def test_reference_checkpoint_loads_for_export(tmp_path):
+    """A checkpoint of the reference package ({'net': state_dict}) rebuilds our model."""
+    chromoformer = pytest.importorskip("chromoformer")
+    for cls, task in ((chromoformer.ChromoformerClassifier, "clf"),
+                      (chromoformer.ChromoformerRegressor, "reg")):
+        ref = cls()
+        torch.save({"net": ref.state_dict(), "epoch": 3}, tmp_path / f"{task}.pt")
+        ckpt = torch.load(tmp_path / f"{task}.pt", weights_only=False)
+        model = model_from_checkpoint(ckpt)
+        assert model.config.task == task
+        for k, v in ref.state_dict().items():
+            assert torch.equal(model.state_dict()[k], v), k

@@ -55,7 +55,9 @@ def runs(cells, tmp_path_factory):
     assert res.exit_code == 0, res.output
     torch.manual_seed(4)
     (d / "reg").mkdir()
-    save_checkpoint(d / "reg" / "best.pt", Chromoformer(ChromoformerConfig(task="reg")))
+    small = dict(n_layers=1, n_heads=2, d_model=32, d_ff=32)  # any size exports alike
+    save_checkpoint(d / "reg" / "best.pt", Chromoformer(ChromoformerConfig(
+        task="reg", d_emb=32, d_head=16, embed=small, pairwise=small, regulation=small)))
     for task in ("clf", "diff"):
         res = _run("export", d / task, "-o", d / f"{task}.onnx")
         assert res.exit_code == 0, res.output

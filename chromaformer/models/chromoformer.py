@@ -62,6 +62,10 @@ class ChromoformerConfig:
         for b in self.bin_sizes:
             if self.window % b:
                 raise ValueError(f"window {self.window} is not a whole number of {b} bp bins")
+        self.embed = {**self.embed, "d_model": self.d_emb}  # as the reference does
+        if self.pairwise["d_model"] != self.d_emb:
+            raise ValueError(f"pairwise d_model {self.pairwise['d_model']} must equal d_emb "
+                             f"{self.d_emb} (its outputs join the promoter's embedding)")
         for name in ("embed", "pairwise", "regulation"):
             kw = getattr(self, name)
             if kw["d_model"] % kw["n_heads"]:

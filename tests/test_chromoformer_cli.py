@@ -168,3 +168,39 @@ def test_reference_checkpoint_loads_for_export(tmp_path):
         assert model.config.task == task
         for k, v in ref.state_dict().items():
             assert torch.equal(model.state_dict()[k], v), k
+
+
+def test_prepare_chromoformer_layout_for_a_model_then_score(runs, tmp_path):
+    """bigWigs -> chromaformer-prepare --layout chromoformer --model -> chromaformer-score."""
+    from chromaformer.prepare import CHROMOFORMER_MARKS
+    from chromaformer.tracks import write_bigwig
+
+    d, _ = runs
+    rng = np.random.default_rng(3)
+    args = []
+    for m in reversed(CHROMOFORMER_MARKS):
+        v = np.repeat(rng.poisson(2.0, 8000), 25).astype(np.float64)
+        write_bigwig(str(tmp_path / f"{m}.bw"), {"chr2": 200_000}, {"chr2": [(0, v)]})
+        args += ["--mark", f"{m}={tmp_path / f'{m}.bw'}"]
+    bed = tmp_path / "g.bed"
+    bed.write_text("chr2\t50000\t50001\tGA\t0\t+\nchr2\t120000\t120001\tGB\t0\t-\n")
+    inter = tmp_path / "c.tsv"
+    inter.write_text("GA\tchr2:90000-95000\t2.5\nGA\tchr2:10000-12000\t1.7\n")
+    expr = tmp_path / "e.tsv"
+    expr.write_text("GA\t12.5\nGB\t0.3\n")
+    res = _run("prepare", *args, "--genes", bed, "--layout", "chromoformer", "--model",
+               d / "clf.onnx", "--interactions", inter, "--expression", expr,
+               "-o", tmp_path / "layout", "-q")
+    assert res.exit_code == 0, res.output
+    res = _run("prepare", *args[:12], "--genes", bed, "--layout", "chromoformer", "--model",
+               d / "clf.onnx", "-o", tmp_path / "layout2", "-q")
+    assert res.exit_code == 1 and "no --mark for" in res.output
+    out = tmp_path / "s.tsv"
+    res = _run("score", "--model", d / "clf.onnx", "--meta", tmp_path / "layout" / "meta.csv",
+               "--npy-dir", tmp_path / "layout" / "npy", "-o", out, "--quiet")
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(out, sep="\t")
+    assert table.gene_id.tolist() == ["GA", "GB"] and table.label.tolist() == [1, 0]
+    data = load_chromoformer(str(tmp_path / "layout" / "meta.csv"),
+                             str(tmp_path / "layout" / "npy"))
+    assert data.lengths[0, :2].tolist() == [5000, 2000] and data.lengths[1].sum() == 0

@@ -141,11 +141,15 @@ def prepare(marks: tuple[str, ...], genes_path: str, output: str, layout: str,
 
 def _from_model(model: str, layout: str, window: Optional[int],
                 bin_size: Optional[int]) -> tuple[tuple[str, ...], Optional[int], Optional[int]]:
-    from ..scoring import Scorer
+    from ..scoring import ModelInfo, open_session
 
-    info = Scorer(model).info
-    if layout == "chromoformer":
-        return info.marks, window, bin_size
+    _, meta = open_session(model)
+    if layout == "chromoformer" or meta.get("architecture") == "chromoformer":
+        if meta.get("architecture") != "chromoformer" or layout != "chromoformer":
+            raise DataError(f"{model}: a {meta.get('architecture', 'non-chromaformer')} model "
+                            f"does not read the {layout} layout")
+        return tuple(meta["marks"].split(",")), window, bin_size
+    info = ModelInfo.from_metadata(model, meta)
     if info.bins % 2:
         raise DataError(f"{model}: {info.bins} bins cannot centre on a TSS")
     m_window = info.bins * info.bin_size // 2

@@ -54,6 +54,8 @@ def score(inputs: tuple[str, ...], model: str, output: Optional[str], device: st
     if metas or npy_dirs:
         if inputs:
             raise click.UsageError("give INPUT bin CSVs or --meta/--npy-dir, not both")
+        if attention:
+            raise click.UsageError("--attention is for the bin-CSV models")
         _score_chromoformer(model, metas, npy_dirs, output, device, threads, quiet)
         return
     if not inputs:

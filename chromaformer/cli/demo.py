@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Optional
 
 import click
 import numpy as np
@@ -21,24 +22,30 @@ from ._common import one_line_errors, threads_option
 @click.command("demo")
 @click.option("--out", default="chromaformer-demo", show_default=True,
               type=click.Path(file_okay=False), help="Folder for the demo's files.")
-@click.option("--genes", default=20000, show_default=True, type=click.IntRange(min=30),
-              help="Genes in the simulated genome.")
+@click.option("--genes", default=None, type=click.IntRange(min=30),
+              help="Genes in the simulated genome  [default: 20000; chromoformer 400]")
 @click.option("--train-genes", default=4000, show_default=True, type=click.IntRange(min=10),
               help="Genes used for training (plus a quarter as many each for validation "
                    "and test); the rest of the genome is unseen until scoring.")
 @click.option("--seed", default=1, show_default=True, type=int)
 @click.option("--train/--no-train", "do_train", default=True, show_default=True,
               help="--no-train: only simulate and parse.")
-@click.option("--model", default="hybrid", show_default=True, help="Architecture to train.")
+@click.option("--model", default="hybrid", show_default=True,
+              help="Architecture to train; chromoformer runs its own pipeline on a simulated "
+                   "set in Chromoformer's layout (3D interactions).")
 @click.option("--epochs", default=3, show_default=True, type=click.IntRange(min=1))
 @threads_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @one_line_errors
-def demo(out: str, genes: int, train_genes: int, seed: int, do_train: bool, model: str,
-         epochs: int, threads: int, quiet: bool) -> None:
+def demo(out: str, genes: Optional[int], train_genes: int, seed: int, do_train: bool,
+         model: str, epochs: int, threads: int, quiet: bool) -> None:
     """Simulate a genome and run the product on it: parse, train, export, score."""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
+    if model == "chromoformer":
+        _chromoformer_demo(folder, genes or 400, epochs, seed, threads, quiet)
+        return
+    genes = genes or 20000
     genome = folder / "genome.csv"
     steps = 5 if do_train else 2
     t0 = time.perf_counter()
@@ -111,3 +118,40 @@ def _train_export_score(folder: Path, genome: Path, data, model: str, epochs: in
             f"{len(unseen):,} genes never used in training") if len(unseen) > 1 else ""
     click.echo(f"[5/5] scored {res.genes:,} genes in {res.seconds:.2f} s "
                f"({res.genes_per_second:,.0f} genes/s, onnxruntime CPU) -> {out}{held}")
+
+
+def _chromoformer_demo(folder: Path, genes: int, epochs: int, seed: int,
+                       threads: Optional[int], quiet: bool) -> None:
+    """simulate (Chromoformer layout) -> train clf on folds 2-4 -> export -> score all."""
+    from ..chromoformer_scoring import score_chromoformer
+    from ..chromoformer_sim import npy_bytes, simulate_chromoformer
+    from ..chromoformer_training import ChromoformerTrainConfig, train_chromoformer
+    from ..onnx_export import export_onnx
+
+    data = folder / "chromoformer"
+    t0 = time.perf_counter()
+    meta = simulate_chromoformer(str(data), genes, seed=seed)
+    click.echo(f"[1/4] simulated {genes:,} genes in Chromoformer's layout -> {data} "
+               f"({int(meta.neighbors.fillna('').str.count(':').sum()):,} interacting "
+               f"regions, {npy_bytes(str(data)) / 1e6:.0f} MB, {time.perf_counter() - t0:.1f} s)")
+    run = folder / "runs" / "chromoformer"
+    tc = ChromoformerTrainConfig(meta=[str(data / "meta.csv")], npy_dir=[str(data / "npy")],
+                                 out=str(run), task="clf", fold=1, epochs=epochs, lr=1e-4,
+                                 batch_size=32, seed=seed, threads=threads, quiet=quiet)
+    t0 = time.perf_counter()
+    res = train_chromoformer(tc)
+    best = res["best_valid"]
+    click.echo(f"[2/4] trained Chromoformer (clf) for {epochs} epochs on "
+               f"{res['genes']['train']} genes in {time.perf_counter() - t0:.0f} s "
+               f"({res['device']}): validation AUROC {best['auroc']:.4f} on the "
+               f"{res['genes']['valid']} genes of fold 1 -> {run}")
+    t0 = time.perf_counter()
+    rep = export_onnx(run, folder / "chromoformer.onnx")
+    click.echo(f"[3/4] exported {rep.path} ({rep.size_bytes / 1e6:.1f} MB) in "
+               f"{time.perf_counter() - t0:.0f} s")
+    sc = score_chromoformer(str(rep.path), [str(data / "meta.csv")], [str(data / "npy")],
+                            str(folder / "chromoformer.scores.tsv"), threads=threads)
+    click.echo(f"[4/4] scored {sc.genes:,} genes in {sc.seconds:.1f} s "
+               f"({sc.genes_per_second:,.0f} genes/s, onnxruntime CPU) -> {sc.output}; AUROC "
+               f"{sc.metrics.get('auroc', float('nan')):.4f} over all genes (training folds "
+               "included)")

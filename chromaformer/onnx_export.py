@@ -139,13 +139,18 @@ def strip_debug_info(model: onnx.ModelProto) -> None:
 
 
 def _describe(model: onnx.ModelProto, cfg: ModelConfig, meta: dict[str, str]) -> None:
-    model.doc_string = DOC.format(bins=cfg.bins, bin_size=cfg.bin_size, marks=", ".join(cfg.marks),
-                                  window=cfg.bins * cfg.bin_size // 2)
+    _label(model, DOC.format(bins=cfg.bins, bin_size=cfg.bin_size, marks=", ".join(cfg.marks),
+                             window=cfg.bins * cfg.bin_size // 2), meta, io_schema(cfg))
+
+
+def _label(model: onnx.ModelProto, doc: str, meta: dict[str, str],
+           schema: dict[str, Any]) -> None:
+    """Doc string, producer, metadata_props, and a doc string per graph input/output."""
+    model.doc_string = doc
     model.producer_name = "chromaformer"
     model.producer_version = __version__
     del model.metadata_props[:]
     onnx.helper.set_model_props(model, meta)
-    schema = io_schema(cfg)
     docs = {name: f"{spec['dtype']} {spec['shape']}: {spec['doc']}"
             for name, spec in {**schema["inputs"], **schema["outputs"]}.items()}
     for v in list(model.graph.input) + list(model.graph.output):
@@ -470,17 +475,10 @@ def export_chromoformer(model: nn.Module, ckpt: dict[str, Any], out: PathLike) -
         "validation_metrics": json.dumps(valid, sort_keys=True, default=float),
         "variant": "fp32",
     }
-    proto.doc_string = CHROMOFORMER_DOC.format(
-        task=cfg.task, sizes="/".join(str(b) for b in cfg.bin_sizes), i_max=cfg.i_max,
-        marks=", ".join(cfg.marks))
-    proto.producer_name, proto.producer_version = "chromaformer", __version__
-    del proto.metadata_props[:]
-    onnx.helper.set_model_props(proto, meta)
     schema = chromoformer_io(cfg)
-    docs = {k: f"{v['dtype']} {v['shape']}: {v['doc']}"
-            for k, v in {**schema["inputs"], **schema["outputs"]}.items()}
-    for v in list(proto.graph.input) + list(proto.graph.output):
-        v.doc_string = docs.get(v.name, "")
+    _label(proto, CHROMOFORMER_DOC.format(
+        task=cfg.task, sizes="/".join(str(b) for b in cfg.bin_sizes), i_max=cfg.i_max,
+        marks=", ".join(cfg.marks)), meta, schema)
     onnx.checker.check_model(proto, full_check=True)
     blob = proto.SerializeToString()
     out = Path(out)

@@ -204,3 +204,19 @@ def test_prepare_chromoformer_layout_for_a_model_then_score(runs, tmp_path):
     data = load_chromoformer(str(tmp_path / "layout" / "meta.csv"),
                              str(tmp_path / "layout" / "npy"))
     assert data.lengths[0, :2].tolist() == [5000, 2000] and data.lengths[1].sum() == 0
+
+
+def test_eval_points_chromoformer_runs_elsewhere(runs):
+    d, _ = runs
+    res = _run("eval", d / "clf", "--data-root", d)
+    assert res.exit_code == 1 and "a Chromoformer run" in res.output
+
+
+def test_demo_chromoformer_end_to_end(tmp_path):
+    res = _run("demo", "--model", "chromoformer", "--genes", "40", "--epochs", "1",
+               "--out", tmp_path, "--quiet")
+    assert res.exit_code == 0, res.output
+    assert "[4/4] scored 40 genes" in res.output and "AUROC" in res.output
+    table = pd.read_csv(tmp_path / "chromoformer.scores.tsv", sep="\t")
+    assert len(table) == 40 and table.probability.between(0, 1).all()
+    assert json.loads((tmp_path / "chromoformer.model.json").read_text())["info"]["task"] == "clf"

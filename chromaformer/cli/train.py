@@ -177,17 +177,18 @@ def train(model: str, data_root: Optional[str], task: str, metas: tuple[str, ...
 @one_line_errors
 def evaluate(run: str, data_root: str, cell_types: tuple[str, ...], device: str, as_json: bool) -> None:
     """Report the test metrics of the saved model in RUN (a run folder or .pt file)."""
+    from ..models import read_checkpoint
     from ..training import evaluate_run
 
+    if read_checkpoint(run).get("config", {}).get("arch") == "chromoformer":
+        raise DataError(f"{run}: a Chromoformer run: its validation metrics are in "
+                        "metrics.json; score genes with chromaformer-export and "
+                        "chromaformer-score --meta META --npy-dir DIR")
     metrics = evaluate_run(run, data_root, _cell_types(cell_types), device=device, plots=False)
     if as_json:
         click.echo(json.dumps(metrics, default=float))
     else:
         _print_metrics(metrics)
-
-
-if __name__ == "__main__":  # python -m chromaformer.cli.train (used under torchrun)
-    train()
 
 
 def _train_chromoformer(task: str, metas: tuple[str, ...], npy_dirs: tuple[str, ...], fold: int,
@@ -212,3 +213,7 @@ def _train_chromoformer(task: str, metas: tuple[str, ...], npy_dirs: tuple[str, 
     click.echo(f"chromoformer {task}, fold {fold}: {res['genes']['train']} training / "
                f"{res['genes']['valid']} validation genes on {res['device']}; inputs binned in "
                f"{res['load_seconds']:.1f} s; best validation: {best}; run folder: {out}")
+
+
+if __name__ == "__main__":  # python -m chromaformer.cli.train (used under torchrun)
+    train()

@@ -76,8 +76,8 @@ def order_marks(given: Sequence[str], layout: str,
     return tuple([m for m in canon if m in given] + [m for m in given if m not in canon])
 
 
-# Worker side: the tracks are module state of each worker process (inherited by fork,
-# or set by the initializer), so tasks carry only coordinates.
+# Worker side: the tracks are module state of each worker process (set once by the
+# initializer), so tasks carry only coordinates.
 _TRACKS: list[Track] = []
 
 
@@ -116,8 +116,9 @@ def _run(tasks: list, fn: Callable, tracks: list[Track], jobs: int,
         for t in tasks:
             done(fn(t))
         return
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    # spawn, not fork: a fork of a process that runs threads (torch, BLAS, a host
+    # application) can inherit a held lock and hang forever
+    ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
                              initargs=(tracks,)) as pool:
         for r in pool.map(fn, tasks):

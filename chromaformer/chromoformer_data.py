@@ -20,7 +20,7 @@ import numpy as np
 from . import _core
 from ._atomic import atomic_path
 from .errors import DataError, FormatError
-from .prepare import CHROMOFORMER_HALF_WINDOW, CHROMOFORMER_I_MAX
+from .constants import CHROMOFORMER_HALF_WINDOW, CHROMOFORMER_I_MAX, CHROMOFORMER_MAX_REGION
 
 META_COLUMNS = ("gene_id", "chrom", "start", "end", "strand")
 BIN_SIZES = (2000, 500, 100)
@@ -144,7 +144,7 @@ def _gene(task: tuple) -> tuple:
     k = 0
     for text, s in zip(neigh.split(";") if neigh else [], sc.split(";") if sc else []):
         chrom, start, end = _region(text, where)
-        if end - start > WINDOW or end <= start:
+        if end - start > CHROMOFORMER_MAX_REGION or end <= start:
             skipped += 1
             continue
         if k == i_max:

@@ -16,8 +16,8 @@ from typing import Optional
 import numpy as np
 
 from ._atomic import atomic_path
-from .prepare import (CHROMOFORMER_HALF_WINDOW, CHROMOFORMER_I_MAX, CHROMOFORMER_MARKS,
-                      assign_folds)
+from .constants import CHROMOFORMER_HALF_WINDOW, CHROMOFORMER_I_MAX, CHROMOFORMER_MARKS
+from .prepare import assign_folds
 from .annotation import Gene
 
 _M = {m: i for i, m in enumerate(CHROMOFORMER_MARKS)}

@@ -28,18 +28,12 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from .annotation import Expression, Gene, read_genes, read_interactions
-from .constants import BENCHMARK_MARKS
+from .constants import (BENCHMARK_MARKS, CHROMOFORMER_FOLDS, CHROMOFORMER_HALF_WINDOW,
+                        CHROMOFORMER_I_MAX, CHROMOFORMER_MARKS, CHROMOFORMER_MAX_REGION)
 from .errors import DataError
 from .io import write_bins
 from .tracks import Track, chrom_aliases, open_track
 
-#: Chromoformer's marks, in the order of its (7, L) arrays.
-CHROMOFORMER_MARKS: tuple[str, ...] = (
-    "H3K4me1", "H3K4me3", "H3K9me3", "H3K27me3", "H3K36me3", "H3K27ac", "H3K9ac")
-CHROMOFORMER_HALF_WINDOW = 20000  # promoter arrays span TSS +- 20 kb
-CHROMOFORMER_MAX_REGION = 40000  # the reference ignores longer pCREs (w_max)
-CHROMOFORMER_I_MAX = 8  # at most 8 pCREs per gene, the strongest first
-CHROMOFORMER_FOLDS = 4
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 GENES_PER_TASK = 256
 

@@ -172,7 +172,7 @@ def test_reference_checkpoint_loads_for_export(tmp_path):
 
 def test_prepare_chromoformer_layout_for_a_model_then_score(runs, tmp_path):
     """bigWigs -> chromaformer-prepare --layout chromoformer --model -> chromaformer-score."""
-    from chromaformer.prepare import CHROMOFORMER_MARKS
+    from chromaformer.constants import CHROMOFORMER_MARKS
     from chromaformer.tracks import write_bigwig
 
     d, _ = runs

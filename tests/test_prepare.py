@@ -13,7 +13,8 @@ from click.testing import CliRunner
 import chromaformer as cf
 from chromaformer.annotation import read_genes
 from chromaformer.cli import main
-from chromaformer.prepare import CHROMOFORMER_MARKS, assign_folds
+from chromaformer.constants import CHROMOFORMER_MARKS
+from chromaformer.prepare import assign_folds
 from chromaformer.tracks import chrom_aliases, open_track, write_bigwig
 
 from conftest import SHARED, write_lines

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..prepare import CHROMOFORMER_I_MAX, CHROMOFORMER_MARKS
+from ..constants import CHROMOFORMER_I_MAX, CHROMOFORMER_MARKS
 
 TASKS = ("clf", "reg", "diff")
 NEG_INF = -1e9  # the reference's fill value for masked logits

@@ -3,14 +3,14 @@ expression tables and promoter-region interaction tables. Every bad line raises 
 :class:`FormatError` naming the file, the line and what was expected."""
 from __future__ import annotations
 
-import gzip
 import re
 from dataclasses import dataclass
-from typing import IO, Iterator, Optional
+from typing import Optional
 
 import numpy as np
 
 from .errors import FormatError
+from .io import data_lines
 
 _GTF_ATTR = re.compile(r'(\S+)\s+"([^"]*)"')
 _VERSION = re.compile(r"\.\d+$")
@@ -34,28 +34,13 @@ class GeneSet:
     duplicates: int  # records whose id was already seen (the first one is kept)
 
 
-def _open_text(path: str) -> IO[str]:
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rt") if gz else open(path, "rt")  # type: ignore[return-value]
-
-
-def _data_lines(path: str) -> Iterator[tuple[int, str]]:
-    with _open_text(path) as fh:
-        for no, line in enumerate(fh, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip() or line.startswith(("#", "track", "browser")):
-                continue
-            yield no, line
-
-
 def _is_gtf(path: str) -> bool:
     name = path.lower().removesuffix(".gz")
     if name.endswith((".gtf", ".gff", ".gff2")):
         return True
     if name.endswith(".bed"):
         return False
-    for _, line in _data_lines(path):
+    for _, line in data_lines(path):
         f = line.split("\t")
         return len(f) >= 9 and "gene_id" in f[8]
     raise FormatError(f"{path}: no genes in the file (expected GTF or BED6 lines)", path)
@@ -92,7 +77,7 @@ def _read_gtf(path: str, feature: str) -> GeneSet:
     tx_first: dict[str, Gene] = {}
     tx_canonical: dict[str, Gene] = {}
     tx_order: list[str] = []
-    for no, line in _data_lines(path):
+    for no, line in data_lines(path):
         f = line.split("\t")
         where = f"{path}:{no}"
         if len(f) < 9:
@@ -141,7 +126,7 @@ def _read_gtf(path: str, feature: str) -> GeneSet:
 
 def _read_bed(path: str) -> GeneSet:
     genes: list[Gene] = []
-    for no, line in _data_lines(path):
+    for no, line in data_lines(path):
         f = line.split("\t") if "\t" in line else line.split()
         where = f"{path}:{no}"
         if len(f) < 6:
@@ -194,7 +179,7 @@ class Expression:
         self.values: dict[str, float] = {}
         first_line: dict[str, int] = {}
         first = True
-        for no, line in _data_lines(path):
+        for no, line in data_lines(path):
             f = [x.strip() for x in _fields(line)]
             if len(f) < 2:
                 raise FormatError(f"{path}:{no}: expected 'gene<TAB>value', found "
@@ -239,7 +224,7 @@ def read_interactions(path: str) -> dict[str, list[tuple[str, int, int, float]]]
     ``gene chrom start end score`` (0-based, half-open; an optional header)."""
     out: dict[str, list[tuple[str, int, int, float]]] = {}
     first = True
-    for no, line in _data_lines(path):
+    for no, line in data_lines(path):
         f = [x.strip() for x in (line.split("\t") if "\t" in line else line.split())]
         where = f"{path}:{no}"
         if len(f) == 3:

@@ -10,13 +10,13 @@ approximates with zoom levels.
 """
 from __future__ import annotations
 
-import gzip
 import os
 from typing import Optional
 
 import numpy as np
 
 from .errors import FormatError
+from .io import data_lines, open_text
 
 BIGWIG_MAGIC = (0x888FFC26).to_bytes(4, "little")
 _MITO = ("M", "MT")
@@ -178,44 +178,34 @@ class BedGraphTrack(Track):
 
 def _first_bad_bedgraph_line(path: str) -> Optional[FormatError]:
     """Find and describe the first line of ``path`` that is not ``chrom start end value``."""
-    opener = gzip.open if _is_gzip(path) else open
-    with opener(path, "rt") as fh:  # type: ignore[operator]
-        for no, line in enumerate(fh, 1):
-            if not line.strip() or line.startswith(("#", "track", "browser")):
-                continue
-            f = line.split()
-            why = None
-            if len(f) < 4:
-                why = f"expected 4 fields 'chrom start end value', found {len(f)}"
-            else:
-                try:
-                    s, e, val = int(f[1]), int(f[2]), float(f[3])
-                    if s < 0 or e <= s:
-                        why = f"expected 0 <= start < end, found start {s}, end {e}"
-                    elif not np.isfinite(val):
-                        why = f"expected a finite value, found {f[3]!r}"
-                except ValueError:
-                    why = f"expected integer start/end and a numeric value, found {f[1:4]}"
-            if why:
-                return FormatError(f"{path}:{no}: {why}", path, no)
+    for no, line in data_lines(path):
+        f = line.split()
+        why = None
+        if len(f) < 4:
+            why = f"expected 4 fields 'chrom start end value', found {len(f)}"
+        else:
+            try:
+                s, e, val = int(f[1]), int(f[2]), float(f[3])
+                if s < 0 or e <= s:
+                    why = f"expected 0 <= start < end, found start {s}, end {e}"
+                elif not np.isfinite(val):
+                    why = f"expected a finite value, found {f[3]!r}"
+            except ValueError:
+                why = f"expected integer start/end and a numeric value, found {f[1:4]}"
+        if why:
+            return FormatError(f"{path}:{no}: {why}", path, no)
     return None
 
 
 def _header_lines(path: str) -> int:
     """How many ``track``/``browser``/``#`` lines open the file."""
-    opener = gzip.open if _is_gzip(path) else open
     n = 0
-    with opener(path, "rt") as fh:  # type: ignore[operator]
+    with open_text(path) as fh:
         for line in fh:
             if not line.startswith(("track", "browser", "#")):
                 break
             n += 1
     return n
-
-
-def _is_gzip(path: str) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(2) == b"\x1f\x8b"
 
 
 def open_track(mark: str, path: str) -> Track:

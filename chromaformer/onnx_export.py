@@ -343,14 +343,24 @@ def export_onnx(source: Union[PathLike, dict[str, Any]], out: PathLike, *, varia
                 f"{check.get('auroc_change', 0.0):+.4f} (bound -{MAX_AUROC_DROP}) on the "
                 f"{check['sample']}; nothing written (--force writes it anyway)")
     blob = proto.SerializeToString()
+    card_path = _write_model(out, blob, model_card(cfg, meta, proto, blob, check))
+    return ExportReport(Path(out), card_path, variant, len(blob), meta, check)
+
+
+def _onnx_facts(proto: onnx.ModelProto, blob: bytes) -> dict[str, Any]:
+    return {"opset": OPSET, "ir_version": proto.ir_version, "bytes": len(blob),
+            "sha256": hashlib.sha256(blob).hexdigest()}
+
+
+def _write_model(out: PathLike, blob: bytes, card: dict[str, Any]) -> Path:
+    """Write the model and its card beside it, both atomically; returns the card's path."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     card_path = card_path_for(out)
-    card = model_card(cfg, meta, proto, blob, check)
     with atomic_path(card_path) as tmp_card, atomic_path(out) as tmp_model:
         Path(tmp_model).write_bytes(blob)
-        Path(tmp_card).write_text(json.dumps(card, indent=2) + "\n")
-    return ExportReport(out, card_path, variant, len(blob), meta, check)
+        Path(tmp_card).write_text(json.dumps(card, indent=2, default=float) + "\n")
+    return card_path
 
 
 def io_schema(cfg: ModelConfig) -> dict[str, Any]:
@@ -389,8 +399,7 @@ def model_card(cfg: ModelConfig, meta: dict[str, str], proto: onnx.ModelProto, b
                  "training_epoch": meta["training_epoch"],
                  "validation_metrics": json.loads(meta["validation_metrics"]),
                  "license": "MIT"},
-        "onnx": {"opset": OPSET, "ir_version": proto.ir_version, "bytes": len(blob),
-                 "sha256": hashlib.sha256(blob).hexdigest()},
+        "onnx": _onnx_facts(proto, blob),
         "schema": io_schema(cfg),
         "model_config": cfg.to_dict(),
         "metadata_props": meta,
@@ -481,17 +490,11 @@ def export_chromoformer(model: nn.Module, ckpt: dict[str, Any], out: PathLike) -
         marks=", ".join(cfg.marks)), meta, schema)
     onnx.checker.check_model(proto, full_check=True)
     blob = proto.SerializeToString()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    card_path = card_path_for(out)
     card = {"format": "chromaformer-model-card/1",
             "info": {"doc": proto.doc_string, "architecture": "chromoformer", "task": cfg.task,
                      "variant": "fp32", "chromaformer_version": __version__,
                      "validation_metrics": valid, "license": "MIT"},
-            "onnx": {"opset": OPSET, "ir_version": proto.ir_version, "bytes": len(blob),
-                     "sha256": hashlib.sha256(blob).hexdigest()},
+            "onnx": _onnx_facts(proto, blob),
             "schema": schema, "model_config": cfg.to_dict(), "metadata_props": meta}
-    with atomic_path(card_path) as tmp_card, atomic_path(out) as tmp_model:
-        Path(tmp_model).write_bytes(blob)
-        Path(tmp_card).write_text(json.dumps(card, indent=2, default=float) + "\n")
-    return ExportReport(out, card_path, "fp32", len(blob), meta, {})
+    card_path = _write_model(out, blob, card)
+    return ExportReport(Path(out), card_path, "fp32", len(blob), meta, {})

@@ -65,6 +65,11 @@ class ChromoformerSet:
         return np.log2(self.expression + 1.0)
 
 
+def joint_inputs(sets: Sequence[ChromoformerSet], idx) -> list[np.ndarray]:
+    """Inputs of genes ``idx`` for a model of ``len(sets)`` cells (2 for diff: a, then b)."""
+    return [x for s in sets for x in s.inputs(idx)]
+
+
 def read_meta(path: str):
     """The metadata table, checked: one-line errors name the file and the line."""
     import pandas as pd
@@ -134,7 +139,7 @@ def _gene(task: tuple) -> tuple:
     c = prom.shape[0]
     p_binned = _core.bin_depth(prom, list(bin_sizes))
     flip = r["strand"] == "-"
-    promoters = [(np.ascontiguousarray(b[:, ::-1]) if flip else b).T for b in p_binned]
+    promoters = [(b[:, ::-1] if flip else b).T for b in p_binned]  # np.stack copies
     pcres = [np.zeros((i_max, WINDOW // b, c), dtype=np.float32) for b in bin_sizes]
     lengths = np.zeros(i_max, dtype=np.int64)
     scores = np.zeros(i_max, dtype=np.float32)

@@ -9,7 +9,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from ._atomic import atomic_path
-from .chromoformer_data import ChromoformerSet, load_chromoformer
+from .chromoformer_data import ChromoformerSet, joint_inputs, load_chromoformer
 from .errors import DataError
 from .scoring import open_session
 
@@ -62,10 +62,7 @@ def score_chromoformer(model: str, metas: Sequence[str], npy_dirs: Sequence[str]
     n = len(sets[0])
     for k in range(0, n, batch_size):
         idx = np.arange(k, min(n, k + batch_size))
-        arrays: list[np.ndarray] = []
-        for s in sets:
-            arrays += s.inputs(idx)
-        res = session.run([key], dict(zip(names, arrays)))
+        res = session.run([key], dict(zip(names, joint_inputs(sets, idx))))
         values.append(res[0])
         if progress is not None:
             progress(len(idx))

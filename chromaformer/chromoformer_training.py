@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .chromoformer_data import ChromoformerSet, load_chromoformer
+from .chromoformer_data import ChromoformerSet, joint_inputs, load_chromoformer
 from .errors import DataError
 from .models.checkpoint import BEST, LAST, save_checkpoint
 from .models.chromoformer import Chromoformer, ChromoformerConfig
@@ -76,11 +76,8 @@ def load_task_data(tc: ChromoformerTrainConfig) -> tuple[list[ChromoformerSet], 
 def batches(sets: list[ChromoformerSet], idx: np.ndarray, size: int, device: torch.device):
     for k in range(0, len(idx), size):
         part = idx[k:k + size]
-        xs = []
-        for s in sets:
-            xs += [torch.from_numpy(np.ascontiguousarray(x)).to(device)
-                   for x in s.inputs(part)]
-        yield part, xs
+        yield part, [torch.from_numpy(np.ascontiguousarray(x)).to(device)
+                     for x in joint_inputs(sets, part)]
 
 
 def predict(model: Chromoformer, sets: list[ChromoformerSet], idx: np.ndarray,

@@ -11,7 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from chromaformer.chromoformer_data import load_chromoformer
+from chromaformer.chromoformer_data import joint_inputs, load_chromoformer
 from chromaformer.chromoformer_sim import simulate_chromoformer
 from chromaformer.chromoformer_training import predict
 from chromaformer.cli import main
@@ -100,9 +100,7 @@ def test_onnx_matches_pytorch(runs, cells, task):
         sets = [load_chromoformer(str(E003 / "meta.csv"), str(E003 / "npy"))]  # real genes
     no_regions = np.flatnonzero((sets[0].lengths > 0).sum(1) == 0)
     for idx in (no_regions[:1], np.arange(7), np.arange(len(sets[0]))):
-        feeds = []
-        for s in sets:
-            feeds += s.inputs(idx)
+        feeds = joint_inputs(sets, idx)
         got = sess.run(None, dict(zip(model.input_names(), feeds)))
         with torch.no_grad():
             want = model(*[torch.from_numpy(np.ascontiguousarray(x)) for x in feeds])

@@ -1,17 +1,37 @@
-"""chromaformer: learn the histone code from histone-mark bins around the TSS.
+"""chromaformer: learn the histone code from histone-mark signal around the TSS.
 
-Importing the package is light (numpy and the C++ core); torch-based parts load on
-first use.
+Importing the package is light (numpy and the C++ core); torch-based parts (training,
+export, the networks) load on first use, and scoring never needs torch.
+
+The layout of the package follows its layers, lowest first: ``layout`` and ``contract``
+(facts), ``data`` (inputs in), ``models`` (networks and configs), ``families`` (what each
+model family tells the engines), ``training`` / ``export`` / ``scoring`` (one engine
+each), ``prepare`` (a lab's tracks -> inputs), ``simulate``, ``demo``, ``cli``.
 """
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .constants import BENCHMARK_BINS, BENCHMARK_MARKS, BIN_SIZE
-from .datasets import CellDataset, list_cell_types, load_benchmark, load_split
+import importlib
+from typing import Any
+
+from . import _compat
+from .contract import ModelInfo
+from .data import (Bins, CellDataset, ChromoformerSet, iter_bins, list_cell_types,
+                   load_benchmark, load_chromoformer, load_split, read_bins, write_bins)
 from .errors import DataError, FormatError
-from .io import Bins, iter_bins, read_bins, write_bins
-from .simulate import simulate_genome, write_simulated
+from .layout import BENCHMARK_BINS, BENCHMARK_MARKS, BIN_SIZE
+
+# Public names that import torch, onnx or the simulator load on first use.
+_LAZY = {
+    "train": "training", "TrainConfig": "training", "evaluate_run": "training",
+    "load_model": "models", "export_onnx": "export",
+    "Scorer": "scoring", "score": "scoring",
+    "prepare": "prepare",
+    "simulate_genome": "simulate", "write_simulated": "simulate",
+    "simulate_chromoformer": "simulate",
+    "run_demo": "demo",
+}
 
 __all__ = [
     "__version__",
@@ -20,14 +40,25 @@ __all__ = [
     "BIN_SIZE",
     "Bins",
     "CellDataset",
+    "ChromoformerSet",
     "DataError",
     "FormatError",
+    "ModelInfo",
     "iter_bins",
     "list_cell_types",
     "load_benchmark",
+    "load_chromoformer",
     "load_split",
     "read_bins",
-    "simulate_genome",
     "write_bins",
-    "write_simulated",
+    *sorted(_LAZY),
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_compat.install()

@@ -1,11 +1,20 @@
-"""AUROC/AUPR per cell type, their mean (as the field reports), pooled; and the
-logistic-regression baseline reported beside every model."""
+"""Metrics of every task, and the simple baselines reported beside every model.
+
+``clf``: AUROC/AUPR per cell type, their mean (as the field reports) and pooled;
+``reg``/``diff``: MSE, Pearson r and R². The baseline is a logistic regression (clf) or
+a ridge regression (reg, diff) on the family's flat features (log1p counts).
+"""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
+
+#: The validation metric that picks the best checkpoint, per task, and whether higher wins.
+SELECTION = {"clf": ("mean_auroc", True), "reg": ("mse", False), "diff": ("mse", False)}
+BASELINE_NAME = {"clf": "logistic regression", "reg": "ridge regression",
+                 "diff": "ridge regression"}
 
 
 def auroc_aupr(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
@@ -29,11 +38,55 @@ def evaluate(labels: np.ndarray, scores: np.ndarray, cell: np.ndarray,
             "pooled": auroc_aupr(labels, scores)}
 
 
+def regression_metrics(target: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """MSE, Pearson r and R² (NaN where undefined) and the number of genes."""
+    target, pred = np.asarray(target, np.float64), np.asarray(pred, np.float64)
+    mse = float(np.mean((pred - target) ** 2)) if len(target) else float("nan")
+    r = float(np.corrcoef(pred, target)[0, 1]) if len(target) > 1 and np.std(pred) > 0 \
+        and np.std(target) > 0 else float("nan")
+    ss = float(np.sum((target - target.mean()) ** 2)) if len(target) else 0.0
+    r2 = 1 - float(np.sum((target - pred) ** 2)) / ss if ss > 0 else float("nan")
+    return {"mse": mse, "pearson_r": r, "r2": r2, "genes": int(len(target))}
+
+
+def task_metrics(task: str, target: np.ndarray, pred: np.ndarray,
+                 groups: Optional[np.ndarray] = None,
+                 group_names: Sequence[str] = ("all",)) -> dict[str, Any]:
+    """The metrics of ``task`` (clf: per group as :func:`evaluate`)."""
+    if task == "clf":
+        if groups is None:
+            groups = np.zeros(len(target), dtype=np.int16)
+        return evaluate(np.asarray(target), pred, groups, group_names)
+    return regression_metrics(target, pred)
+
+
+def is_better(task: str, new: dict[str, Any], best: Optional[dict[str, Any]]) -> bool:
+    """Whether ``new`` validation metrics beat ``best`` (NaN never wins)."""
+    if best is None:
+        return True
+    key, higher = SELECTION[task]
+    a, b = new.get(key, float("nan")), best.get(key, float("nan"))
+    if np.isnan(a):
+        return False
+    return bool(np.isnan(b) or (a > b if higher else a < b))
+
+
+def fit_baseline(task: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+                 seed: int = 0) -> np.ndarray:
+    """Predictions of the task's baseline (scikit-learn) on flat features ``(genes, f)``:
+    P(class 1) of a logistic regression, or a ridge regression's values."""
+    if task == "clf":
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression(max_iter=5000, random_state=seed).fit(x_train, y_train)
+        return model.predict_proba(x_test)[:, 1]
+    from sklearn.linear_model import Ridge
+
+    return Ridge(alpha=1.0).fit(x_train, y_train).predict(x_test)
+
+
 def logistic_baseline(train_counts: np.ndarray, train_labels: np.ndarray,
                       test_counts: np.ndarray, seed: int = 0) -> np.ndarray:
     """Probabilities of a logistic regression on flattened log1p counts (scikit-learn)."""
-    from sklearn.linear_model import LogisticRegression
-
-    x = np.log1p(train_counts.reshape(len(train_counts), -1))
-    model = LogisticRegression(max_iter=5000, random_state=seed).fit(x, train_labels)
-    return model.predict_proba(np.log1p(test_counts.reshape(len(test_counts), -1)))[:, 1]
+    flat = [np.log1p(c.reshape(len(c), -1)) for c in (train_counts, test_counts)]
+    return fit_baseline("clf", flat[0], train_labels, flat[1], seed)

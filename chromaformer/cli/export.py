@@ -31,7 +31,7 @@ def export(source: str, output: str, variant: str | None, force: bool, quiet: bo
     ``bin_attention``, ``mark_attention`` for attention models). The marks, bins, bin
     size, architecture, training cell types and validation metrics are in the file's
     metadata; chromaformer-score and export/node read them from there."""
-    from ..onnx_export import export_onnx
+    from ..export import export_onnx
 
     t0 = time.perf_counter()
     report = export_onnx(source, output, variant=variant or "fp32", force=force)

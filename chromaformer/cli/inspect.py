@@ -10,8 +10,8 @@ from typing import Optional
 import click
 
 from ..errors import FormatError
-from ..io import read_bins
-from ..summary import format_summary, summarize
+from ..data.bins import read_bins
+from ..data.summary import format_summary, summarize
 from ._common import threads_option
 
 

@@ -104,15 +104,13 @@ def prepare(marks: tuple[str, ...], genes_path: str, output: str, layout: str,
                         "arrays are per base over TSS +- 20 kb)")
     if stat == "mean" and read_length is not None:
         raise DataError("--read-length goes with --stat sum (it turns coverage into counts)")
+    from ..progress import bar as make_bar
+
     bar = None
 
     def on_start(n: int) -> None:
         nonlocal bar
-        if not quiet:
-            from tqdm import tqdm
-
-            bar = tqdm(total=n, unit="gene", desc="prepare", leave=False,
-                       file=click.get_text_stream("stderr"))
+        bar = make_bar(total=n, quiet=quiet, unit="gene", desc="prepare")
 
     def progress(n: int) -> None:
         if bar is not None:
@@ -141,18 +139,18 @@ def prepare(marks: tuple[str, ...], genes_path: str, output: str, layout: str,
 
 def _from_model(model: str, layout: str, window: Optional[int],
                 bin_size: Optional[int]) -> tuple[tuple[str, ...], Optional[int], Optional[int]]:
-    from ..scoring import ModelInfo, open_session
+    from ..contract import read_model_info
+    from ..layout import window_of
 
-    _, meta = open_session(model)
-    if layout == "chromoformer" or meta.get("architecture") == "chromoformer":
-        if meta.get("architecture") != "chromoformer" or layout != "chromoformer":
-            raise DataError(f"{model}: a {meta.get('architecture', 'non-chromaformer')} model "
-                            f"does not read the {layout} layout")
-        return tuple(meta["marks"].split(",")), window, bin_size
-    info = ModelInfo.from_metadata(model, meta)
+    info = read_model_info(model)
+    if (info.family == "chromoformer") != (layout == "chromoformer"):
+        raise DataError(f"{model}: a {info.architecture} model does not read the {layout} "
+                        "layout")
+    if info.family == "chromoformer":
+        return info.marks, window, bin_size
     if info.bins % 2:
         raise DataError(f"{model}: {info.bins} bins cannot centre on a TSS")
-    m_window = info.bins * info.bin_size // 2
+    m_window = window_of(info.bins, info.bin_size)
     for opt, given, want in (("--window", window, m_window),
                              ("--bin-size", bin_size, info.bin_size)):
         if given is not None and given != want:

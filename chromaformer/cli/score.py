@@ -1,4 +1,5 @@
-"""``chromaformer-score`` / ``chromaformer score``: bin CSVs + an .onnx -> probabilities."""
+"""``chromaformer-score`` / ``chromaformer score``: an exported model + its inputs ->
+one TSV per input (bin CSVs for the bin models, --meta/--npy-dir for Chromoformer)."""
 from __future__ import annotations
 
 import os
@@ -17,16 +18,19 @@ from ._common import one_line_errors, quiet_option, threads_option
               help="An .onnx file from chromaformer-export.")
 @click.option("-o", "--output", type=click.Path(),
               help="Output TSV (one input) or folder (several inputs). Default: "
-                   "<input>.scores.tsv beside each input.")
+                   "<input>.scores.tsv beside each input (Chromoformer: beside the last "
+                   "--meta).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
               help="cuda needs onnxruntime-gpu and a GPU.")
-@click.option("--batch-size", default=1024, show_default=True, type=click.IntRange(min=1),
-              help="Genes per onnxruntime call.")
-@click.option("--chunk-genes", default=2048, show_default=True, type=click.IntRange(min=1),
-              help="Genes parsed per streamed chunk: memory is bounded by a few chunks.")
+@click.option("--batch-size", default=None, type=click.IntRange(min=1),
+              help="Genes per onnxruntime call  [default: 1024; chromoformer 64]")
+@click.option("--chunk-genes", default=None, type=click.IntRange(min=1),
+              help="Genes read per streamed chunk: memory is bounded by a few chunks  "
+                   "[default: 2048; chromoformer 256]")
 @click.option("--attention", is_flag=True,
-              help="Also write the attention maps (<output stem>.attention.npz: gene_id, "
-                   "marks, bin_attention [genes, marks, bins], mark_attention [genes, marks]).")
+              help="Attention models: also write the attention maps (<output "
+                   "stem>.attention.npz: gene_id, marks, bin_attention [genes, marks, "
+                   "bins], mark_attention [genes, marks]).")
 @click.option("--meta", "metas", multiple=True, type=click.Path(dir_okay=False),
               help="Chromoformer models: the reference layout's meta.csv (twice for diff: "
                    "cell a, then cell b) in place of INPUT files.")
@@ -34,75 +38,72 @@ from ._common import one_line_errors, quiet_option, threads_option
               help="Chromoformer models: the folder of {chrom}:{start}-{end}.npy, once per "
                    "--meta.")
 @click.option("--no-labels", is_flag=True,
-              help="Leave the input's label column out of the output (and no metrics).")
+              help="Leave the input's label/observed column out of the output (and no "
+                   "metrics).")
 @threads_option
 @quiet_option
 @one_line_errors
 def score(inputs: tuple[str, ...], model: str, output: Optional[str], device: str,
-          batch_size: int, chunk_genes: int, attention: bool, metas: tuple[str, ...],
-          npy_dirs: tuple[str, ...], no_labels: bool, threads: Optional[int],
-          quiet: bool) -> None:
-    """Score INPUT bin CSVs (plain or .gz; the benchmark format) with an exported model.
+          batch_size: Optional[int], chunk_genes: Optional[int], attention: bool,
+          metas: tuple[str, ...], npy_dirs: tuple[str, ...], no_labels: bool,
+          threads: Optional[int], quiet: bool) -> None:
+    """Score INPUT bin CSVs (plain or .gz; the benchmark format) or, for a Chromoformer
+    model, the genes of --meta/--npy-dir, with an exported model. No torch needed.
 
-    Each input gets a TSV with a header row: gene_id, probability, and the input's
-    label. Files of any size stream through in chunks of whole genes, so memory stays
-    bounded (about 1 GB peak for a 20k- or a 200k-gene file, mostly
-    onnxruntime's working memory) and parsing overlaps inference. When
-    the labels take both values, AUROC and AUPR are printed. Outputs appear only when
-    complete: a bad line anywhere leaves no output file.
+    Each input gets a TSV with a header row: gene_id, the model's output (probability;
+    Chromoformer reg: prediction, diff: log2fc) and the input's label or observed value.
+    Bin CSVs of any size stream through in chunks of whole genes, so memory stays
+    bounded, and reading overlaps inference. When the input carries the truth, AUROC
+    and AUPR (or MSE, Pearson r, R²) are printed. Outputs appear only when complete: a
+    bad line anywhere leaves no output file.
     """
-    if metas or npy_dirs:
-        if inputs:
-            raise click.UsageError("give INPUT bin CSVs or --meta/--npy-dir, not both")
-        if attention:
-            raise click.UsageError("--attention is for the bin-CSV models")
-        _score_chromoformer(model, metas, npy_dirs, output, device, threads, quiet)
-        return
-    if not inputs:
-        raise click.UsageError("no INPUT files (or --meta/--npy-dir for a Chromoformer model)")
-    from ..scoring import Scorer, model_summary, score_file
+    from ..progress import bar
+    from ..scoring import Scorer
+    from ..scoring import score as run
 
     scorer = Scorer(model, device=device, threads=threads)
+    info = scorer.info
+    if info.family == "bins":
+        if metas or npy_dirs:
+            raise DataError(f"{model}: a {info.architecture} model scores bin CSVs (INPUT "
+                            "files); --meta/--npy-dir are for Chromoformer models")
+        if not inputs:
+            raise click.UsageError("no INPUT bin CSV files")
+        sources: list = list(inputs)
+        targets = _targets(inputs, output)
+    else:
+        if inputs:
+            raise DataError(f"{model}: a Chromoformer model scores genes of its reference "
+                            "layout (--meta META.csv --npy-dir DIR), not bin CSVs")
+        if not metas or len(metas) != len(npy_dirs):
+            raise click.UsageError("give --meta and one --npy-dir per --meta")
+        sources = [(list(metas), list(npy_dirs))]
+        targets = [Path(output) if output else Path(metas[-1]).with_suffix(".scores.tsv")]
+    if attention and not info.has_attention:
+        raise DataError(f"{model}: the {info.architecture} architecture has no attention "
+                        "maps (--attention is for bilstm_attention and hybrid)")
     if not quiet:
-        click.echo(f"model {model}: {model_summary(scorer.info)}; device {device}", err=True)
-    targets = _targets(inputs, output)
-    for src, out in zip(inputs, targets):
+        click.echo(f"model {model}: {info.summary()}; device {device}", err=True)
+    for src, out in zip(sources, targets):
         attn = out.with_name(out.name.removesuffix(".tsv").removesuffix(".scores")
                              + ".attention.npz") if attention else None
-        bar = None
-        if not quiet:
-            from tqdm import tqdm
-
-            bar = tqdm(total=_size(src), unit="B", unit_scale=True, desc=Path(src).name,
-                       leave=False, file=click.get_text_stream("stderr"))
-        seen = [0]
-
-        def progress(genes: int, bytes_read: int, _bar=bar, _seen=seen) -> None:
-            if _bar is not None:
-                _bar.update(max(0, bytes_read - _seen[0]))
-                _seen[0] = bytes_read
-
+        total, unit = scorer.family.progress_total(src)
+        progress = bar(total=total, quiet=quiet, unit=unit, unit_scale=unit == "B",
+                       desc=Path(src if isinstance(src, str) else src[0][-1]).name)
         try:
-            res = score_file(scorer, src, out, attention=attn, batch_size=batch_size,
-                             genes_per_chunk=chunk_genes, threads=threads,
-                             labels=not no_labels, progress=progress)
+            res = run(scorer, src, out, attention=attn, batch_size=batch_size,
+                      genes_per_chunk=chunk_genes, threads=threads, labels=not no_labels,
+                      progress=lambda genes, done, _b=progress: _b.update(done - _b.n))
         finally:
-            if bar is not None:
-                bar.close()
-        line = (f"{src}: {res.genes:,} genes in {res.seconds:.2f} s "
+            progress.close()
+        line = (f"{res.input}: {res.genes:,} genes in {res.seconds:.2f} s "
                 f"({res.genes_per_second:,.0f} genes/s) -> {res.output}")
         if res.attention:
             line += f", {res.attention}"
         if res.metrics:
-            line += f"; AUROC {res.metrics['auroc']:.4f}, AUPR {res.metrics['aupr']:.4f}"
+            line += "; " + ", ".join(f"{k.upper() if k in ('auroc', 'aupr') else k} {v:.4f}"
+                                     for k, v in res.metrics.items() if k != "genes")
         click.echo(line)
-
-
-def _size(path: str) -> Optional[int]:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return None
 
 
 def _targets(inputs: tuple[str, ...], output: Optional[str]) -> list[Path]:
@@ -121,30 +122,3 @@ def _targets(inputs: tuple[str, ...], output: Optional[str]) -> list[Path]:
         raise DataError(f"{out}: several inputs need -o to be a folder, not a file")
     out.mkdir(parents=True, exist_ok=True)
     return [out / f"{name}.scores.tsv" for name in output_names(inputs)]
-
-
-def _score_chromoformer(model: str, metas: tuple[str, ...], npy_dirs: tuple[str, ...],
-                        output: Optional[str], device: str, threads: Optional[int],
-                        quiet: bool) -> None:
-    from ..chromoformer_scoring import score_chromoformer
-
-    if not metas or len(metas) != len(npy_dirs):
-        raise click.UsageError("give one --npy-dir per --meta")
-    out = output or str(Path(metas[-1]).with_suffix(".scores.tsv"))
-    bar = None
-    if not quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(unit="gene", desc="chromoformer", leave=False,
-                   file=click.get_text_stream("stderr"))
-    try:
-        res = score_chromoformer(model, metas, npy_dirs, out, device=device, threads=threads,
-                                 progress=bar.update if bar is not None else None)
-    finally:
-        if bar is not None:
-            bar.close()
-    line = (f"{res.genes:,} genes: inputs binned in {res.load_seconds:.2f} s, scored in "
-            f"{res.seconds:.2f} s ({res.genes_per_second:,.0f} genes/s) -> {res.output}")
-    if res.metrics:
-        line += "; " + ", ".join(f"{k} {v:.4f}" for k, v in res.metrics.items())
-    click.echo(line)

@@ -6,8 +6,7 @@ from typing import Optional
 
 import click
 
-from ..constants import BENCHMARK_BINS, BENCHMARK_MARKS, BIN_SIZE
-from ..simulate import write_simulated
+from ..layout import BENCHMARK_BINS, BENCHMARK_MARKS, BIN_SIZE
 from ._common import one_line_errors
 
 
@@ -46,7 +45,7 @@ def simulate(output: str, layout: str, layout_seed: Optional[int], genes: int, b
     silent genes H3K27me3/H3K9me3, blurred by noise so the task is not trivial.
     """
     if layout == "chromoformer":
-        from ..chromoformer_sim import npy_bytes, simulate_chromoformer
+        from ..simulate import npy_bytes, simulate_chromoformer
 
         t0 = time.perf_counter()
         meta = simulate_chromoformer(output, genes, seed=seed, layout_seed=layout_seed,
@@ -60,6 +59,8 @@ def simulate(output: str, layout: str, layout_seed: Optional[int], genes: int, b
     names = tuple(m.strip() for m in marks.split(",") if m.strip())
     if not names:
         raise click.BadParameter("name at least one mark", param_hint="--marks")
+    from ..simulate import write_simulated
+
     t0 = time.perf_counter()
     sim = write_simulated(output, genes, bins=bins, marks=names, seed=seed, noise=noise,
                           id_style=id_style, compress=compress, bin_size=bin_size)

@@ -1,7 +1,9 @@
 """``chromaformer-train`` / ``chromaformer train`` and ``chromaformer-eval``.
 
 The reference work's spellings also work (--model_type, --cell_types, --n_heads,
---dim_feedforward, --mode eval) for people switching over.
+--dim_feedforward, --mode eval) for people switching over. Defaults live in the
+library's configs (``chromaformer.training.RECIPES``, the model configs); an option
+given here that does not apply to the chosen model family is an error.
 """
 from __future__ import annotations
 
@@ -10,7 +12,6 @@ from typing import Any, Optional
 
 import click
 
-from ..errors import DataError
 from ._common import one_line_errors, quiet_option, threads_option
 
 
@@ -41,23 +42,12 @@ class ManyValues(click.Option):
             opt.process = process
 
 
-def _cell_types(values: tuple[str, ...]) -> list[str]:
-    if not values:
-        raise click.UsageError("name at least one cell type with --cell-types")
-    return list(values)
-
-
-def _print_metrics(metrics: dict[str, Any]) -> None:
-    test, base = metrics["test"], metrics["baseline_logreg"]
-    click.echo(f"{'cell type':<14}{'AUROC':>8}{'AUPR':>8}   {'LR AUROC':>9}{'LR AUPR':>9}")
-    for ct, m in test["per_cell"].items():
-        b = base["per_cell"][ct]
-        click.echo(f"{ct:<14}{m['auroc']:>8.4f}{m['aupr']:>8.4f}   {b['auroc']:>9.4f}{b['aupr']:>9.4f}")
-    click.echo(f"{'mean':<14}{test['mean_auroc']:>8.4f}{test['mean_aupr']:>8.4f}   "
-               f"{base['mean_auroc']:>9.4f}{base['mean_aupr']:>9.4f}")
-    if len(test["per_cell"]) > 1:
-        click.echo(f"{'pooled':<14}{test['pooled']['auroc']:>8.4f}{test['pooled']['aupr']:>8.4f}   "
-                   f"{base['pooled']['auroc']:>9.4f}{base['pooled']['aupr']:>9.4f}")
+#: CLI option -> (TrainConfig or model-config field, where it goes)
+FAMILY_OPTIONS = {"data_root": "train", "cell_types": "train", "meta": "train",
+                  "npy_dir": "train", "fold": "train", "cache_dir": "train",
+                  "n_heads": "model", "dim_feedforward": "model", "n_layers": "model",
+                  "dropout": "model", "input_transform": "model"}
+RECIPE_OPTIONS = ("epochs", "batch_size", "lr", "clip", "seed", "patience")
 
 
 @click.command("train")
@@ -65,154 +55,118 @@ def _print_metrics(metrics: dict[str, Any]) -> None:
               help="bilstm_attention | bilstm_transformer | hybrid "
                    "(= bilstm_attention_transformer) | cnn | chromoformer")
 @click.option("--data-root", "--data_root", "data_root", default=None,
-              type=click.Path(file_okay=False), help="Folder holding {EID}/classification/*.csv.")
-@click.option("--task", type=click.Choice(["clf", "reg", "diff"]), default="clf",
-              show_default=True, help="chromoformer: classification (expression >= median), "
-              "regression of log2(RPKM+1), or log2 fold change between two cells (diff).")
-@click.option("--meta", "metas", multiple=True, type=click.Path(dir_okay=False),
+              type=click.Path(file_okay=False),
+              help="bin models: the folder holding {EID}/classification/*.csv.")
+@click.option("--cell-types", "--cell_types", "cell_types", cls=ManyValues,
+              help="bin models: one or more cell types (space- or comma-separated).")
+@click.option("--task", type=click.Choice(["clf", "reg", "diff"]), default=None,
+              help="clf (expression >= median; the default), or for chromoformer reg "
+                   "(log2(RPKM+1)) and diff (log2 fold change between two cells).")
+@click.option("--meta", "meta", multiple=True, type=click.Path(dir_okay=False),
               help="chromoformer: the reference layout's meta.csv (twice for diff: cell A, "
                    "then cell B).")
-@click.option("--npy-dir", "npy_dirs", multiple=True, type=click.Path(file_okay=False),
+@click.option("--npy-dir", "npy_dir", multiple=True, type=click.Path(file_okay=False),
               help="chromoformer: the folder of {chrom}:{start}-{end}.npy (once per --meta).")
-@click.option("--fold", default=1, show_default=True, type=click.IntRange(1, 4),
-              help="chromoformer: validate on genes of split FOLD, train on the other three.")
+@click.option("--fold", default=None, type=click.IntRange(1, 4),
+              help="chromoformer: validate on genes of split FOLD, train on the other "
+                   "three  [default: 1]")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="chromoformer: keep binned inputs here and reuse them in later runs.")
-@click.option("--cell-types", "--cell_types", "cell_types", cls=ManyValues,
-              help="One or more cell types (space- or comma-separated).")
 @click.option("--out", "--save_root", "out", default=None, type=click.Path(file_okay=False),
-              help="Run folder (default: runs/<model>).")
+              help="Run folder (default: runs/<model>[-<task>-fold<k>]).")
 @click.option("--mode", type=click.Choice(["train", "eval"]), default="train", show_default=True,
-              help="eval: report the test metrics of the saved model in --out.")
+              help="eval: report the metrics of the saved model in --out, train nothing.")
 @click.option("--epochs", default=None, type=click.IntRange(min=1),
-              help="[default: 30; chromoformer 10]")
+              help="[default: the family's recipe: 30; chromoformer 10]")
 @click.option("--batch-size", "--batch_size", "batch_size", default=None,
               type=click.IntRange(min=1), help="[default: 16; chromoformer 64]")
 @click.option("--lr", default=None, type=click.FloatRange(min=0, min_open=True),
-              help="[default: 2e-4; chromoformer 3e-5 (AdamW, x0.87 per epoch)]")
-@click.option("--n-heads", "--n_heads", "n_heads", default=4, show_default=True, type=click.IntRange(min=1))
-@click.option("--dim-feedforward", "--dim_feedforward", "dim_feedforward", default=256,
-              show_default=True, type=click.IntRange(min=1))
-@click.option("--n-layers", "--n_layers", "n_layers", default=2, show_default=True,
-              type=click.IntRange(min=1), help="Transformer encoder layers.")
-@click.option("--dropout", default=0.5, show_default=True, type=click.FloatRange(0, 1, max_open=True))
-@click.option("--input-transform", type=click.Choice(["log1p", "none"]), default="log1p",
-              show_default=True, help="none = AttentiveChrome's raw counts.")
-@click.option("--clip", default=1.0, show_default=True, type=click.FloatRange(min=0),
-              help="Gradient-norm clip (0 = off).")
-@click.option("--seed", default=1, show_default=True, type=int)
+              help="[default: 2e-4 (Adam); chromoformer 3e-5 (AdamW, x0.87 per epoch)]")
+@click.option("--clip", default=None, type=click.FloatRange(min=0),
+              help="Gradient-norm clip, 0 = off  [default: 1.0; chromoformer 0]")
+@click.option("--seed", default=None, type=int, help="[default: 1; chromoformer 123]")
 @click.option("--patience", default=None, type=click.IntRange(min=1),
-              help="Early stopping: epochs without a better validation AUROC.")
+              help="Early stopping: epochs without a better validation metric.")
+@click.option("--n-heads", "--n_heads", "n_heads", default=None, type=click.IntRange(min=1),
+              help="bin models: transformer heads  [default: 4]")
+@click.option("--dim-feedforward", "--dim_feedforward", "dim_feedforward", default=None,
+              type=click.IntRange(min=1), help="bin models  [default: 256]")
+@click.option("--n-layers", "--n_layers", "n_layers", default=None,
+              type=click.IntRange(min=1), help="bin models: transformer layers  [default: 2]")
+@click.option("--dropout", default=None, type=click.FloatRange(0, 1, max_open=True),
+              help="bin models  [default: 0.5]")
+@click.option("--input-transform", type=click.Choice(["log1p", "none"]), default=None,
+              help="bin models: none = AttentiveChrome's raw counts  [default: log1p]")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")
 @click.option("--no-amp", is_flag=True, help="Disable mixed precision on CUDA.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last epoch.")
 @threads_option
 @quiet_option
 @one_line_errors
-def train(model: str, data_root: Optional[str], task: str, metas: tuple[str, ...],
-          npy_dirs: tuple[str, ...], fold: int, cache_dir: Optional[str],
-          cell_types: tuple[str, ...], out: Optional[str], mode: str,
-          epochs: Optional[int], batch_size: Optional[int], lr: Optional[float],
-          n_heads: int, dim_feedforward: int,
-          n_layers: int, dropout: float, input_transform: str, clip: float, seed: int,
-          patience: Optional[int], device: str, no_amp: bool, resume: bool,
-          threads: Optional[int], quiet: bool) -> None:
-    """Train a model on one or more cell types of the benchmark layout, or Chromoformer
-    (--model chromoformer --task clf|reg|diff --meta meta.csv --npy-dir DIR --fold K) on
-    its reference layout.
+def train(model: str, task: Optional[str], out: Optional[str], mode: str, device: str,
+          no_amp: bool, resume: bool, threads: Optional[int], quiet: bool,
+          **given: Any) -> None:
+    """Train a model on one or more cell types of the benchmark layout (--data-root,
+    --cell-types), or Chromoformer (--model chromoformer --task clf|reg|diff --meta
+    meta.csv --npy-dir DIR --fold K) on its reference layout.
 
-    Keeps the checkpoint with the best mean per-cell validation AUROC and reports test
-    AUROC/AUPR per cell type beside a logistic-regression baseline. Runs under
-    ``torchrun --nproc_per_node N`` as DistributedDataParallel (NCCL on GPUs, gloo on CPU).
-    Chromoformer keeps the best validation AUROC (clf) or MSE (reg, diff) of its fold.
+    Keeps the checkpoint with the best validation metric (mean per-cell AUROC, or MSE
+    for reg/diff) and reports the evaluation split's metrics (the test split; for
+    Chromoformer the validation fold) beside a logistic/ridge regression baseline. Runs
+    under ``torchrun --nproc_per_node N`` as DistributedDataParallel (NCCL on GPUs,
+    gloo on CPU).
     """
-    from ..models import ModelConfig, canonical_arch
-    from ..training import TrainConfig, evaluate_run
+    from ..families import check_options, family_of
+    from ..training.config import TrainConfig
+
+    family = family_of(model)
+    given = {k: v for k, v in given.items() if v not in (None, ())}
+    check_options(family, [k for k in given if k in FAMILY_OPTIONS] + ([task] if task else []))
+    task = task or "clf"
+    options = {k: v for k, v in given.items() if FAMILY_OPTIONS.get(k) == "model"}
+    fields = {k: list(v) if isinstance(v, tuple) else v for k, v in given.items()
+              if k not in options}
+    out = out or (f"runs/{family.architectures[0] if family.name != 'bins' else model}"
+                  + (f"-{task}-fold{given.get('fold', 1)}" if family.name != "bins" else ""))
+    if mode == "eval":
+        from ..training import evaluate_run, format_metrics
+
+        if resume:
+            raise click.UsageError("--resume trains; --mode eval only reports")
+        click.echo(format_metrics(evaluate_run(out, data_root=given.get("data_root"),
+                                               cell_types=fields.get("cell_types"),
+                                               device=device)))
+        return
+    from ..training import format_metrics, format_run
     from ..training import train as run_training
 
-    if model == "chromoformer":
-        _train_chromoformer(task, metas, npy_dirs, fold, cache_dir, out, epochs or 10,
-                            batch_size or 64, lr or 3e-5, seed, device, threads, quiet)
-        return
-    if data_root is None:
-        raise click.UsageError("--data-root is required (or --model chromoformer with --meta "
-                               "and --npy-dir)")
-    epochs, batch_size, lr = epochs or 30, batch_size or 16, lr or 2e-4
-    cts = _cell_types(cell_types)
-    try:
-        arch = canonical_arch(model)
-    except ValueError as err:
-        raise click.BadParameter(str(err), param_hint="--model") from None
-    out = out or f"runs/{arch}"
-    if mode == "eval":
-        metrics = evaluate_run(out, data_root, cts, device=device)
-        _print_metrics(metrics)
-        return
-    from ..datasets import load_split
-
-    probe = load_split(data_root, cts[:1], "valid", threads=threads)
-    try:
-        mc = ModelConfig(arch=arch, marks=probe.marks, bins=probe.counts.shape[1], n_heads=n_heads,
-                         dim_feedforward=dim_feedforward, n_layers=n_layers, dropout=dropout,
-                         input_transform=input_transform)
-    except ValueError as err:
-        raise DataError(str(err)) from None
-    tc = TrainConfig(data_root=data_root, cell_types=cts, out=out, epochs=epochs,
-                     batch_size=batch_size, lr=lr, clip=clip, seed=seed, device=device,
-                     patience=patience, resume=resume, quiet=quiet, threads=threads, amp=not no_amp)
-    metrics = run_training(tc, mc)
+    tc = TrainConfig(out=out, family=family.name, device=device, amp=not no_amp,
+                     resume=resume, quiet=quiet, threads=threads, **fields)
+    metrics = run_training(tc, model, task=task, options=options)
     if metrics:
-        _print_metrics(metrics)
-        click.echo(f"best epoch {metrics['best_epoch']} of {metrics['epochs_run']}; "
-                   f"{sum(metrics['epoch_seconds']) / len(metrics['epoch_seconds']):.1f} s/epoch "
-                   f"on {metrics['device']}; run folder: {out}")
+        click.echo(format_metrics(metrics))
+        click.echo(format_run(metrics, out))
 
 
 @click.command("eval")
 @click.argument("run", type=click.Path(exists=True))
-@click.option("--data-root", "--data_root", "data_root", required=True, type=click.Path(file_okay=False))
-@click.option("--cell-types", "--cell_types", "cell_types", cls=ManyValues)
+@click.option("--data-root", "--data_root", "data_root", default=None,
+              type=click.Path(file_okay=False),
+              help="bin models: evaluate on this benchmark root (default: the run's own).")
+@click.option("--cell-types", "--cell_types", "cell_types", cls=ManyValues,
+              help="bin models: cell types (default: the run's own).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @one_line_errors
-def evaluate(run: str, data_root: str, cell_types: tuple[str, ...], device: str, as_json: bool) -> None:
-    """Report the test metrics of the saved model in RUN (a run folder or .pt file)."""
-    from ..models import read_checkpoint
-    from ..training import evaluate_run
+def evaluate(run: str, data_root: Optional[str], cell_types: tuple[str, ...], device: str,
+             as_json: bool) -> None:
+    """Report the metrics of the saved model in RUN (a run folder or .pt file) on its
+    evaluation split, beside the baseline, for any model family."""
+    from ..training import evaluate_run, format_metrics
 
-    if read_checkpoint(run).get("config", {}).get("arch") == "chromoformer":
-        raise DataError(f"{run}: a Chromoformer run: its validation metrics are in "
-                        "metrics.json; score genes with chromaformer-export and "
-                        "chromaformer-score --meta META --npy-dir DIR")
-    metrics = evaluate_run(run, data_root, _cell_types(cell_types), device=device, plots=False)
-    if as_json:
-        click.echo(json.dumps(metrics, default=float))
-    else:
-        _print_metrics(metrics)
-
-
-def _train_chromoformer(task: str, metas: tuple[str, ...], npy_dirs: tuple[str, ...], fold: int,
-                        cache_dir: Optional[str], out: Optional[str], epochs: int,
-                        batch_size: int, lr: float, seed: int, device: str,
-                        threads: Optional[int], quiet: bool) -> None:
-    from ..chromoformer_training import ChromoformerTrainConfig, train_chromoformer
-
-    if not metas or not npy_dirs:
-        raise click.UsageError("--model chromoformer needs --meta and --npy-dir")
-    out = out or f"runs/chromoformer-{task}-fold{fold}"
-    tc = ChromoformerTrainConfig(meta=list(metas), npy_dir=list(npy_dirs), out=out, task=task,
-                                 fold=fold, epochs=epochs, batch_size=batch_size, lr=lr,
-                                 seed=seed, device=device, quiet=quiet, threads=threads,
-                                 cache_dir=cache_dir)
-    res = train_chromoformer(tc)
-    for row in res["history"]:
-        metrics = "  ".join(f"{k} {v:.4f}" for k, v in row.items()
-                            if k not in ("epoch", "seconds"))
-        click.echo(f"epoch {row['epoch']:>3}  {metrics}  ({row['seconds']:.1f} s)")
-    best = "  ".join(f"{k} {v:.4f}" for k, v in (res["best_valid"] or {}).items())
-    click.echo(f"chromoformer {task}, fold {fold}: {res['genes']['train']} training / "
-               f"{res['genes']['valid']} validation genes on {res['device']}; inputs binned in "
-               f"{res['load_seconds']:.1f} s; best validation: {best}; run folder: {out}")
+    metrics = evaluate_run(run, data_root=data_root, cell_types=list(cell_types) or None,
+                           device=device, plots=False)
+    click.echo(json.dumps(metrics, default=float) if as_json else format_metrics(metrics))
 
 
 if __name__ == "__main__":  # python -m chromaformer.cli.train (used under torchrun)

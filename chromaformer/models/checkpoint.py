@@ -10,37 +10,47 @@ from torch import nn
 
 from .. import __version__
 from .._atomic import atomic_path
-from .architectures import build_model
-from .config import ModelConfig
+from .config import AnyConfig, ChromoformerConfig, config_from_dict
 
 BEST = "best.pt"
 LAST = "last.pt"
 
 
+def build_network(cfg: AnyConfig) -> nn.Module:
+    """A freshly initialised network for a config of either family."""
+    if isinstance(cfg, ChromoformerConfig):
+        from .chromoformer import Chromoformer
+
+        return Chromoformer(cfg)
+    from .architectures import build_model
+
+    return build_model(cfg)
+
+
 def save_checkpoint(path: Union[str, os.PathLike], model: nn.Module, **extra: Any) -> None:
     """Write config + weights (+ anything in ``extra``) atomically."""
-    cfg: ModelConfig = model.config
-    state = {"config": cfg.to_dict(), "state_dict": model.state_dict(),
+    state = {"config": model.config.to_dict(), "state_dict": model.state_dict(),
              "chromaformer_version": __version__, **extra}
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
 
 def read_checkpoint(path: Union[str, os.PathLike]) -> dict[str, Any]:
-    """The checkpoint dict of a file, or of a run folder's best model."""
+    """The checkpoint dict of a file, or of a run folder's best model (tensors and plain
+    containers only: nothing in the file is executed)."""
     p = Path(path)
     if p.is_dir():
         p = p / BEST
     if not p.exists():
         raise FileNotFoundError(f"{p}: no checkpoint (expected a run folder or a .pt file)")
-    return torch.load(p, map_location="cpu", weights_only=False)
+    return torch.load(p, map_location="cpu", weights_only=True)
 
 
 def load_model(path: Union[str, os.PathLike]) -> nn.Module:
     """Rebuild a trained model from a run folder or checkpoint, with no flags needed.
 
-    Returns the model with its weights, in eval mode, on CPU: it takes raw counts
-    ``(batch, bins, marks)`` and returns what the architecture returns.
+    Returns the model with its weights, in eval mode, on CPU. Bin models take raw counts
+    ``(batch, bins, marks)``; Chromoformer takes the inputs of its ``input_names()``.
     """
     return model_from_checkpoint(read_checkpoint(path))
 
@@ -51,9 +61,9 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
     Also takes a checkpoint of the reference Chromoformer package (its ``net``
     state_dict): the task follows from the head's size (2 outputs: clf, 1: reg).
     """
-    from .chromoformer import Chromoformer, ChromoformerConfig, load_reference_state
-
     if "config" not in ckpt and isinstance(ckpt.get("net"), dict):
+        from .chromoformer import Chromoformer, load_reference_state
+
         net = {k.removeprefix("module."): v for k, v in ckpt["net"].items()}
         head = net.get("fc_head.2.weight")
         if head is None:
@@ -61,9 +71,6 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
         model = Chromoformer(ChromoformerConfig(task="clf" if head.shape[0] == 2 else "reg"))
         load_reference_state(model, net)
         return model.eval()
-    if ckpt["config"].get("arch") == "chromoformer":
-        model = Chromoformer(ChromoformerConfig.from_dict(ckpt["config"]))
-    else:
-        model = build_model(ModelConfig.from_dict(ckpt["config"]))
+    model = build_network(config_from_dict(ckpt["config"]))
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()

@@ -24,71 +24,16 @@ sign exactly, and a ``reg`` model's weights are a valid starting point.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..constants import CHROMOFORMER_I_MAX, CHROMOFORMER_MARKS
+from ..contract import CHROMOFORMER_OUTPUTS, chromoformer_input_names
+from .config import ChromoformerConfig
 
-TASKS = ("clf", "reg", "diff")
 NEG_INF = -1e9  # the reference's fill value for masked logits
-
-
-@dataclass
-class ChromoformerConfig:
-    task: str = "clf"
-    marks: tuple[str, ...] = CHROMOFORMER_MARKS
-    bin_sizes: tuple[int, ...] = (2000, 500, 100)
-    window: int = 40000
-    i_max: int = CHROMOFORMER_I_MAX
-    d_emb: int = 128
-    d_head: int = 128
-    embed: dict = field(default_factory=lambda: dict(n_layers=1, n_heads=2, d_model=128,
-                                                     d_ff=128))
-    pairwise: dict = field(default_factory=lambda: dict(n_layers=2, n_heads=2, d_model=128,
-                                                        d_ff=256))
-    regulation: dict = field(default_factory=lambda: dict(n_layers=6, n_heads=8, d_model=256,
-                                                          d_ff=256))
-    arch: str = "chromoformer"
-
-    def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
-        self.marks = tuple(self.marks)
-        self.bin_sizes = tuple(int(b) for b in self.bin_sizes)
-        for b in self.bin_sizes:
-            if self.window % b:
-                raise ValueError(f"window {self.window} is not a whole number of {b} bp bins")
-        self.embed = {**self.embed, "d_model": self.d_emb}  # as the reference does
-        if self.pairwise["d_model"] != self.d_emb:
-            raise ValueError(f"pairwise d_model {self.pairwise['d_model']} must equal d_emb "
-                             f"{self.d_emb} (its outputs join the promoter's embedding)")
-        for name in ("embed", "pairwise", "regulation"):
-            kw = getattr(self, name)
-            if kw["d_model"] % kw["n_heads"]:
-                raise ValueError(f"{name}: d_model {kw['d_model']} is not divisible by "
-                                 f"{kw['n_heads']} heads")
-
-    @property
-    def n_bins(self) -> dict[int, int]:
-        return {b: self.window // b for b in self.bin_sizes}
-
-    @property
-    def n_marks(self) -> int:
-        return len(self.marks)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["marks"], d["bin_sizes"] = list(self.marks), list(self.bin_sizes)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ChromoformerConfig":
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
 
 
 def sinusoid(n: int, dim: int) -> torch.Tensor:
@@ -330,15 +275,10 @@ class Chromoformer(ChromoformerEncoder):
                                      nn.ReLU(), nn.Linear(cfg.d_head, out))
 
     def input_names(self) -> list[str]:
-        one = ([f"promoter_{b}" for b in self.config.bin_sizes]
-               + [f"pcre_{b}" for b in self.config.bin_sizes] + ["pcre_lengths", "pcre_scores"])
-        if self.config.task == "diff":
-            return [f"{n}_a" for n in one] + [f"{n}_b" for n in one]
-        return one
+        return chromoformer_input_names(self.config.bin_sizes, self.config.task)
 
     def output_names(self) -> list[str]:
-        return {"clf": ["logits", "probability"], "reg": ["prediction"],
-                "diff": ["log2fc"]}[self.config.task]
+        return list(CHROMOFORMER_OUTPUTS[self.config.task])
 
     def _one(self, xs: tuple[torch.Tensor, ...]) -> torch.Tensor:
         k = len(self.config.bin_sizes)

@@ -1,10 +1,13 @@
-"""One config per model: the single source of truth, saved inside checkpoints."""
+"""One config per model family: every hyperparameter, the marks and the layout, saved
+inside checkpoints and ONNX metadata (no torch here)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Union
 
-from ..constants import BENCHMARK_BINS, BENCHMARK_MARKS, BIN_SIZE
+from ..contract import TASKS
+from ..layout import (BENCHMARK_BINS, BENCHMARK_MARKS, BIN_SIZE, CHROMOFORMER_BIN_SIZES,
+                      CHROMOFORMER_I_MAX, CHROMOFORMER_MARKS, CHROMOFORMER_WINDOW)
 
 #: Architecture names; the reference work's spellings map onto ours.
 ARCHITECTURES = ("bilstm_attention", "bilstm_transformer", "hybrid", "cnn")
@@ -80,6 +83,11 @@ class ModelConfig:
     def has_attention(self) -> bool:
         return self.arch in ("bilstm_attention", "hybrid")
 
+    @property
+    def task(self) -> str:
+        """The bin-CSV models classify (expression >= the cell's median)."""
+        return "clf"
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["marks"] = list(self.marks)
@@ -93,3 +101,74 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown model config keys: {', '.join(sorted(unknown))}")
         return cls(**d)
+
+
+@dataclass
+class ChromoformerConfig:
+    """Chromoformer: task, marks, resolutions and the three transformers' sizes (the
+    reference's names; ``window`` is the whole promoter span in bp)."""
+
+    task: str = "clf"
+    marks: tuple[str, ...] = CHROMOFORMER_MARKS
+    bin_sizes: tuple[int, ...] = CHROMOFORMER_BIN_SIZES
+    window: int = CHROMOFORMER_WINDOW
+    i_max: int = CHROMOFORMER_I_MAX
+    d_emb: int = 128
+    d_head: int = 128
+    embed: dict = field(default_factory=lambda: dict(n_layers=1, n_heads=2, d_model=128,
+                                                     d_ff=128))
+    pairwise: dict = field(default_factory=lambda: dict(n_layers=2, n_heads=2, d_model=128,
+                                                        d_ff=256))
+    regulation: dict = field(default_factory=lambda: dict(n_layers=6, n_heads=8, d_model=256,
+                                                          d_ff=256))
+    arch: str = "chromoformer"
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        self.marks = tuple(self.marks)
+        self.bin_sizes = tuple(int(b) for b in self.bin_sizes)
+        for b in self.bin_sizes:
+            if self.window % b:
+                raise ValueError(f"window {self.window} is not a whole number of {b} bp bins")
+        self.embed = {**self.embed, "d_model": self.d_emb}  # as the reference does
+        if self.pairwise["d_model"] != self.d_emb:
+            raise ValueError(f"pairwise d_model {self.pairwise['d_model']} must equal d_emb "
+                             f"{self.d_emb} (its outputs join the promoter's embedding)")
+        for name in ("embed", "pairwise", "regulation"):
+            kw = getattr(self, name)
+            if kw["d_model"] % kw["n_heads"]:
+                raise ValueError(f"{name}: d_model {kw['d_model']} is not divisible by "
+                                 f"{kw['n_heads']} heads")
+
+    @property
+    def n_bins(self) -> dict[int, int]:
+        return {b: self.window // b for b in self.bin_sizes}
+
+    @property
+    def n_marks(self) -> int:
+        return len(self.marks)
+
+    @property
+    def has_attention(self) -> bool:
+        return False
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["marks"], d["bin_sizes"] = list(self.marks), list(self.bin_sizes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ChromoformerConfig":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+AnyConfig = Union[ModelConfig, ChromoformerConfig]
+
+
+def config_from_dict(d: dict[str, Any]) -> AnyConfig:
+    """The config of either family from its ``to_dict()`` (the family follows ``arch``)."""
+    if d.get("arch") == "chromoformer":
+        return ChromoformerConfig.from_dict(d)
+    return ModelConfig.from_dict(d)

@@ -9,13 +9,13 @@ from __future__ import annotations
 import gzip
 import os
 from dataclasses import dataclass
-from typing import IO, Iterator, Optional, Sequence, Union
+from typing import Iterator, Optional, Sequence, Union
 
 import numpy as np
 
-from . import _core
-from ._atomic import atomic_path
-from .constants import BENCHMARK_MARKS
+from .. import _core
+from .._atomic import atomic_path
+from ..layout import BENCHMARK_MARKS
 
 PathLike = Union[str, "os.PathLike[str]"]
 MarksArg = Union[None, int, Sequence[str]]
@@ -219,21 +219,3 @@ def write_bins(
                 fh.write(data)
         else:
             tmp.write_bytes(data)
-
-
-def open_text(path: PathLike) -> IO[str]:
-    """Open a text file for reading, gunzipping it when its first bytes say gzip."""
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rt") if gz else open(path, "rt")  # type: ignore[return-value]
-
-
-def data_lines(path: PathLike) -> Iterator[tuple[int, str]]:
-    """``(1-based line number, line)`` of a plain or gzip text file, skipping blank lines
-    and ``#``/``track``/``browser`` header lines (BED, GTF, bedGraph conventions)."""
-    with open_text(path) as fh:
-        for no, line in enumerate(fh, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip() or line.startswith(("#", "track", "browser")):
-                continue
-            yield no, line

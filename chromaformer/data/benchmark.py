@@ -12,12 +12,12 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .constants import SPLITS
-from .errors import DataError
-from .io import Bins, MarksArg, PathLike, read_bins
+from ..errors import DataError
+from ..layout import SPLITS
+from .bins import Bins, MarksArg, PathLike, read_bins
 
 #: The real samples shipped with the package (see README, "Data").
-PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+PACKAGE_DATA = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)

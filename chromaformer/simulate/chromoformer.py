@@ -15,10 +15,9 @@ from typing import Optional
 
 import numpy as np
 
-from ._atomic import atomic_path
-from .constants import CHROMOFORMER_HALF_WINDOW, CHROMOFORMER_I_MAX, CHROMOFORMER_MARKS
-from .prepare import assign_folds
-from .annotation import Gene
+from .._atomic import atomic_path
+from ..layout import (CHROMOFORMER_HALF_WINDOW, CHROMOFORMER_I_MAX, CHROMOFORMER_MARKS,
+                      assign_folds, promoter_region, region_name)
 
 _M = {m: i for i, m in enumerate(CHROMOFORMER_MARKS)}
 
@@ -66,13 +65,13 @@ def simulate_chromoformer(out_dir: str, genes: int = 200, *, seed: int = 1,
     if layout_seed is not None:
         z = z + rng.normal(0, 0.6, genes)
     expression = np.round(np.exp(1.6 * z + 1.0), 3)
-    rows, gene_objs = [], []
+    rows = []
     for g in range(genes):
         chrom = f"chr{1 + g % chromosomes}"
         tss = 1_000_000 + (g // chromosomes) * 1_000_000 + int(lay.integers(0, 1000))
         strand = "+" if lay.random() < 0.5 else "-"
         zg = z[g] + rng.normal(0, noise)
-        np.save(npy / f"{chrom}:{tss - half}-{tss + half}.npy",
+        np.save(npy / f"{promoter_region(chrom, tss)}.npy",
                 _depth(rng, _profile(rng, 2 * half // 100, strand, zg), 2 * half))
         n = int(min(CHROMOFORMER_I_MAX, lay.poisson(3.0)))
         scores = np.sort(np.round(1.5 + lay.exponential(0.5, n), 4))[::-1]
@@ -80,7 +79,7 @@ def simulate_chromoformer(out_dir: str, genes: int = 200, *, seed: int = 1,
         for k in range(n):
             length = int(lay.integers(1500, 15000))
             start = tss + int(lay.choice([-1, 1])) * int(lay.integers(60_000, 400_000))
-            name = f"{chrom}:{start}-{start + length}"
+            name = region_name(chrom, start, start + length)
             on = 1 / (1 + np.exp(-(zg + rng.normal(0, 0.5))))
             bins = -(-length // 100)
             prof = 0.3 + rng.gamma(2.0, 0.1, (7, bins))
@@ -91,14 +90,13 @@ def simulate_chromoformer(out_dir: str, genes: int = 200, *, seed: int = 1,
             np.save(npy / f"{name}.npy", _depth(rng, prof, length))
             regions.append(name)
         gene_id = f"ENSGSIM{g:07d}"
-        gene_objs.append(Gene(gene_id, chrom, tss, strand, ""))
         rows.append({"gene_id": gene_id, "expression": expression[g], "chrom": chrom,
                      "start": tss, "end": tss + 1, "strand": strand,
                      "neighbors": ";".join(regions) or np.nan,
                      "scores": ";".join(f"{s:g}" for s in scores) or np.nan})
     meta = pd.DataFrame(rows)
     meta.insert(2, "label", (meta.expression >= meta.expression.median()).astype(int))
-    folds = assign_folds(gene_objs)
+    folds = assign_folds(meta.chrom)
     meta.insert(7, "split", [folds[c] for c in meta.chrom])
     with atomic_path(out / "meta.csv") as tmp:
         meta.to_csv(tmp, index=False)
@@ -107,22 +105,3 @@ def simulate_chromoformer(out_dir: str, genes: int = 200, *, seed: int = 1,
 
 def npy_bytes(out_dir: str) -> int:
     return sum(e.stat().st_size for e in os.scandir(Path(out_dir) / "npy"))
-
-
-def example_inputs(cfg, batch: int, seed: int = 0) -> list[np.ndarray]:
-    """Plausible model inputs (for export tracing and benchmarks): log-depth bins, a
-    varying number of regions per gene, their lengths and scores."""
-    rng = np.random.default_rng(seed)
-    one = []
-    lengths = rng.integers(1000, cfg.window, (batch, cfg.i_max))
-    lengths[:, cfg.i_max // 2:] = 0
-    lengths[0, :] = 0  # a gene without regions
-    for b in cfg.bin_sizes:
-        one.append(np.log1p(rng.gamma(1.0, 2.0, (batch, cfg.window // b, cfg.n_marks)))
-                   .astype(np.float32))
-    for b in cfg.bin_sizes:
-        one.append(np.log1p(rng.gamma(1.0, 2.0, (batch, cfg.i_max, cfg.window // b,
-                                                 cfg.n_marks))).astype(np.float32))
-    one += [lengths.astype(np.int64),
-            (1.5 + rng.exponential(0.5, (batch, cfg.i_max)) * (lengths > 0)).astype(np.float32)]
-    return one + one if cfg.task == "diff" else one

@@ -20,8 +20,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .constants import BENCHMARK_BINS, BENCHMARK_MARKS, BIN_SIZE
-from .io import Bins, PathLike, write_bins
+from ..data.bins import Bins, PathLike, write_bins
+from ..layout import BENCHMARK_BINS, BENCHMARK_MARKS, BIN_SIZE
 
 
 def _profiles(t: np.ndarray, a: np.ndarray, shift: np.ndarray) -> list[np.ndarray]:

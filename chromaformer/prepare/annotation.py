@@ -9,8 +9,9 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import FormatError
-from .io import data_lines
+from ..data.text import data_lines
+from ..errors import FormatError
+from ..layout import parse_region
 
 _GTF_ATTR = re.compile(r'(\S+)\s+"([^"]*)"')
 _VERSION = re.compile(r"\.\d+$")
@@ -216,9 +217,6 @@ class Expression:
         return v
 
 
-_REGION = re.compile(r"^(\S+):(\d+)-(\d+)$")
-
-
 def read_interactions(path: str) -> dict[str, list[tuple[str, int, int, float]]]:
     """Promoter-region contacts: ``gene region score`` with region ``chrom:start-end``, or
     ``gene chrom start end score`` (0-based, half-open; an optional header)."""
@@ -228,14 +226,14 @@ def read_interactions(path: str) -> dict[str, list[tuple[str, int, int, float]]]
         f = [x.strip() for x in (line.split("\t") if "\t" in line else line.split())]
         where = f"{path}:{no}"
         if len(f) == 3:
-            m = _REGION.match(f[1])
-            if m is None:
+            try:
+                chrom, start, end = parse_region(f[1])
+            except ValueError:
                 if first:
                     first = False
                     continue
                 raise FormatError(f"{where}: expected a region chrom:start-end in field 2, "
-                                  f"found {f[1]!r}", path, no)
-            chrom, start, end = m.group(1), int(m.group(2)), int(m.group(3))
+                                  f"found {f[1]!r}", path, no) from None
             score = _number(f[2])
         elif len(f) == 5:
             try:

@@ -27,11 +27,12 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from ..data.bins import write_bins
+from ..errors import DataError
+from ..layout import (BENCHMARK_MARKS, CHROMOFORMER_HALF_WINDOW, CHROMOFORMER_I_MAX,
+                      CHROMOFORMER_MARKS, CHROMOFORMER_MAX_REGION, assign_folds,
+                      parse_region, promoter_region, region_name)
 from .annotation import Expression, Gene, read_genes, read_interactions
-from .constants import (BENCHMARK_MARKS, CHROMOFORMER_FOLDS, CHROMOFORMER_HALF_WINDOW,
-                        CHROMOFORMER_I_MAX, CHROMOFORMER_MARKS, CHROMOFORMER_MAX_REGION)
-from .errors import DataError
-from .io import write_bins
 from .tracks import Track, chrom_aliases, open_track
 
 FLOAT16_MAX = float(np.finfo(np.float16).max)
@@ -286,18 +287,6 @@ def _benchmark(genes: list[Gene], names: dict[str, list[Optional[str]]], tracks:
     return counts
 
 
-def assign_folds(genes: Sequence[Gene], folds: int = CHROMOFORMER_FOLDS) -> dict[str, int]:
-    """Chromosome -> fold 1..folds, whole chromosomes, balancing gene counts (greedy)."""
-    sizes = Counter(g.chrom for g in genes)
-    load = [0] * folds
-    out: dict[str, int] = {}
-    for chrom, n in sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0])):
-        k = min(range(folds), key=lambda i: (load[i], i))
-        out[chrom] = k + 1
-        load[k] += n
-    return out
-
-
 def _chromoformer(genes: list[Gene], names: dict[str, list[Optional[str]]],
                   tracks: list[Track], out_path: Path, labels: np.ndarray,
                   values: Optional[np.ndarray], interactions: Optional[str], jobs: int,
@@ -313,9 +302,9 @@ def _chromoformer(genes: list[Gene], names: dict[str, list[Optional[str]]],
     rows = []
     region_files: dict[str, tuple[str, list[Optional[str]], int, int]] = {}
     promoters: set[str] = set()
-    folds = assign_folds(genes)
+    folds = assign_folds(g.chrom for g in genes)
     for i, g in enumerate(genes):
-        prom = f"{g.chrom}:{g.tss - half}-{g.tss + half}"
+        prom = promoter_region(g.chrom, g.tss)
         promoters.add(prom)
         region_files[prom] = (prom + ".npy", names[g.chrom], g.tss - half, g.tss + half)
         partners: dict[str, float] = {}
@@ -326,11 +315,11 @@ def _chromoformer(genes: list[Gene], names: dict[str, list[Optional[str]]],
             if end - start > CHROMOFORMER_MAX_REGION:
                 too_long += 1
                 continue
-            key = f"{g.chrom}:{start}-{end}"
+            key = region_name(g.chrom, start, end)
             partners[key] = max(score, partners.get(key, -np.inf))
         best = sorted(partners.items(), key=lambda kv: -kv[1])[:CHROMOFORMER_I_MAX]
         for key, _ in best:
-            start, end = (int(x) for x in key.rsplit(":", 1)[1].split("-"))
+            _, start, end = parse_region(key)
             region_files.setdefault(key, (key + ".npy", names[g.chrom], start, end))
         rows.append({
             "gene_id": g.gene_id,

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from .io import Bins
+from .bins import Bins
 
 
 def summarize(bins: Bins) -> dict[str, Any]:

@@ -17,14 +17,14 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from . import _core
-from ._atomic import atomic_path
-from .errors import DataError, FormatError
-from .constants import CHROMOFORMER_HALF_WINDOW, CHROMOFORMER_I_MAX, CHROMOFORMER_MAX_REGION
+from .. import _core
+from .._atomic import atomic_path
+from ..errors import DataError, FormatError
+from ..layout import (CHROMOFORMER_BIN_SIZES, CHROMOFORMER_I_MAX, CHROMOFORMER_MAX_REGION,
+                      CHROMOFORMER_WINDOW, META_COLUMNS, parse_region, promoter_region)
 
-META_COLUMNS = ("gene_id", "chrom", "start", "end", "strand")
-BIN_SIZES = (2000, 500, 100)
-WINDOW = 2 * CHROMOFORMER_HALF_WINDOW
+BIN_SIZES = CHROMOFORMER_BIN_SIZES
+WINDOW = CHROMOFORMER_WINDOW
 
 
 @dataclass
@@ -39,6 +39,8 @@ class ChromoformerSet:
     labels: np.ndarray  # (G,) int64 (0 when the meta has none)
     expression: np.ndarray  # (G,) float64 (NaN when the meta has none)
     split: np.ndarray  # (G,) int64 fold (0 when the meta has none)
+    chroms: np.ndarray  # (G,) str chromosome of each gene
+    has_labels: bool = True  # whether the meta has a label column
     bin_sizes: tuple[int, ...] = BIN_SIZES
 
     def __len__(self) -> int:
@@ -55,14 +57,8 @@ class ChromoformerSet:
                                {b: a[idx] for b, a in self.promoters.items()},
                                {b: a[idx] for b, a in self.pcres.items()},
                                self.lengths[idx], self.scores[idx], self.labels[idx],
-                               self.expression[idx], self.split[idx], self.bin_sizes)
-
-    def target(self, task: str) -> np.ndarray:
-        if task == "clf":
-            return self.labels
-        if np.isnan(self.expression).any():
-            raise DataError("task reg needs an expression value for every gene")
-        return np.log2(self.expression + 1.0)
+                               self.expression[idx], self.split[idx], self.chroms[idx],
+                               self.has_labels, self.bin_sizes)
 
 
 def joint_inputs(sets: Sequence[ChromoformerSet], idx) -> list[np.ndarray]:
@@ -105,12 +101,9 @@ def read_meta(path: str):
 
 def _region(text: str, where: str) -> tuple[str, int, int]:
     try:
-        chrom, span = text.rsplit(":", 1)
-        start, end = (int(x) for x in span.split("-"))
-    except ValueError:
-        raise FormatError(f"{where}: expected a region chrom:start-end, found {text!r}") \
-            from None
-    return chrom, start, end
+        return parse_region(text)
+    except ValueError as err:
+        raise FormatError(f"{where}: {err}") from None
 
 
 def _load(npy_dir: str, name: str, channels: Optional[int], where: str) -> np.ndarray:
@@ -130,8 +123,7 @@ def _load(npy_dir: str, name: str, channels: Optional[int], where: str) -> np.nd
 def _gene(task: tuple) -> tuple:
     npy_dir, r, line, meta_path, bin_sizes, i_max, channels = task
     where = f"{meta_path}:{line}"
-    tss = int(r["start"])
-    name = f"{r['chrom']}:{tss - CHROMOFORMER_HALF_WINDOW}-{tss + CHROMOFORMER_HALF_WINDOW}"
+    name = promoter_region(r["chrom"], int(r["start"]))
     prom = _load(npy_dir, name, channels, where)
     if prom.shape[1] != WINDOW:
         raise DataError(f"{npy_dir}/{name}.npy: expected {WINDOW} bases (TSS +- 20 kb), found "
@@ -169,7 +161,7 @@ def _cache_key(meta_path: str, npy_dir: str, bin_sizes, i_max, genes) -> str:
     h = hashlib.sha256()
     h.update(Path(meta_path).read_bytes())
     h.update(json.dumps([os.path.abspath(npy_dir), list(bin_sizes), i_max,
-                         list(genes) if genes is not None else None, 1]).encode())
+                         list(genes) if genes is not None else None, 2]).encode())
     st = os.stat(npy_dir)
     h.update(f"{st.st_mtime_ns}".encode())
     return h.hexdigest()[:20]
@@ -222,6 +214,8 @@ def load_chromoformer(meta_path: str, npy_dir: str, *, genes: Optional[Sequence[
                     else np.full(g, np.nan)),
         split=(meta["split"].to_numpy(np.int64) if "split" in meta
                else np.zeros(g, dtype=np.int64)),
+        chroms=meta["chrom"].to_numpy(str),
+        has_labels="label" in meta,
         bin_sizes=bin_sizes,
     )
     if cache is not None:
@@ -235,13 +229,14 @@ def _to_npz(path: Path, s: ChromoformerSet) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, gene_ids=np.array(s.gene_ids), lengths=s.lengths, scores=s.scores,
-                     labels=s.labels, expression=s.expression, split=s.split, **arrays)
+                     labels=s.labels, expression=s.expression, split=s.split,
+                     chroms=s.chroms, has_labels=np.array(s.has_labels), **arrays)
 
 
 def _from_npz(path: Path, bin_sizes: tuple[int, ...]) -> ChromoformerSet:
-    z = np.load(path)
+    z = np.load(path, allow_pickle=False)
     return ChromoformerSet([str(g) for g in z["gene_ids"]],
                            {b: z[f"promoter_{b}"] for b in bin_sizes},
                            {b: z[f"pcre_{b}"] for b in bin_sizes},
                            z["lengths"], z["scores"], z["labels"], z["expression"], z["split"],
-                           bin_sizes)
+                           z["chroms"], bool(z["has_labels"]), bin_sizes)

@@ -15,8 +15,8 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import FormatError
-from .io import data_lines, open_text
+from ..data.text import data_lines, open_text
+from ..errors import FormatError
 
 BIGWIG_MAGIC = (0x888FFC26).to_bytes(4, "little")
 _MITO = ("M", "MT")

@@ -1,0 +1,37 @@
+"""Wrappers that give a network the tuple outputs of its graph, in the contract's order."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .grouped import grouped_copy
+
+
+class BinsExportable(nn.Module):
+    """A bin-CSV model with outputs (probability, logit[, bin_attention, mark_attention]).
+    ``grouped`` exports the per-mark LSTMs as one batched recurrence (faster graphs)."""
+
+    def __init__(self, model: nn.Module, grouped: bool = True) -> None:
+        super().__init__()
+        self.model = grouped_copy(model) if grouped else model
+        self.attention = model.config.has_attention
+
+    def forward(self, counts: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.model(counts)
+        logit = out["logit"]
+        if self.attention:
+            return torch.sigmoid(logit), logit, out["bin_attention"], out["mark_attention"]
+        return torch.sigmoid(logit), logit
+
+
+class DictExportable(nn.Module):
+    """A model returning a dict, with the named outputs as a tuple."""
+
+    def __init__(self, model: nn.Module, names: list[str]) -> None:
+        super().__init__()
+        self.model = model
+        self.names = names
+
+    def forward(self, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.model(*xs)
+        return tuple(out[n] for n in self.names)

@@ -1,0 +1,266 @@
+"""Scoring with an exported model through onnxruntime, for every family (no torch).
+
+The family turns its input (bin CSVs; Chromoformer's layout) into chunks of graph feeds
+(:meth:`chromaformer.families.Family.chunks`); here, once: the session, the overlap of
+reading the next chunk with scoring this one, the atomic TSV, optional attention maps
+(bounded memory), and metrics when the input carries the truth.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import tempfile
+import threading
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
+
+import numpy as np
+
+from .._atomic import atomic_path
+from ..contract import ATTENTION_OUTPUTS, OBSERVED_COLUMN, ModelInfo
+from ..errors import DataError
+from ..families import Chunk, get_family
+from ..metrics import auroc_aupr, regression_metrics
+from .session import open_session
+
+PathLike = Union[str, os.PathLike]
+#: Genes per onnxruntime call and per streamed chunk, per family (Chromoformer's
+#: pairwise attention needs far more memory per gene).
+BATCH_SIZE = {"bins": 1024, "chromoformer": 64}
+CHUNK_GENES = {"bins": 2048, "chromoformer": 256}
+
+
+class Scorer:
+    """An onnxruntime session over one exported model (any family), on cpu or cuda."""
+
+    def __init__(self, model: PathLike, *, device: str = "cpu",
+                 threads: Optional[int] = None) -> None:
+        self.session, self.info = open_session(model, device, threads)
+        self.family = get_family(self.info.family)
+        self.device = device
+
+    def run(self, feeds: dict[str, np.ndarray], names: Sequence[str], *,
+            batch_size: Optional[int] = None) -> dict[str, np.ndarray]:
+        """Outputs ``names`` for ``feeds`` (each ``(genes, ...)``), in batches."""
+        size = batch_size or BATCH_SIZE[self.info.family]
+        n = len(next(iter(feeds.values())))
+        parts = [self.session.run(list(names), {k: v[i:i + size] for k, v in feeds.items()})
+                 for i in range(0, n, size)]
+        if not parts:
+            return {k: np.empty((0,), np.float32) for k in names}
+        return {k: np.concatenate([p[j] for p in parts]) for j, k in enumerate(names)}
+
+    def predict(self, counts: np.ndarray, *, attention: bool = False,
+                batch_size: Optional[int] = None) -> dict[str, np.ndarray]:
+        """A bin model's probabilities (and attention maps) for counts
+        ``(genes, bins, marks)``."""
+        if self.info.family != "bins":
+            raise DataError(f"{self.info.path}: a {self.info.family} model; use "
+                            "Scorer.run with its feeds")
+        names = [self.info.primary_output]
+        if attention and self.info.has_attention:
+            names += list(ATTENTION_OUTPUTS)
+        feeds = {self.info.inputs[0]: np.ascontiguousarray(counts, dtype=np.float32)}
+        return self.run(feeds, names, batch_size=batch_size)
+
+
+@dataclass
+class ScoreResult:
+    """One scored input."""
+
+    input: str
+    output: Path
+    genes: int
+    seconds: float
+    values: np.ndarray
+    column: str = "probability"
+    attention: Optional[Path] = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        return self.values
+
+    @property
+    def genes_per_second(self) -> float:
+        return self.genes / self.seconds if self.seconds > 0 else float("inf")
+
+
+def _prefetch(batches: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
+    """Parse ahead in a thread: the C++ reader releases the GIL, so the next batch is
+    parsed while the current one is scored."""
+    q: "queue.Queue[Any]" = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for b in batches:
+                while not stop.is_set():
+                    try:
+                        q.put(b, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as err:  # handed to the consumer
+            q.put(err)
+
+    t = threading.Thread(target=work, daemon=True, name="chromaformer-parse")
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        t.join()
+
+
+class _NpzStream:
+    """Writes arrays of unknown final length to an .npz with bounded memory: chunks go
+    to raw temporary files, then into the zip with an .npy header."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.files: dict[str, Any] = {}
+        self.meta: dict[str, tuple[np.dtype, tuple[int, ...], int]] = {}
+
+    def add(self, name: str, arr: np.ndarray) -> None:
+        if name not in self.files:
+            self.files[name] = open(self.folder / f"{name}.raw", "wb")
+            self.meta[name] = (arr.dtype, arr.shape[1:], 0)
+        dtype, tail, n = self.meta[name]
+        self.files[name].write(np.ascontiguousarray(arr, dtype=dtype).tobytes())
+        self.meta[name] = (dtype, tail, n + len(arr))
+
+    def write(self, target: Path, extra: dict[str, np.ndarray]) -> None:
+        for f in self.files.values():
+            f.close()
+        with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for name, (dtype, tail, n) in self.meta.items():
+                with zf.open(f"{name}.npy", "w", force_zip64=True) as out, \
+                        open(self.folder / f"{name}.raw", "rb") as raw:
+                    np.lib.format.write_array_header_2_0(
+                        out, {"descr": np.lib.format.dtype_to_descr(dtype),
+                              "fortran_order": False, "shape": (n, *tail)})
+                    while chunk := raw.read(1 << 24):
+                        out.write(chunk)
+            for name, arr in extra.items():
+                with zf.open(f"{name}.npy", "w", force_zip64=True) as out:
+                    np.lib.format.write_array(out, np.asarray(arr), allow_pickle=False)
+
+
+def _metrics(task: str, observed: np.ndarray, values: np.ndarray) -> dict[str, Any]:
+    if task == "clf":
+        return auroc_aupr(observed, values) if len(np.unique(observed)) == 2 else {}
+    ok = ~np.isnan(observed.astype(np.float64))
+    return regression_metrics(observed[ok], values[ok]) if ok.sum() > 1 else {}
+
+
+def score(scorer: Scorer, source: Any, output: PathLike, *,
+          attention: Optional[PathLike] = None, batch_size: Optional[int] = None,
+          genes_per_chunk: Optional[int] = None, threads: Optional[int] = None,
+          labels: bool = True,
+          progress: Optional[Callable[[int, int], None]] = None) -> ScoreResult:
+    """Score one input into a TSV ``gene_id, <output>[, label|observed]``.
+
+    ``source``: a bin CSV path (plain or gzip) for the bin models; ``(metas, npy_dirs)``
+    for Chromoformer (two of each for diff: cell a, then cell b). Outputs are written to
+    temporaries and renamed into place at the end: a bad line anywhere in the input
+    leaves no output file. ``progress(genes, done)`` is called after each chunk (``done``
+    in the family's progress units: bytes read, or genes).
+    """
+    info: ModelInfo = scorer.info
+    family = scorer.family
+    src = source if isinstance(source, tuple) else os.fspath(source)
+    out = Path(output)
+    attn_path = Path(attention) if attention is not None else None
+    if attn_path is not None and not info.has_attention:
+        raise DataError(f"{info.path}: the {info.architecture} architecture has no attention "
+                        "maps to write")
+    key = info.primary_output
+    names = [key] + (list(ATTENTION_OUTPUTS) if attn_path is not None else [])
+    chunk = genes_per_chunk or CHUNK_GENES[info.family]
+    t0 = time.perf_counter()
+    values: list[np.ndarray] = []
+    truth: list[np.ndarray] = []
+    ids: list[np.ndarray] = []
+    genes = 0
+    column = ""
+    with tempfile.TemporaryDirectory(prefix=".chromaformer-score-",
+                                     dir=out.parent if out.parent.exists() else None) as tmp, \
+            atomic_path(out) as tmp_out:
+        npz = _NpzStream(Path(tmp)) if attn_path is not None else None
+        with open(tmp_out, "w", encoding="utf-8", newline="\n") as fh:
+            for part in _prefetch(family.chunks(info, src, chunk_genes=chunk, threads=threads)):
+                res = scorer.run(part.feeds, names, batch_size=batch_size)
+                vals = res[key]
+                if genes == 0:
+                    column = (OBSERVED_COLUMN[info.task]
+                              if labels and part.observed is not None else "")
+                    fh.write(f"gene_id\t{key}" + (f"\t{column}" if column else "") + "\n")
+                cols = [part.gene_ids, np.char.mod("%.7g", vals)]
+                if column:
+                    obs = part.observed
+                    cols.append(obs.astype(str) if info.task == "clf"
+                                else np.char.mod("%.7g", obs))
+                    truth.append(obs)
+                fh.write("".join("\t".join(row) + "\n" for row in zip(*cols)))
+                if npz is not None:
+                    for name in ATTENTION_OUTPUTS:
+                        npz.add(name, res[name])
+                ids.append(part.gene_ids)
+                values.append(vals)
+                genes += len(vals)
+                if progress is not None:
+                    progress(len(vals), part.done)
+        if genes == 0:
+            raise DataError(f"{_describe(src)}: no genes to score")
+        if npz is not None and attn_path is not None:
+            with atomic_path(attn_path) as tmp_npz:
+                npz.write(Path(tmp_npz), {"gene_id": np.concatenate(ids),
+                                          "marks": np.array(info.marks)})
+    seconds = time.perf_counter() - t0
+    all_values = np.concatenate(values)
+    result = ScoreResult(_describe(src), out, genes, seconds, all_values, key, attn_path)
+    if truth:
+        result.metrics = _metrics(info.task, np.concatenate(truth), all_values)
+    return result
+
+
+def _describe(source: Any) -> str:
+    return ",".join(source[0]) if isinstance(source, tuple) else str(source)
+
+
+def default_output(source: PathLike, suffix: str = ".scores.tsv") -> Path:
+    """``sample.csv`` / ``sample.csv.gz`` -> ``sample.scores.tsv`` beside it."""
+    p = Path(source)
+    name = p.name
+    for ext in (".csv.gz", ".csv", ".gz"):
+        if name.endswith(ext):
+            name = name[: -len(ext)]
+            break
+    return p.with_name(name + suffix)
+
+
+def output_names(sources: Sequence[PathLike]) -> list[str]:
+    """Distinct output stems for several inputs: the shortest trailing path parts that
+    tell them apart (``E003/classification/test.csv`` -> ``E003_classification_test``)."""
+    parts = [list(Path(default_output(s, "")).parts) for s in sources]
+    for depth in range(1, max(len(p) for p in parts) + 1):
+        names = ["_".join(p[-depth:]).lstrip("_/") for p in parts]
+        if len(set(names)) == len(names):
+            return names
+    raise DataError("the same input is named twice")
+
+

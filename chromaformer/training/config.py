@@ -1,0 +1,84 @@
+"""What a training run needs besides the model config, with each family's recipe.
+
+Every training default lives here, once: the CLI, the demo and the library read them
+from :data:`RECIPES` through :class:`TrainConfig`.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Optional
+
+#: Each family's training recipe. bins: the AttentiveChrome benchmark recipe (Adam
+#: 2e-4, batch 16, 30 epochs). chromoformer: the reference's (AdamW 3e-5, StepLR x0.87
+#: per epoch, batch 64, 10 epochs, no clipping).
+RECIPES: dict[str, dict[str, Any]] = {
+    "bins": dict(epochs=30, batch_size=16, lr=2e-4, optimizer="adam", lr_gamma=1.0,
+                 clip=1.0, seed=1, eval_batch_size=2048),
+    "chromoformer": dict(epochs=10, batch_size=64, lr=3e-5, optimizer="adamw", lr_gamma=0.87,
+                         clip=0.0, seed=123, eval_batch_size=256),
+}
+OPTIMIZERS = ("adam", "adamw")
+
+
+@dataclass
+class TrainConfig:
+    """A run: where its data are, where it writes, and the recipe. Recipe fields left
+    ``None`` take the family's value from :data:`RECIPES`. Saved in ``config.json``.
+
+    bins: ``data_root`` + ``cell_types`` (the benchmark layout). chromoformer: ``meta``
+    and ``npy_dir`` (one each, two for diff) and the validation ``fold``
+    (``valid_fraction`` instead when the meta's split column cannot be used).
+    """
+
+    out: str
+    family: Optional[str] = None
+    data_root: Optional[str] = None
+    cell_types: list[str] = field(default_factory=list)
+    meta: list[str] = field(default_factory=list)
+    npy_dir: list[str] = field(default_factory=list)
+    fold: int = 1
+    cache_dir: Optional[str] = None
+    epochs: Optional[int] = None
+    batch_size: Optional[int] = None
+    lr: Optional[float] = None
+    optimizer: Optional[str] = None
+    lr_gamma: Optional[float] = None
+    clip: Optional[float] = None
+    seed: Optional[int] = None
+    eval_batch_size: Optional[int] = None
+    device: str = "auto"
+    amp: bool = True
+    patience: Optional[int] = None
+    resume: bool = False
+    quiet: bool = False
+    threads: Optional[int] = None
+    plots: bool = True
+
+    def __post_init__(self) -> None:
+        self.cell_types = list(self.cell_types)
+        self.meta, self.npy_dir = list(self.meta), list(self.npy_dir)
+        if self.family is not None:
+            if self.family not in RECIPES:
+                raise ValueError(f"unknown model family {self.family!r}; expected one of "
+                                 f"{', '.join(RECIPES)}")
+            for key, value in RECIPES[self.family].items():
+                if getattr(self, key) is None:
+                    setattr(self, key, value)
+            if self.optimizer not in OPTIMIZERS:
+                raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, "
+                                 f"got {self.optimizer!r}")
+
+    def for_family(self, family: str) -> "TrainConfig":
+        """This config with ``family``'s recipe filling the fields left ``None``."""
+        if self.family not in (None, family):
+            raise ValueError(f"this run's TrainConfig is for the {self.family} family, "
+                             f"not {family}")
+        return TrainConfig.from_dict({**self.to_dict(), "family": family})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})

@@ -1,0 +1,46 @@
+"""ROC and PR curves of a run's evaluation split (matplotlib, Agg, PNG, atomic)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .._atomic import atomic_path
+
+
+def plot_curves(out: Path, labels: np.ndarray, scores: np.ndarray, cell: np.ndarray,
+                cell_types: Sequence[str], title: str, split: str = "test") -> None:
+    """Write ``out/roc.png`` and ``out/pr.png``: one curve per cell type (+ pooled)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    for kind in ("roc", "pr"):
+        fig, ax = plt.subplots(figsize=(5, 5))
+        groups = [(ct, cell == i) for i, ct in enumerate(cell_types)]
+        if len(cell_types) > 1:
+            groups.append(("pooled", np.ones_like(labels, dtype=bool)))
+        for name, mask in groups:
+            y, s = labels[mask], scores[mask]
+            if len(np.unique(y)) < 2:
+                continue
+            if kind == "roc":
+                fpr, tpr, _ = roc_curve(y, s)
+                ax.plot(fpr, tpr, label=name)
+            else:
+                prec, rec, _ = precision_recall_curve(y, s)
+                ax.plot(rec, prec, label=name)
+        if kind == "roc":
+            ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+            ax.set(xlabel="false positive rate", ylabel="true positive rate")
+        else:
+            ax.set(xlabel="recall", ylabel="precision")
+        ax.set_title(f"{title}: {kind.upper()} ({split})")
+        ax.legend(loc="lower right" if kind == "roc" else "lower left", fontsize=8)
+        fig.tight_layout()
+        with atomic_path(out / f"{kind}.png") as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
+        plt.close(fig)

@@ -206,7 +206,7 @@ def _torch_export(family: Family, model: torch.nn.Module, **options: Any) -> onn
     with _quiet_exporter():
         program = torch.onnx.export(
             wrapper, example, input_names=names, output_names=family.output_names(cfg),
-            dynamic_shapes=tuple({0: batch} for _ in example), dynamo=True,
+            dynamic_shapes=(tuple({0: batch} for _ in example),), dynamo=True,
             external_data=False, opset_version=OPSET, optimize=True, verbose=False)
     return program.model_proto
 

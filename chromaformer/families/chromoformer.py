@@ -115,7 +115,7 @@ class ChromoformerFamily(Family):
         if not len(val) or not len(train):
             raise DataError(f"fold {tc.fold}: {len(train)} training and {len(val)} validation "
                             "genes (the meta's split column assigns genes to folds 1-4)")
-        cells = tuple(f"fold{tc.fold}",)
+        cells = (f"fold{tc.fold}",)
 
         def part(name: str, idx: np.ndarray) -> Split:
             feats = np.concatenate([s.promoters[s.bin_sizes[0]][idx].reshape(len(idx), -1)

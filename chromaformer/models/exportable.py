@@ -16,8 +16,8 @@ class BinsExportable(nn.Module):
         self.model = grouped_copy(model) if grouped else model
         self.attention = model.config.has_attention
 
-    def forward(self, counts: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out = self.model(counts)
+    def forward(self, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.model(*xs)  # xs: (counts,), (batch, bins, marks)
         logit = out["logit"]
         if self.attention:
             return torch.sigmoid(logit), logit, out["bin_attention"], out["mark_attention"]

@@ -11,13 +11,13 @@ import pytest
 from click.testing import CliRunner
 
 import chromaformer as cf
-from chromaformer.annotation import read_genes
+from chromaformer.prepare.annotation import read_genes
 from chromaformer.cli import main
-from chromaformer.constants import CHROMOFORMER_MARKS
-from chromaformer.prepare import assign_folds
-from chromaformer.tracks import chrom_aliases, open_track, write_bigwig
+from chromaformer.layout import CHROMOFORMER_MARKS
+from chromaformer.layout import assign_folds
+from chromaformer.prepare.tracks import chrom_aliases, open_track, write_bigwig
 
-from conftest import SHARED, write_lines
+from .._common import SHARED, write_lines
 
 E003 = SHARED / "chromoformer_e003_sample"
 SIZES = {"chr1": 60_000, "chr2": 30_000, "chrM": 16_569}
@@ -338,10 +338,10 @@ def test_chromoformer_layout_selects_regions(tracks, tmp_path):
 
 
 def test_folds_keep_chromosomes_whole_and_balanced():
-    from chromaformer.annotation import Gene
+    from chromaformer.prepare.annotation import Gene
 
     genes = [Gene(f"g{i}", f"chr{1 + i % 7}", i, "+", "") for i in range(700)]
-    folds = assign_folds(genes)
+    folds = assign_folds(g.chrom for g in genes)
     assert set(folds.values()) == {1, 2, 3, 4}
     sizes = np.bincount([folds[g.chrom] for g in genes])[1:]
     assert sizes.max() - sizes.min() <= 100

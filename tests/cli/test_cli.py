@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 import chromaformer as cf
 from chromaformer.cli import main
-from conftest import TOY, gene_rows, write_lines
+from .._common import TOY, gene_rows, write_lines
 
 
 def test_simulate_then_inspect(tmp_path):

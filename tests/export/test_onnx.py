@@ -16,12 +16,11 @@ from chromaformer.errors import DataError
 from chromaformer.models import ModelConfig
 from chromaformer.models.grouped import GroupedPerMarkBiLSTM
 from chromaformer.models.layers import PerMarkBiLSTM
-from chromaformer.onnx_export import card_path_for, export_onnx
+from chromaformer.contract import card_path_for
+from chromaformer.export import export_onnx
 from chromaformer.scoring import Scorer, session_options
 
-from conftest import _random_checkpoint
-
-from conftest import ARCHS
+from .._common import ARCHS, random_checkpoint
 
 
 def _session(path):
@@ -42,14 +41,16 @@ def test_checker_contract_and_metadata(exported, arch):
     assert inp.name == "counts" and inp.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     dims = inp.type.tensor_type.shape.dim
     assert dims[0].dim_param and not dims[0].dim_value  # dynamic batch
-    assert [d.dim_value for d in dims[1:]] == [100, 5]
+    bins = model.config.bins
+    assert [d.dim_value for d in dims[1:]] == [bins, 5]
     names = [o.name for o in proto.graph.output]
     expected = ["probability", "logit"] + (["bin_attention", "mark_attention"]
                                            if model.config.has_attention else [])
     assert names == expected
     meta = {p.key: p.value for p in proto.metadata_props}
     assert meta["marks"].split(",") == list(cf.BENCHMARK_MARKS)
-    assert (meta["bins"], meta["bin_size"], meta["window"]) == ("100", "100", "5000")
+    assert (meta["bins"], meta["bin_size"], meta["window"]) == (str(bins), "100", str(bins * 50))
+    assert meta["family"] == "bins" and meta["inputs"] == meta["input"] == "counts"
     assert meta["architecture"] == arch and meta["chromaformer_version"] == cf.__version__
     assert meta["training_cell_types"] == ",".join(ckpt["cell_types"])
     assert meta["training_epoch"] == str(ckpt["epoch"])
@@ -73,8 +74,9 @@ def test_checker_contract_and_metadata(exported, arch):
 def test_onnxruntime_matches_pytorch(exported, arch, real_counts):
     report, model, ckpt = exported[arch]
     sess = _session(report.path)
-    sim = cf.simulate_genome(1000, seed=5).counts
-    for counts in (sim, real_counts):
+    bins = model.config.bins
+    sim = cf.simulate_genome(1000, seed=5, bins=bins).counts
+    for counts in (sim, real_counts) if bins == 100 else (sim,):
         for batch in (1, 7, 1000):
             x = counts[:batch]
             got = dict(zip([o.name for o in sess.get_outputs()],
@@ -86,7 +88,7 @@ def test_onnxruntime_matches_pytorch(exported, arch, real_counts):
                                        atol=1e-5, rtol=0)
             np.testing.assert_allclose(got["logit"], ref["logit"].numpy(), atol=1e-4, rtol=1e-5)
             if model.config.has_attention:
-                assert got["bin_attention"].shape == (batch, 5, 100)
+                assert got["bin_attention"].shape == (batch, 5, bins)
                 np.testing.assert_allclose(got["bin_attention"], ref["bin_attention"].numpy(),
                                            atol=1e-5, rtol=0)
                 np.testing.assert_allclose(got["mark_attention"], ref["mark_attention"].numpy(),
@@ -108,7 +110,7 @@ def test_grouped_recurrence_equals_the_per_mark_lstms(marks, bins, hidden):
 
 
 def test_export_is_byte_reproducible(tmp_path, exported):
-    src, _ = _random_checkpoint(tmp_path, "cnn")
+    src, _ = random_checkpoint(tmp_path, "cnn")
     again = export_onnx(src, tmp_path / "again.onnx")
     assert again.path.read_bytes() == exported["cnn"][0].path.read_bytes()
 
@@ -132,7 +134,7 @@ def test_int8_and_fp16_variants_are_checked_and_bounded(exported, tmp_path, monk
         ref = Scorer(fp32).predict(x)["probability"]
         assert np.abs(scorer.predict(x)["probability"] - ref).max() < 0.05
     # a variant beyond the bound is refused and nothing is written, unless forced
-    import chromaformer.onnx_export as ex
+    import chromaformer.export.onnx as ex
 
     monkeypatch.setattr(ex, "MAX_PROB_DIFF", 0.0)
     target = tmp_path / "refused.onnx"

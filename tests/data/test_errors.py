@@ -6,7 +6,7 @@ import os
 import pytest
 
 import chromaformer as cf
-from conftest import gene_rows, write_lines
+from .._common import gene_rows, write_lines
 
 HEADER = "GeneID,BinID,H3K27me3,H3K36me3,H3K4me1,H3K4me3,H3K9me3,Label"
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import chromaformer as cf
-from conftest import DEEPDIFF, TOY, gene_rows, pandas_reference, write_lines
+from .._common import DEEPDIFF, TOY, gene_rows, pandas_reference, write_lines
 
 
 def assert_same(bins: cf.Bins, ref) -> None:

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import chromaformer as cf
-from chromaformer.datasets import PACKAGE_DATA
-from conftest import DEEPDIFF
+from chromaformer.data.benchmark import PACKAGE_DATA
+from .._common import DEEPDIFF
 
 
 def test_list_cell_types():

@@ -1,5 +1,5 @@
-"""Chromoformer through the toolkit: simulate -> chromaformer-train (clf, diff) -> export
-(ONNX parity with PyTorch for clf, reg and diff) -> chromaformer-score, and its errors."""
+"""Chromoformer through the toolkit's one engine and commands: export (ONNX parity with
+PyTorch for clf, reg and diff) -> chromaformer-score, prepare --model, the demo, errors."""
 from __future__ import annotations
 
 import json
@@ -9,75 +9,14 @@ import onnxruntime as ort
 import pandas as pd
 import pytest
 import torch
-from click.testing import CliRunner
 
-from chromaformer.chromoformer_data import joint_inputs, load_chromoformer
-from chromaformer.chromoformer_sim import simulate_chromoformer
-from chromaformer.chromoformer_training import predict
-from chromaformer.cli import main
+from chromaformer.data.chromoformer import joint_inputs, load_chromoformer
 from chromaformer.models import load_model
-from chromaformer.models.checkpoint import model_from_checkpoint, save_checkpoint
-from chromaformer.models.chromoformer import Chromoformer, ChromoformerConfig
-from chromaformer.onnx_export import export_onnx
+from chromaformer.models.checkpoint import model_from_checkpoint
+from chromaformer.training import predict
 
-from conftest import SHARED
-
-E003 = SHARED / "chromoformer_e003_sample"
-
-
-def _run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-@pytest.fixture(scope="session")
-def cells(tmp_path_factory):
-    d = tmp_path_factory.mktemp("cf_cells")
-    for name, seed in (("A", 1), ("B", 2)):
-        simulate_chromoformer(str(d / name), 40, seed=seed, layout_seed=5)
-    return d
-
-
-@pytest.fixture(scope="session")
-def runs(cells, tmp_path_factory):
-    """clf and diff trained 1 epoch through the CLI, reg from seeded random weights; each
-    exported once through chromaformer-export."""
-    d = tmp_path_factory.mktemp("cf_runs")
-    out = {}
-    res = _run("train", "--model", "chromoformer", "--task", "clf", "--meta",
-               cells / "A" / "meta.csv", "--npy-dir", cells / "A" / "npy", "--fold", "2",
-               "--epochs", "1", "--out", d / "clf", "--quiet", "--cache-dir", d / "cache")
-    assert res.exit_code == 0, res.output
-    out["clf_train_output"] = res.output
-    res = _run("train", "--model", "chromoformer", "--task", "diff",
-               "--meta", cells / "A" / "meta.csv", "--meta", cells / "B" / "meta.csv",
-               "--npy-dir", cells / "A" / "npy", "--npy-dir", cells / "B" / "npy",
-               "--epochs", "1", "--out", d / "diff", "--quiet")
-    assert res.exit_code == 0, res.output
-    torch.manual_seed(4)
-    (d / "reg").mkdir()
-    small = dict(n_layers=1, n_heads=2, d_model=32, d_ff=32)  # any size exports alike
-    save_checkpoint(d / "reg" / "best.pt", Chromoformer(ChromoformerConfig(
-        task="reg", d_emb=32, d_head=16, embed=small, pairwise=small, regulation=small)))
-    for task in ("clf", "diff"):
-        res = _run("export", d / task, "-o", d / f"{task}.onnx")
-        assert res.exit_code == 0, res.output
-    export_onnx(d / "reg", d / "reg.onnx")
-    return d, out
-
-
-def test_train_cli_folds_metrics_and_cache(runs, cells):
-    d, out = runs
-    metrics = json.loads((d / "clf" / "metrics.json").read_text())
-    meta = pd.read_csv(cells / "A" / "meta.csv")
-    assert metrics["genes"] == {"train": int((meta.split != 2).sum()),
-                                "valid": int((meta.split == 2).sum())}
-    assert {"auroc", "aupr", "train_loss"} <= set(metrics["history"][0])
-    assert "best validation: auroc" in out["clf_train_output"]
-    assert len(list((d / "cache").glob("chromoformer-*.npz"))) == 1  # binned once, kept
-    diff = json.loads((d / "diff" / "metrics.json").read_text())
-    assert {"mse", "pearson_r", "r2"} <= set(diff["history"][0])
-    model = load_model(d / "clf")
-    assert model.config.task == "clf" and isinstance(model, Chromoformer)
+from .._common import E003
+from .._common import run_cli as _run
 
 
 def _sets(cells, task):
@@ -88,8 +27,8 @@ def _sets(cells, task):
 
 
 @pytest.mark.parametrize("task", ["clf", "reg", "diff"])
-def test_onnx_matches_pytorch(runs, cells, task):
-    d, _ = runs
+def test_onnx_matches_pytorch(cf_runs, cf_cells, task):
+    d, cells = cf_runs, cf_cells
     model = load_model(d / task)
     sess = ort.InferenceSession(str(d / f"{task}.onnx"), providers=["CPUExecutionProvider"])
     meta = sess.get_modelmeta().custom_metadata_map
@@ -110,17 +49,17 @@ def test_onnx_matches_pytorch(runs, cells, task):
     assert card["info"]["task"] == task and card["schema"]["inputs"]
 
 
-def test_score_cli_clf_and_diff(runs, cells, tmp_path):
-    d, _ = runs
+def test_score_cli_clf_and_diff(cf_runs, cf_cells, tmp_path):
+    d, cells = cf_runs, cf_cells
     out = tmp_path / "clf.tsv"
     res = _run("score", "--model", d / "clf.onnx", "--meta", cells / "A" / "meta.csv",
                "--npy-dir", cells / "A" / "npy", "-o", out, "--quiet")
     assert res.exit_code == 0, res.output
-    assert "40 genes" in res.output and "auroc" in res.output
+    assert "40 genes" in res.output and "AUROC" in res.output
     table = pd.read_csv(out, sep="\t", dtype={"gene_id": str})
     assert list(table.columns) == ["gene_id", "probability", "label"]
     sets = _sets(cells, "clf")
-    want = predict(load_model(d / "clf"), sets, np.arange(40), 64, torch.device("cpu"))
+    want = predict(load_model(d / "clf"), joint_inputs(sets, slice(None)), batch_size=64)
     np.testing.assert_allclose(table.probability, want, atol=1e-5)
     assert table.label.tolist() == sets[0].labels.tolist()
     out = tmp_path / "diff.tsv"
@@ -135,8 +74,8 @@ def test_score_cli_clf_and_diff(runs, cells, tmp_path):
                                - np.log2(a.expression + 1), atol=1e-5)
 
 
-def test_score_cli_errors(runs, cells, tmp_path):
-    d, _ = runs
+def test_score_cli_errors(cf_runs, cf_cells, tmp_path):
+    d, cells = cf_runs, cf_cells
     out = tmp_path / "never.tsv"
     res = _run("score", cells / "A" / "meta.csv", "--model", d / "clf.onnx", "-o", out)
     assert res.exit_code == 1 and "a Chromoformer model" in res.output
@@ -161,19 +100,19 @@ def test_reference_checkpoint_loads_for_export(tmp_path):
                       (chromoformer.ChromoformerRegressor, "reg")):
         ref = cls()
         torch.save({"net": ref.state_dict(), "epoch": 3}, tmp_path / f"{task}.pt")
-        ckpt = torch.load(tmp_path / f"{task}.pt", weights_only=False)
+        ckpt = torch.load(tmp_path / f"{task}.pt", weights_only=True)
         model = model_from_checkpoint(ckpt)
         assert model.config.task == task
         for k, v in ref.state_dict().items():
             assert torch.equal(model.state_dict()[k], v), k
 
 
-def test_prepare_chromoformer_layout_for_a_model_then_score(runs, tmp_path):
+def test_prepare_chromoformer_layout_for_a_model_then_score(cf_runs, tmp_path):
     """bigWigs -> chromaformer-prepare --layout chromoformer --model -> chromaformer-score."""
-    from chromaformer.constants import CHROMOFORMER_MARKS
-    from chromaformer.tracks import write_bigwig
+    from chromaformer.layout import CHROMOFORMER_MARKS
+    from chromaformer.prepare.tracks import write_bigwig
 
-    d, _ = runs
+    d = cf_runs
     rng = np.random.default_rng(3)
     args = []
     for m in reversed(CHROMOFORMER_MARKS):
@@ -202,12 +141,6 @@ def test_prepare_chromoformer_layout_for_a_model_then_score(runs, tmp_path):
     data = load_chromoformer(str(tmp_path / "layout" / "meta.csv"),
                              str(tmp_path / "layout" / "npy"))
     assert data.lengths[0, :2].tolist() == [5000, 2000] and data.lengths[1].sum() == 0
-
-
-def test_eval_points_chromoformer_runs_elsewhere(runs):
-    d, _ = runs
-    res = _run("eval", d / "clf", "--data-root", d)
-    assert res.exit_code == 1 and "a Chromoformer run" in res.output
 
 
 def test_demo_chromoformer_end_to_end(tmp_path):

@@ -22,7 +22,7 @@ def test_seeded_and_shaped():
 
 def test_counts_look_like_the_real_samples():
     sim = cf.simulate_genome(4000, seed=1)
-    real = cf.read_bins(cf.datasets.PACKAGE_DATA / "deepdiff_sample/Cell1/classification/train.csv")
+    real = cf.read_bins(cf.data.PACKAGE_DATA / "deepdiff_sample/Cell1/classification/train.csv")
     for m in range(5):
         s, r = sim.counts[..., m], real.counts[..., m]
         assert 0.15 < (s == 0).mean() < 0.5 and 0.15 < (r == 0).mean() < 0.5

@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 import torch
 
-from chromaformer.chromoformer_data import load_chromoformer, read_meta
+from chromaformer.data.chromoformer import load_chromoformer, read_meta
 from chromaformer.errors import DataError, FormatError
 from chromaformer.models.chromoformer import (Chromoformer, ChromoformerConfig,
                                               load_reference_state, region_valid)
 
-from conftest import SHARED, write_lines
+from .._common import SHARED, write_lines
 
 E003 = SHARED / "chromoformer_e003_sample"
 needs_e003 = pytest.mark.skipif(not (E003 / "meta.csv").exists(),

@@ -19,7 +19,7 @@ import chromaformer as cf
 from chromaformer.cli import main
 from chromaformer.scoring import Scorer, output_names
 
-from conftest import DEEPDIFF, gene_rows, write_lines
+from .._common import DEEPDIFF, gene_rows, write_lines
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "export" / "node"
 REAL = [DEEPDIFF / c / "classification" / "test.csv" for c in ("Cell1", "Cell2")]
@@ -61,7 +61,7 @@ def test_score_real_cells_matches_pytorch_and_reports_metrics(exported, tmp_path
 @pytest.mark.parametrize("arch", ["bilstm_transformer", "cnn"])
 def test_score_simulated_gzip_default_output(exported, tmp_path, arch):
     report, model, _ = exported[arch]
-    sim = cf.simulate_genome(300, seed=9, id_style="numeric")
+    sim = cf.simulate_genome(300, seed=9, id_style="numeric", bins=model.config.bins)
     src = tmp_path / "genome.csv.gz"
     cf.write_bins(src, sim.counts, sim.labels, sim.gene_ids, compress=True)
     res = _run("score", src, "--model", report.path, "--no-labels", "--quiet")
@@ -77,9 +77,9 @@ def test_scorer_streams_in_chunks_equal_to_one_batch(exported, sim_genome, tmp_p
     path, sim = sim_genome
     scorer = Scorer(exported["cnn"][0].path)
     whole = scorer.predict(sim.counts)["probability"]
-    from chromaformer.scoring import score_file
+    from chromaformer.scoring import score
 
-    res = score_file(scorer, path, tmp_path / "s.tsv", genes_per_chunk=333, batch_size=100)
+    res = score(scorer, path, tmp_path / "s.tsv", genes_per_chunk=333, batch_size=100)
     assert res.genes == 3000
     got = pd.read_csv(tmp_path / "s.tsv", sep="\t").probability.to_numpy()
     np.testing.assert_allclose(got, whole, atol=1e-6)
@@ -130,15 +130,37 @@ def test_bad_line_deep_in_the_file_leaves_no_output(exported, tmp_path):
     assert not out.exists() and not list(tmp_path.glob(".*tmp*"))
 
 
-def test_progress_on_stderr_and_quiet(exported, tmp_path):
+def test_progress_on_a_terminal_only_and_quiet(exported, tmp_path):
+    import pty
+
     model = exported["cnn"][0].path
     out = tmp_path / "p.tsv"
-    loud = subprocess.run(["chromaformer-score", str(REAL[0]), "--model", str(model), "-o",
-                           str(out)], capture_output=True, text=True)
-    assert loud.returncode == 0, loud.stderr
-    assert "test.csv" in loud.stderr and "%" in loud.stderr  # the tqdm bar
-    quiet = subprocess.run(["chromaformer-score", str(REAL[0]), "--model", str(model), "-o",
-                            str(out), "--quiet"], capture_output=True, text=True)
+    cmd = ["chromaformer-score", str(REAL[0]), "--model", str(model), "-o", str(out)]
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = pty.openpty()  # stderr on an 80-column terminal: the bar draws
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    loud = subprocess.run(cmd, stderr=slave, stdout=subprocess.PIPE, text=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 1 << 16)
+        except OSError:  # EIO: everything written has been read
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    seen = b"".join(chunks).decode(errors="replace")
+    assert loud.returncode == 0, seen
+    assert "test.csv" in seen and "%" in seen and "\r" in seen  # the tqdm bar
+    piped = subprocess.run(cmd, capture_output=True, text=True)  # stderr to a pipe/file
+    assert piped.returncode == 0 and "%" not in piped.stderr and "\r" not in piped.stderr
+    assert "model " in piped.stderr  # the one-line model summary stays
+    quiet = subprocess.run(cmd + ["--quiet"], capture_output=True, text=True)
     assert quiet.returncode == 0 and quiet.stderr == ""
     assert "genes/s" in quiet.stdout
 

@@ -1,0 +1,67 @@
+"""Helpers shared by the tests: where the real samples are, reference readings, small
+writers, the CLI runner, and a small Chromoformer config (same code, fast to train and
+export)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from click.testing import CliRunner
+
+from chromaformer.data import PACKAGE_DATA
+
+TOY = PACKAGE_DATA / "attentivechrome_toy" / "classification"
+DEEPDIFF = PACKAGE_DATA / "deepdiff_sample"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+E003 = SHARED / "chromoformer_e003_sample"
+ARCHS = ("bilstm_attention", "bilstm_transformer", "hybrid", "cnn")
+#: A Chromoformer small enough to train and export in seconds; every code path is the
+#: full model's (the reference-parity tests use the reference's own sizes).
+SMALL_LAYER = dict(n_layers=1, n_heads=2, d_model=32, d_ff=32)
+SMALL_CF = dict(d_emb=32, d_head=16, embed=SMALL_LAYER, pairwise=SMALL_LAYER,
+                regulation=SMALL_LAYER)
+
+
+def run_cli(*args):
+    """``chromaformer ARGS`` through click's runner (stdout and stderr kept apart)."""
+    from chromaformer.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def pandas_reference(path: Path, bins: int = 100):
+    """The straightforward pandas reading, reshaped: what read_bins must equal."""
+    df = pd.read_csv(path, header=None, dtype={0: str})
+    n_marks = df.shape[1] - 3
+    counts = df.iloc[:, 2 : 2 + n_marks].to_numpy(np.float32).reshape(-1, bins, n_marks)
+    labels = df.iloc[::bins, -1].to_numpy(np.uint8)
+    ids = df.iloc[::bins, 0].to_numpy(str)
+    return counts, labels, ids
+
+
+def write_lines(path: Path, lines: list[str], end: str = "\n") -> Path:
+    path.write_text(end.join(lines) + end)
+    return path
+
+
+def gene_rows(gene: str, label: int = 1, bins: int = 100, marks: int = 5, start: int = 0):
+    """Valid rows of one gene: counts are (bin + mark) so values are checkable."""
+    return [
+        ",".join([gene, str(b + 1), *(str(b + m + start) for m in range(marks)), str(label)])
+        for b in range(bins)
+    ]
+
+
+def random_checkpoint(folder, arch: str, seed: int = 3, **config):
+    """A seeded random-weights checkpoint of ``arch`` with realistic metadata."""
+    import torch
+
+    from chromaformer.models import ModelConfig, build_model, save_checkpoint
+
+    torch.manual_seed(seed)
+    model = build_model(ModelConfig(arch=arch, **config)).eval()
+    path = folder / f"{arch}.pt"
+    save_checkpoint(path, model, epoch=1, cell_types=["Cell1"],
+                    valid={"mean_auroc": 0.5, "mean_aupr": 0.5})
+    return path, model

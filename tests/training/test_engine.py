@@ -1,0 +1,238 @@
+"""The one training engine, on both families: learning, seeds, resume (bit-identical),
+early stopping, torchrun DDP == one process, eval mode, degenerate folds, CLI errors."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+
+import chromaformer as cf
+from chromaformer.models import ChromoformerConfig, load_model
+from chromaformer.training import TrainConfig, train
+
+from .._common import DEEPDIFF, SMALL_CF, run_cli
+
+
+def run(root, out, arch="cnn", epochs=2, options=None, **kw):
+    tc = TrainConfig(data_root=str(root), cell_types=kw.pop("cell_types", ["E1", "E2"]),
+                     out=str(out), epochs=epochs, quiet=True, **kw)
+    return train(tc, arch, options=options)
+
+
+def run_cf(cells, out, task="clf", epochs=2, **kw):
+    metas = [str(cells / c / "meta.csv") for c in ("A", "B")[: 2 if task == "diff" else 1]]
+    npys = [str(cells / c / "npy") for c in ("A", "B")[: len(metas)]]
+    tc = TrainConfig(out=str(out), meta=metas, npy_dir=npys, epochs=epochs, quiet=True, **kw)
+    return train(tc, ChromoformerConfig(task=task, **SMALL_CF))
+
+
+def state(out):
+    return torch.load(out / "last.pt", weights_only=True)["state_dict"]
+
+
+def same_state(a, b):
+    sa, sb = state(a), state(b)
+    assert sa.keys() == sb.keys()
+    for k, v in sa.items():
+        assert torch.equal(v, sb[k]), k
+
+
+def test_hybrid_learns_the_simulated_genome(sim_root, tmp_path):
+    metrics = run(sim_root, tmp_path, arch="hybrid", epochs=3, batch_size=32, lr=2e-3,
+                  options={"n_layers": 1})
+    assert metrics["test"]["mean_auroc"] > 0.8, metrics["test"]
+    assert set(metrics["test"]["per_cell"]) == {"E1", "E2"}
+    assert metrics["baseline_name"] == "logistic regression"
+    assert 0.8 < metrics["baseline"]["mean_auroc"] <= 1
+    for name in ("best.pt", "last.pt", "metrics.json", "log.csv", "config.json", "roc.png", "pr.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert (tmp_path / "roc.png").read_bytes()[:4] == b"\x89PNG"
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["test"]["mean_auroc"] == pytest.approx(metrics["test"]["mean_auroc"])
+    assert len((tmp_path / "log.csv").read_text().splitlines()) == 4
+    model = load_model(tmp_path)
+    assert model.config.arch == "hybrid" and model.config.n_layers == 1
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(sim_root, tmp_path):
+    a = run(sim_root, tmp_path / "a", seed=3, epochs=1)
+    b = run(sim_root, tmp_path / "b", seed=3, epochs=1)
+    c = run(sim_root, tmp_path / "c", seed=4, epochs=1)
+    assert a["test"] == b["test"]
+    same_state(tmp_path / "a", tmp_path / "b")
+    assert a["test"] != c["test"]
+
+
+def test_resume_continues_where_it_stopped(sim_root, tmp_path):
+    full = run(sim_root, tmp_path / "full", epochs=3, seed=5)
+    run(sim_root, tmp_path / "cut", epochs=1, seed=5)  # "killed" after one epoch
+    resumed = run(sim_root, tmp_path / "cut", epochs=3, seed=5, resume=True)
+    assert resumed["epochs_run"] == 3
+    same_state(tmp_path / "full", tmp_path / "cut")
+    assert resumed["test"] == full["test"]
+
+
+def test_chromoformer_resume_is_bit_identical_and_early_stopping(cf_cells, tmp_path):
+    full = run_cf(cf_cells, tmp_path / "full", epochs=3, seed=5, fold=2)
+    run_cf(cf_cells, tmp_path / "cut", epochs=1, seed=5, fold=2)
+    resumed = run_cf(cf_cells, tmp_path / "cut", epochs=3, seed=5, fold=2, resume=True)
+    same_state(tmp_path / "full", tmp_path / "cut")
+    timeless = [[{k: v for k, v in h.items() if k != "epoch_seconds"} for h in m["history"]]
+                for m in (resumed, full)]
+    assert timeless[0] == timeless[1] and resumed["epochs_run"] == 3
+    # the learning rate follows the reference's StepLR(0.87) through the resume
+    lrs = [h["lr"] for h in resumed["history"]]
+    assert lrs == pytest.approx([3e-5, 3e-5 * 0.87, 3e-5 * 0.87 ** 2])
+    # patience 1 with a validation metric that cannot improve (lr 0) stops after 2 epochs
+    stopped = run_cf(cf_cells, tmp_path / "stop", epochs=5, lr=1e-12, patience=1, fold=2)
+    assert stopped["epochs_run"] == 2 and stopped["best_epoch"] == 1
+
+
+def test_chromoformer_reg_and_diff_report_regression_metrics(cf_cells, tmp_path):
+    for task in ("reg", "diff"):
+        m = run_cf(cf_cells, tmp_path / task, task=task, epochs=1)
+        assert m["task"] == task and m["baseline_name"] == "ridge regression"
+        assert {"mse", "pearson_r", "r2"} <= set(m["test"]) and m["test"]["genes"] > 0
+        assert {"valid_mse", "train_loss", "lr"} <= set(m["history"][0])
+        again = cf.evaluate_run(tmp_path / task)  # eval mode: trains nothing
+        assert again["test"] == pytest.approx(m["test"])
+
+
+def test_chromoformer_set_in_one_split_gets_folds_by_chromosome(cf_cells, tmp_path):
+    meta = pd.read_csv(cf_cells / "A" / "meta.csv")
+    meta["split"] = 1  # as the reference's own demo data
+    meta.to_csv(tmp_path / "meta.csv", index=False)
+    tc = TrainConfig(out=str(tmp_path / "run"), meta=[str(tmp_path / "meta.csv")],
+                     npy_dir=[str(cf_cells / "A" / "npy")], epochs=1, quiet=True)
+    m = train(tc, ChromoformerConfig(**SMALL_CF))
+    assert "folds assigned by whole chromosomes" in m["notes"][0]
+    assert m["genes"]["train"] + m["genes"]["valid"] == 40 and m["genes"]["valid"] == 10
+
+
+def test_cli_train_and_eval_with_reference_spellings(sim_root, tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--model_type", "bilstm_attention", "--data_root", str(sim_root),
+            "--cell_types", "E1", "E2", "--epochs", "1", "--batch_size", "64",
+            "--out", str(out), "--quiet"]
+    res = run_cli(*args)
+    assert res.exit_code == 0, res.output
+    assert "E1" in res.output and "mean" in res.output and "LR AUROC" in res.output
+    assert load_model(out).config.arch == "bilstm_attention"
+    before = (out / "best.pt").stat().st_mtime_ns
+    res = run_cli(*args[:-3], "--out", str(out), "--mode", "eval")
+    assert res.exit_code == 0 and "E2" in res.output
+    assert (out / "best.pt").stat().st_mtime_ns == before  # eval trains nothing
+    res = run_cli("eval", out, "--data-root", sim_root, "--cell-types", "E2", "--json")
+    assert res.exit_code == 0, res.output
+    assert list(json.loads(res.output)["test"]["per_cell"]) == ["E2"]
+
+
+def test_cli_chromoformer_train_then_eval_mode(cf_cells, tmp_path):
+    out = tmp_path / "cf"
+    a = cf_cells / "A"
+    base = ["train", "--model", "chromoformer", "--meta", a / "meta.csv", "--npy-dir",
+            a / "npy", "--fold", "2", "--out", out]
+    res = run_cli(*base, "--epochs", "1", "--quiet", "--cache-dir", tmp_path / "cache")
+    assert res.exit_code == 0, res.output
+    assert "valid split" in res.output and "LR AUROC" in res.output
+    assert len(list((tmp_path / "cache").glob("chromoformer-*.npz"))) == 1  # binned once
+    before = (out / "best.pt").stat().st_mtime_ns
+    res = run_cli(*base, "--mode", "eval")
+    assert res.exit_code == 0 and "fold2" in res.output, res.output
+    assert (out / "best.pt").stat().st_mtime_ns == before
+    res = run_cli("eval", out, "--json")
+    assert json.loads(res.output)["evaluated_on"] == "valid"
+
+
+def test_cli_options_of_the_other_family_are_errors(sim_root, cf_cells, tmp_path):
+    a = cf_cells / "A"
+    res = run_cli("train", "--model", "chromoformer", "--meta", a / "meta.csv", "--npy-dir",
+                  a / "npy", "--dropout", "0.1", "--n-heads", "2", "--out", tmp_path / "x")
+    assert res.exit_code == 1
+    assert "--dropout, --n-heads do not apply to the chromoformer family" in res.output
+    res = run_cli("train", "--model", "cnn", "--data-root", sim_root, "--cell-types", "E1",
+                  "--fold", "2", "--out", tmp_path / "y")
+    assert res.exit_code == 1 and "--fold does not apply to the bins family" in res.output
+    res = run_cli("train", "--model", "cnn", "--data-root", sim_root, "--cell-types", "E1",
+                  "--task", "reg", "--out", tmp_path / "y")
+    assert res.exit_code == 1 and "--task reg does not apply to the bins family" in res.output
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_cli_clear_errors(sim_root, tmp_path):
+    base = ["train", "--data-root", str(sim_root), "--epochs", "1", "--out", str(tmp_path / "r")]
+    res = run_cli(*base, "--cell-types", "E1", "E9")
+    assert res.exit_code == 1
+    assert "unknown cell type 'E9'" in res.output and "available: E1, E2" in res.output
+    if not torch.cuda.is_available():
+        res = run_cli(*base, "--cell-types", "E1", "--device", "cuda")
+        assert res.exit_code == 1 and "CUDA is not available" in res.output
+    res = run_cli(*base, "--cell-types", "E1", "--model", "gru")
+    assert res.exit_code == 1 and "unknown model 'gru'" in res.output
+    # a model trained on 100-bin data cannot evaluate data of other bins
+    run(sim_root, tmp_path / "m", epochs=1)
+    other = tmp_path / "other"
+    for split in ("train", "valid", "test"):
+        cf.write_simulated(other / "X" / "classification" / f"{split}.csv", 30, bins=50)
+    res = run_cli("eval", tmp_path / "m", "--data-root", other, "--cell-types", "X")
+    assert res.exit_code == 1 and "50 bins x 5 marks but the model expects 100 bins" in res.output
+
+
+def test_progress_bars_only_on_a_terminal(sim_root, tmp_path):
+    """A run whose stderr is a file gets the epoch lines and no bar redraws."""
+    log = tmp_path / "log.txt"
+    with open(log, "w") as fh:
+        res = subprocess.run([sys.executable, "-m", "chromaformer.cli.train", "--model", "cnn",
+                              "--data-root", str(sim_root), "--cell-types", "E1", "--epochs",
+                              "2", "--out", str(tmp_path / "run")], stderr=fh,
+                             stdout=subprocess.DEVNULL)
+    assert res.returncode == 0
+    text = log.read_text()
+    assert "epoch 1/2: loss" in text and "epoch 2/2: loss" in text
+    assert "\r" not in text and "gene/s" not in text
+
+
+def test_real_sample_trains_to_a_useful_model(tmp_path):
+    metrics = run(DEEPDIFF, tmp_path, arch="cnn", epochs=4, batch_size=16, lr=1e-3,
+                  cell_types=["Cell1"])
+    assert metrics["test"]["per_cell"]["Cell1"]["auroc"] > 0.85
+
+
+def _torchrun(tmp_path, common):
+    single = subprocess.run([sys.executable, "-m", "chromaformer.cli.train", *map(str, common),
+                             "--out", str(tmp_path / "one")], capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                          "--nproc_per_node", "2", "-m", "chromaformer.cli.train",
+                          *map(str, common), "--out", str(tmp_path / "two")],
+                         capture_output=True, text=True, env=env)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    one, two = state(tmp_path / "one"), state(tmp_path / "two")
+    for k in one:
+        torch.testing.assert_close(one[k], two[k], atol=2e-5, rtol=1e-4)
+    m1 = json.loads((tmp_path / "one" / "metrics.json").read_text())
+    m2 = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert m2["world_size"] == 2
+    return m1, m2
+
+
+def test_torchrun_two_cpu_processes_match_one(sim_root, tmp_path):
+    m1, m2 = _torchrun(tmp_path, ["--model", "bilstm_attention", "--data-root", sim_root,
+                                  "--cell-types", "E1", "--epochs", "1", "--batch-size", "32",
+                                  "--seed", "2", "--quiet", "--threads", "1"])
+    assert m1["test"]["mean_auroc"] == pytest.approx(m2["test"]["mean_auroc"], abs=1e-4)
+
+
+def test_torchrun_chromoformer_two_cpu_processes_match_one(cf_cells, tmp_path):
+    """The full-size Chromoformer (the CLI builds the reference's sizes) under DDP."""
+    a = cf_cells / "A"
+    m1, m2 = _torchrun(tmp_path, ["--model", "chromoformer", "--meta", a / "meta.csv",
+                                  "--npy-dir", a / "npy", "--fold", "2", "--epochs", "1",
+                                  "--batch-size", "16", "--quiet", "--threads", "1"])
+    assert m1["test"]["mean_auroc"] == pytest.approx(m2["test"]["mean_auroc"], abs=1e-4)

@@ -1,4 +1,5 @@
 """Builds the C++ extension (csrc/) through CMake; metadata lives in pyproject.toml."""
+
 import os
 import subprocess
 import sys

@@ -8,6 +8,7 @@ best of --repeat runs on a warm page cache.
     python benchmarks/parse.py                       # 20k and 200k genes
     python benchmarks/parse.py --genes 20000 --repeat 5
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,11 +17,16 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-METHODS = ["chromaformer (all threads)", "chromaformer (1 thread)", "pandas (C engine)",
-           "pyarrow.csv", "polars", "reference (csv module + loops)"]
+METHODS = [
+    "chromaformer (all threads)",
+    "chromaformer (1 thread)",
+    "pandas (C engine)",
+    "pyarrow.csv",
+    "polars",
+    "reference (csv module + loops)",
+]
 
 CHILD = r"""
 import json, resource, sys, time
@@ -106,8 +112,11 @@ print(json.dumps({"seconds": best, "peak_mb": peak / 1024, "shape": shape, "chec
 
 
 def run(method: str, path: Path, repeat: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, method, str(path), str(repeat)],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, method, str(path), str(repeat)],
+        capture_output=True,
+        text=True,
+    )
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
     return json.loads(out.stdout)
@@ -117,15 +126,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--genes", type=int, nargs="+", default=[20000, 200000])
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--reference-max-genes", type=int, default=200000,
-                    help="skip the (slow) reference approach above this size")
+    ap.add_argument(
+        "--reference-max-genes",
+        type=int,
+        default=200000,
+        help="skip the (slow) reference approach above this size",
+    )
     ap.add_argument("--dir", default=None, help="where to write the genomes (default: a temp dir)")
     args = ap.parse_args()
 
     import chromaformer as cf
 
-    print(f"machine: {os.cpu_count()} cores; chromaformer {cf.__version__}; "
-          f"best of {args.repeat} runs each, warm page cache")
+    print(
+        f"machine: {os.cpu_count()} cores; chromaformer {cf.__version__}; "
+        f"best of {args.repeat} runs each, warm page cache"
+    )
     tmp = Path(args.dir or tempfile.mkdtemp(prefix="cf-bench-"))
     for genes in args.genes:
         path = tmp / f"genome_{genes}.csv"
@@ -134,7 +149,7 @@ def main() -> None:
         size = path.stat().st_size
         rows = genes * 100
         print(f"\n{genes:,} genes = {rows:,} rows, {size / 1e6:.0f} MB ({path.name})")
-        print(f"| method | seconds | MB/s | M rows/s | peak RSS (MB) | vs chromaformer |")
+        print("| method | seconds | MB/s | M rows/s | peak RSS (MB) | vs chromaformer |")
         print("|---|---:|---:|---:|---:|---:|")
         results = {}
         for method in METHODS:
@@ -149,15 +164,22 @@ def main() -> None:
                 print(f"| {method} | failed: {r['error']} | | | | |")
                 continue
             s = r["seconds"]
-            print(f"| {method} | {s:.3f} | {size / 1e6 / s:,.0f} | {rows / 1e6 / s:.1f} | "
-                  f"{r['peak_mb']:,.0f} | {s / ours:.1f}x slower |"
-                  if method != METHODS[0] else
-                  f"| {method} | {s:.3f} | {size / 1e6 / s:,.0f} | {rows / 1e6 / s:.1f} | "
-                  f"{r['peak_mb']:,.0f} | 1.0x |")
-        fastest_other = min(r["seconds"] for m, r in results.items()
-                            if m in ("pandas (C engine)", "pyarrow.csv", "polars") and "seconds" in r)
-        print(f"chromaformer vs the best of pandas/pyarrow/polars: {fastest_other / ours:.1f}x; "
-              f"all methods read identical values: {len(checks) == 1}")
+            print(
+                f"| {method} | {s:.3f} | {size / 1e6 / s:,.0f} | {rows / 1e6 / s:.1f} | "
+                f"{r['peak_mb']:,.0f} | {s / ours:.1f}x slower |"
+                if method != METHODS[0]
+                else f"| {method} | {s:.3f} | {size / 1e6 / s:,.0f} | {rows / 1e6 / s:.1f} | "
+                f"{r['peak_mb']:,.0f} | 1.0x |"
+            )
+        fastest_other = min(
+            r["seconds"]
+            for m, r in results.items()
+            if m in ("pandas (C engine)", "pyarrow.csv", "polars") and "seconds" in r
+        )
+        print(
+            f"chromaformer vs the best of pandas/pyarrow/polars: {fastest_other / ours:.1f}x; "
+            f"all methods read identical values: {len(checks) == 1}"
+        )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ this one run:
 
     python benchmarks/prepare.py [--genes 20000] [--workdir DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from chromaformer.constants import BENCHMARK_MARKS
-from chromaformer.tracks import write_bigwig
+from chromaformer.layout import BENCHMARK_MARKS
+from chromaformer.prepare import write_bigwig
 
 GENOME = 3_100_000_000
 FLANK = 12_000
@@ -37,8 +38,10 @@ def build(work: Path, genes: int, seed: int = 0) -> tuple[dict[str, Path], Path,
     rng = np.random.default_rng(seed)
     sizes = {f"chr{i}": GENOME // 24 for i in range(1, 25)}
     per = genes // len(sizes)
-    tss = {c: np.sort(rng.choice(np.arange(FLANK, n - FLANK, 2 * FLANK), per, replace=False))
-           for c, n in sizes.items()}
+    tss = {
+        c: np.sort(rng.choice(np.arange(FLANK, n - FLANK, 2 * FLANK), per, replace=False))
+        for c, n in sizes.items()
+    }
     with open(work / "genes.bed", "w") as fh:
         k = 0
         for c, ts in tss.items():
@@ -64,8 +67,9 @@ def build(work: Path, genes: int, seed: int = 0) -> tuple[dict[str, Path], Path,
                     s, e = np.r_[0, cut], np.r_[cut, len(v)]
                     keep = v[s] != 0
                     lo = int(t) - FLANK
-                    bg.writelines(f"{c}\t{a + lo}\t{b + lo}\t{v[a]:g}\n"
-                                  for a, b in zip(s[keep], e[keep]))
+                    bg.writelines(
+                        f"{c}\t{a + lo}\t{b + lo}\t{v[a]:g}\n" for a, b in zip(s[keep], e[keep])
+                    )
             signal[c] = pieces
         if bg is not None:
             bg.close()
@@ -75,9 +79,19 @@ def build(work: Path, genes: int, seed: int = 0) -> tuple[dict[str, Path], Path,
 
 
 def run_prepare(tracks: dict[str, Path], bed: Path, out: Path, jobs: int) -> float:
-    args = [sys.executable, "-c", "from chromaformer.cli import main; main()", "prepare",
-            "--genes", str(bed),
-            "-o", str(out), "--jobs", str(jobs), "--quiet"]
+    args = [
+        sys.executable,
+        "-c",
+        "from chromaformer.cli import main; main()",
+        "prepare",
+        "--genes",
+        str(bed),
+        "-o",
+        str(out),
+        "--jobs",
+        str(jobs),
+        "--quiet",
+    ]
     for m, p in tracks.items():
         args += ["--mark", f"{m}={p}"]
     t0 = time.perf_counter()
@@ -115,23 +129,35 @@ def main() -> None:
         tracks, bed, bedgraph = build(work, a.genes)
     n = sum(1 for _ in open(bed))
     size = sum(p.stat().st_size for p in tracks.values()) / 1e6
-    print(f"built {n:,} genes, 5 bigWigs ({size:.0f} MB) in {time.perf_counter() - t0:.0f} s; "
-          f"{os.cpu_count()} cores", file=sys.stderr)
+    print(
+        f"built {n:,} genes, 5 bigWigs ({size:.0f} MB) in {time.perf_counter() - t0:.0f} s; "
+        f"{os.cpu_count()} cores",
+        file=sys.stderr,
+    )
     cores = len(os.sched_getaffinity(0))
     rows = []
     one = run_prepare(tracks, bed, work / "j1.csv", 1)
     rows.append(("chromaformer-prepare --jobs 1", one))
     if cores > 1:
-        rows.append((f"chromaformer-prepare --jobs {cores}",
-                     run_prepare(tracks, bed, work / "jn.csv", cores)))
+        rows.append(
+            (
+                f"chromaformer-prepare --jobs {cores}",
+                run_prepare(tracks, bed, work / "jn.csv", cores),
+            )
+        )
         assert (work / "j1.csv").read_bytes() == (work / "jn.csv").read_bytes()
     per_gene = naive_stats(tracks, bed, a.naive_sample)
-    rows.append((f"pyBigWig stats(exact, nBins=100), 1 process (from {a.naive_sample} genes)",
-                 per_gene * n))
+    rows.append(
+        (f"pyBigWig stats(exact, nBins=100), 1 process (from {a.naive_sample} genes)", per_gene * n)
+    )
     mixed = dict(tracks)
     mixed[BENCHMARK_MARKS[0]] = bedgraph
-    rows.append((f"chromaformer-prepare --jobs {cores}, {BENCHMARK_MARKS[0]} as gzip bedGraph",
-                 run_prepare(mixed, bed, work / "bg.csv", cores)))
+    rows.append(
+        (
+            f"chromaformer-prepare --jobs {cores}, {BENCHMARK_MARKS[0]} as gzip bedGraph",
+            run_prepare(mixed, bed, work / "bg.csv", cores),
+        )
+    )
     best = min(s for _, s in rows)
     print(f"\n{n:,} genes x 5 marks, bins of 100 bp over TSS +- 5 kb\n")
     print("| method | seconds | genes/s | vs fastest |\n|---|---:|---:|---:|")

@@ -13,6 +13,7 @@ The weights are a seeded random hybrid: speed does not depend on their values.
     python benchmarks/score.py                    # 20k and 200k genes
     python benchmarks/score.py --genes 20000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-METHODS = ["chromaformer-score (ORT, grouped graph)", "ORT, plain export (LSTM nodes)",
-           "PyTorch eager", "reference (csv module + torch)"]
+METHODS = [
+    "chromaformer-score (ORT, grouped graph)",
+    "ORT, plain export (LSTM nodes)",
+    "PyTorch eager",
+    "reference (csv module + torch)",
+]
 
 CHILD = r"""
 import json, resource, sys, time
@@ -43,8 +48,8 @@ def write_tsv(ids, probs, labels):
         fh.writelines(f"{g}\t{p:.7g}\t{l}\n" for g, p, l in zip(ids, probs, labels))
 
 def ort_score(model):
-    from chromaformer.scoring import Scorer, score_file
-    res = score_file(Scorer(model), genome, out)
+    from chromaformer.scoring import Scorer, score
+    res = score(Scorer(model), genome, out)
     return res.genes
 
 def eager():
@@ -53,8 +58,9 @@ def eager():
     model = load_model(ckpt)
     b = cf.read_bins(genome)
     with torch.no_grad():
-        probs = np.concatenate([torch.sigmoid(model(torch.from_numpy(b.counts[i:i + 1024]))["logit"]).numpy()
-                                for i in range(0, b.n_genes, 1024)])
+        probs = np.concatenate(
+            [torch.sigmoid(model(torch.from_numpy(b.counts[i : i + 1024]))["logit"]).numpy()
+             for i in range(0, b.n_genes, 1024)])
     write_tsv(b.gene_ids, probs, b.labels)
     return b.n_genes
 
@@ -97,8 +103,21 @@ print(json.dumps({"seconds": seconds, "genes": n, "peak_mb": peak_mb(),
 
 
 def run(method: str, genome: Path, ckpt: Path, grouped: Path, plain: Path, out: Path) -> dict:
-    res = subprocess.run([sys.executable, "-c", CHILD, method, str(genome), str(ckpt),
-                          str(grouped), str(plain), str(out)], capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            method,
+            str(genome),
+            str(ckpt),
+            str(grouped),
+            str(plain),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if res.returncode != 0:
         return {"error": res.stderr.strip().splitlines()[-1] if res.stderr else "failed"}
     return json.loads(res.stdout)
@@ -107,8 +126,12 @@ def run(method: str, genome: Path, ckpt: Path, grouped: Path, plain: Path, out: 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--genes", type=int, nargs="+", default=[20000, 200000])
-    ap.add_argument("--reference-max-genes", type=int, default=20000,
-                    help="skip the (slow) reference pipeline above this size")
+    ap.add_argument(
+        "--reference-max-genes",
+        type=int,
+        default=20000,
+        help="skip the (slow) reference pipeline above this size",
+    )
     ap.add_argument("--dir", default=None, help="work folder (default: a temp dir)")
     args = ap.parse_args()
 
@@ -116,8 +139,8 @@ def main() -> None:
     import torch
 
     import chromaformer as cf
+    from chromaformer.export import export_onnx
     from chromaformer.models import ModelConfig, build_model, save_checkpoint
-    from chromaformer.onnx_export import export_onnx
 
     tmp = Path(args.dir or tempfile.mkdtemp(prefix="cf-score-bench-"))
     ckpt = tmp / "hybrid.pt"
@@ -128,8 +151,10 @@ def main() -> None:
         export_onnx(ckpt, grouped)
     if not plain.exists():
         export_onnx(ckpt, plain, grouped=False)
-    print(f"machine: {os.cpu_count()} cores; chromaformer {cf.__version__}; torch "
-          f"{torch.__version__}; hybrid model; one run per method, warm page cache")
+    print(
+        f"machine: {os.cpu_count()} cores; chromaformer {cf.__version__}; torch "
+        f"{torch.__version__}; hybrid model; one run per method, warm page cache"
+    )
     for genes in args.genes:
         genome = tmp / f"genome_{genes}.csv"
         if not genome.exists():

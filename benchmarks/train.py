@@ -4,6 +4,7 @@ Python lists of tensors, a DataLoader collating them), in one run, same model an
 
     python benchmarks/train.py [--genes 6601] [--epoch-genes 1000] [--models hybrid cnn]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,7 +47,7 @@ def step(model, opt, x, y):
 def epoch_ours(model, opt, x, y, bs, seed=0):
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     for i in range(0, len(x), bs):
-        idx = perm[i:i + bs]
+        idx = perm[i : i + bs]
         step(model, opt, x[idx], y[idx])
 
 
@@ -58,17 +59,22 @@ def epoch_reference(model, opt, genes, bs):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--genes", type=int, default=6601, help="genes in the split file (benchmark: 6601)")
+    ap.add_argument(
+        "--genes", type=int, default=6601, help="genes in the split file (benchmark: 6601)"
+    )
     ap.add_argument("--epoch-genes", type=int, default=1000, help="genes per timed epoch")
     ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--models", nargs="+", default=["bilstm_attention", "bilstm_transformer",
-                                                    "hybrid", "cnn"])
+    ap.add_argument(
+        "--models", nargs="+", default=["bilstm_attention", "bilstm_transformer", "hybrid", "cnn"]
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="cf-train-bench-"))
     path = tmp / "train.csv"
     cf.write_simulated(path, args.genes, seed=1)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.genes} genes "
-          f"({path.stat().st_size / 1e6:.0f} MB); batch {args.batch_size}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.genes} genes "
+        f"({path.stat().st_size / 1e6:.0f} MB); batch {args.batch_size}"
+    )
 
     t0 = time.perf_counter()
     ours = cf.read_bins(path)
@@ -80,7 +86,10 @@ def main() -> None:
     print("\ndata loading (same tensors)")
     print("| method | seconds | ratio |\n|---|---:|---:|")
     print(f"| chromaformer.read_bins | {t_ours:.3f} | 1.0x |")
-    print(f"| reference (csv module + per-element loops) | {t_ref:.2f} | {t_ref / t_ours:,.0f}x slower |")
+    print(
+        f"| reference (csv module + per-element loops) | {t_ref:.2f} | "
+        f"{t_ref / t_ours:,.0f}x slower |"
+    )
 
     n = args.epoch_genes
     x = torch.from_numpy(ours.counts[:n])
@@ -100,8 +109,10 @@ def main() -> None:
             else:
                 epoch_reference(model, opt, ref[:n], args.batch_size)
             times[name] = (time.perf_counter() - t0) * args.genes / n
-        print(f"| {arch} | {times['ours']:.1f} | {times['reference']:.1f} | "
-              f"{times['reference'] / times['ours']:.2f}x | {args.genes / times['ours']:,.0f} |")
+        print(
+            f"| {arch} | {times['ours']:.1f} | {times['reference']:.1f} | "
+            f"{times['reference'] / times['ours']:.2f}x | {args.genes / times['ours']:,.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ The layout of the package follows its layers, lowest first: ``layout`` and ``con
 model family tells the engines), ``training`` / ``export`` / ``scoring`` (one engine
 each), ``prepare`` (a lab's tracks -> inputs), ``simulate``, ``demo``, ``cli``.
 """
+
 from __future__ import annotations
 
 __version__ = "0.1.0"
@@ -17,18 +18,33 @@ from typing import Any
 
 from . import _compat
 from .contract import ModelInfo
-from .data import (Bins, CellDataset, ChromoformerSet, iter_bins, list_cell_types,
-                   load_benchmark, load_chromoformer, load_split, read_bins, write_bins)
+from .data import (
+    Bins,
+    CellDataset,
+    ChromoformerSet,
+    iter_bins,
+    list_cell_types,
+    load_benchmark,
+    load_chromoformer,
+    load_split,
+    read_bins,
+    write_bins,
+)
 from .errors import DataError, FormatError
 from .layout import BENCHMARK_BINS, BENCHMARK_MARKS, BIN_SIZE
 
 # Public names that import torch, onnx or the simulator load on first use.
 _LAZY = {
-    "train": "training", "TrainConfig": "training", "evaluate_run": "training",
-    "load_model": "models", "export_onnx": "export",
-    "Scorer": "scoring", "score": "scoring",
+    "train": "training",
+    "TrainConfig": "training",
+    "evaluate_run": "training",
+    "load_model": "models",
+    "export_onnx": "export",
+    "Scorer": "scoring",
+    "score": "scoring",
     "prepare": "prepare",
-    "simulate_genome": "simulate", "write_simulated": "simulate",
+    "simulate_genome": "simulate",
+    "write_simulated": "simulate",
     "simulate_chromoformer": "simulate",
     "run_demo": "demo",
 }

@@ -1,4 +1,5 @@
 """Write-to-temporary-then-rename, so a failed run never leaves partial output."""
+
 from __future__ import annotations
 
 import contextlib

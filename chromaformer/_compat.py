@@ -1,5 +1,6 @@
 """Module paths of earlier releases, kept importable with a one-line deprecation warning
 naming the new spelling (``import chromaformer.onnx_export`` -> ``chromaformer.export``)."""
+
 from __future__ import annotations
 
 import importlib
@@ -26,8 +27,9 @@ MOVED = {
 
 
 class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def find_spec(self, name: str, path: Optional[Sequence[str]] = None,
-                  target: Any = None) -> Optional[importlib.machinery.ModuleSpec]:
+    def find_spec(
+        self, name: str, path: Optional[Sequence[str]] = None, target: Any = None
+    ) -> Optional[importlib.machinery.ModuleSpec]:
         if name in MOVED:
             return importlib.util.spec_from_loader(name, self)
         return None
@@ -39,8 +41,7 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         new = MOVED[module.__name__]
         warnings.warn(f"{module.__name__} is now {new}", DeprecationWarning, stacklevel=2)
         target = importlib.import_module(new)
-        module.__dict__.update({k: v for k, v in vars(target).items()
-                                if not k.startswith("__")})
+        module.__dict__.update({k: v for k, v in vars(target).items() if not k.startswith("__")})
 
 
 def install() -> None:

@@ -1,4 +1,5 @@
 """Type stubs for the C++ extension (csrc/bindings.cpp)."""
+
 from typing import Optional
 
 import numpy as np
@@ -37,4 +38,7 @@ class BatchReader:
 def format_rows(
     counts: npt.NDArray[np.float32], labels: npt.NDArray[np.uint8], gene_ids: list[str]
 ) -> bytes: ...
+def bin_depth(
+    depth: npt.NDArray[np.floating], bin_sizes: list[int]
+) -> list[npt.NDArray[np.float32]]: ...
 def default_threads() -> int: ...

@@ -4,6 +4,7 @@ Export writes these names, the Python scorer, ``chromaformer-prepare --model`` a
 ``export/node`` read them; ``export/CONTRACT.md`` documents them and a test checks that
 it names every key here and no other. No torch, no onnx: scoring imports this.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,11 @@ BINS_INPUT = "counts"
 BINS_OUTPUTS = ("probability", "logit", "bin_attention", "mark_attention")
 ATTENTION_OUTPUTS = ("bin_attention", "mark_attention")
 #: Chromoformer's outputs per task, in graph order.
-CHROMOFORMER_OUTPUTS = {"clf": ("logits", "probability"), "reg": ("prediction",),
-                        "diff": ("log2fc",)}
+CHROMOFORMER_OUTPUTS = {
+    "clf": ("logits", "probability"),
+    "reg": ("prediction",),
+    "diff": ("log2fc",),
+}
 #: The one value per gene a scorer writes, per task (the TSV's second column).
 PRIMARY_OUTPUT = {"clf": "probability", "reg": "prediction", "diff": "log2fc"}
 #: What is written beside it when the input carries the truth.
@@ -41,8 +45,11 @@ CELL_SUFFIXES = ("a", "b")  # diff models take every input twice: cell a, then c
 
 def chromoformer_input_names(bin_sizes: tuple[int, ...], task: str) -> list[str]:
     """Chromoformer's inputs in graph order (per cell for ``diff``)."""
-    one = ([f"promoter_{b}" for b in bin_sizes] + [f"pcre_{b}" for b in bin_sizes]
-           + ["pcre_lengths", "pcre_scores"])
+    one = (
+        [f"promoter_{b}" for b in bin_sizes]
+        + [f"pcre_{b}" for b in bin_sizes]
+        + ["pcre_lengths", "pcre_scores"]
+    )
     if task == "diff":
         return [f"{n}_{c}" for c in CELL_SUFFIXES for n in one]
     return one
@@ -50,8 +57,19 @@ def chromoformer_input_names(bin_sizes: tuple[int, ...], task: str) -> list[str]
 
 # --- metadata_props (all values are strings) ------------------------------------------
 #: Keys every export carries.
-COMMON_KEYS = ("chromaformer_version", "family", "architecture", "task", "marks", "inputs",
-               "outputs", "model_config", "training_epoch", "validation_metrics", "variant")
+COMMON_KEYS = (
+    "chromaformer_version",
+    "family",
+    "architecture",
+    "task",
+    "marks",
+    "inputs",
+    "outputs",
+    "model_config",
+    "training_epoch",
+    "validation_metrics",
+    "variant",
+)
 #: Keys of the bin-CSV models (``input`` repeats ``inputs`` for older readers).
 BINS_KEYS = ("bins", "bin_size", "window", "input_transform", "input", "training_cell_types")
 #: Keys of Chromoformer models.
@@ -59,8 +77,7 @@ CHROMOFORMER_KEYS = ("bin_sizes", "window", "i_max", "training_fold")
 #: Written by int8/fp16 variants only.
 VARIANT_KEYS = ("variant_check",)
 #: Top-level keys of the model card.
-CARD_KEYS = ("format", "info", "onnx", "schema", "model_config", "metadata_props",
-             "variant_check")
+CARD_KEYS = ("format", "info", "onnx", "schema", "model_config", "metadata_props", "variant_check")
 
 
 def family_of_metadata(meta: dict[str, str]) -> str:
@@ -86,19 +103,30 @@ class ModelInfo:
     metadata: dict[str, str]
 
     @classmethod
-    def from_metadata(cls, path: str, meta: dict[str, str]) -> "ModelInfo":
+    def from_metadata(cls, path: str, meta: dict[str, str]) -> ModelInfo:
         family = family_of_metadata(meta)
         required = ("architecture", "marks", "outputs") + (
-            ("bins", "bin_size") if family == "bins" else ("bin_sizes", "i_max", "inputs"))
+            ("bins", "bin_size") if family == "bins" else ("bin_sizes", "i_max", "inputs")
+        )
         missing = [k for k in required if k not in meta]
         if family not in FAMILIES or missing:
-            raise DataError(f"{path}: not a chromaformer model: its metadata lacks "
-                            f"{', '.join(missing) or 'a known family'} (export it with "
-                            "chromaformer-export)")
+            raise DataError(
+                f"{path}: not a chromaformer model: its metadata lacks "
+                f"{', '.join(missing) or 'a known family'} (export it with "
+                "chromaformer-export)"
+            )
         inputs = meta.get("inputs") or meta.get("input") or BINS_INPUT
-        return cls(path, family, meta["architecture"], meta.get("task", "clf"),
-                   tuple(meta["marks"].split(",")), tuple(inputs.split(",")),
-                   tuple(meta["outputs"].split(",")), meta.get("variant", "fp32"), dict(meta))
+        return cls(
+            path,
+            family,
+            meta["architecture"],
+            meta.get("task", "clf"),
+            tuple(meta["marks"].split(",")),
+            tuple(inputs.split(",")),
+            tuple(meta["outputs"].split(",")),
+            meta.get("variant", "fp32"),
+            dict(meta),
+        )
 
     @property
     def has_attention(self) -> bool:
@@ -132,17 +160,27 @@ class ModelInfo:
         """One line: what the model is and what it was trained on."""
         meta = self.metadata
         valid = json.loads(meta.get("validation_metrics") or "{}")
-        score = next((f", valid {k} {valid[k]:.4f}" for k in ("mean_auroc", "auroc", "mse")
-                      if isinstance(valid.get(k), (int, float))), "")
+        score = next(
+            (
+                f", valid {k} {valid[k]:.4f}"
+                for k in ("mean_auroc", "auroc", "mse")
+                if isinstance(valid.get(k), (int, float))
+            ),
+            "",
+        )
         if self.family == "bins":
             shape = f"{len(self.marks)} marks x {self.bins} bins of {self.bin_size} bp"
             trained = meta.get("training_cell_types") or "?"
         else:
-            shape = (f"{len(self.marks)} marks at {'/'.join(map(str, self.bin_sizes))} bp, "
-                     f"up to {self.i_max} interacting regions")
+            shape = (
+                f"{len(self.marks)} marks at {'/'.join(map(str, self.bin_sizes))} bp, "
+                f"up to {self.i_max} interacting regions"
+            )
             trained = f"fold {meta.get('training_fold') or '?'}"
-        return (f"{self.architecture} {self.task} ({self.variant}), {shape}, trained on "
-                f"{trained}{score}")
+        return (
+            f"{self.architecture} {self.task} ({self.variant}), {shape}, trained on "
+            f"{trained}{score}"
+        )
 
 
 def read_model_info(model: PathLike) -> ModelInfo:
@@ -180,8 +218,9 @@ def read_card(path: PathLike) -> dict[str, Any]:
     try:
         data = json.loads(card.read_text())
     except FileNotFoundError:
-        raise DataError(f"{card}: no model card (chromaformer-export writes one beside the "
-                        ".onnx)") from None
+        raise DataError(
+            f"{card}: no model card (chromaformer-export writes one beside the .onnx)"
+        ) from None
     except json.JSONDecodeError as err:
         raise DataError(f"{card}:{err.lineno}: not JSON: {err.msg}") from None
     if not isinstance(data, dict) or data.get("format") != CARD_FORMAT:
@@ -195,10 +234,13 @@ def metadata_keys(family: str, variant: str = "fp32") -> tuple[str, ...]:
     return COMMON_KEYS + own + (VARIANT_KEYS if variant != "fp32" else ())
 
 
-def check_metadata(meta: dict[str, str], family: str, variant: str = "fp32",
-                   where: Optional[str] = None) -> None:
+def check_metadata(
+    meta: dict[str, str], family: str, variant: str = "fp32", where: Optional[str] = None
+) -> None:
     """Raise if ``meta`` does not carry exactly the contract's keys (export's self-check)."""
     want = set(metadata_keys(family, variant))
     if set(meta) != want:
-        raise ValueError(f"{where or 'export'}: metadata keys differ from the contract: "
-                         f"missing {sorted(want - set(meta))}, extra {sorted(set(meta) - want)}")
+        raise ValueError(
+            f"{where or 'export'}: metadata keys differ from the contract: "
+            f"missing {sorted(want - set(meta))}, extra {sorted(set(meta) - want)}"
+        )

@@ -4,6 +4,7 @@ bins: simulate a genome -> parse it (C++) -> train a model on part of it -> expo
 ONNX -> score the whole genome with onnxruntime. chromoformer: the same in Chromoformer's
 layout. Each step reports one line through ``echo``.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,13 +15,26 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 #: The demo's defaults: genes in the simulated set per family, epochs, training genes.
-DEMO = {"genes": {"bins": 20000, "chromoformer": 400}, "epochs": 3, "train_genes": 4000}
+DEMO: dict[str, Any] = {
+    "genes": {"bins": 20000, "chromoformer": 400},
+    "epochs": 3,
+    "train_genes": 4000,
+}
 
 
-def run_demo(out: str = "chromaformer-demo", *, model: str = "hybrid",
-             genes: Optional[int] = None, train_genes: Optional[int] = None, seed: int = 1,
-             epochs: Optional[int] = None, train: bool = True, threads: Optional[int] = None,
-             quiet: bool = False, echo: Callable[[str], Any] = print) -> dict[str, Any]:
+def run_demo(
+    out: str = "chromaformer-demo",
+    *,
+    model: str = "hybrid",
+    genes: Optional[int] = None,
+    train_genes: Optional[int] = None,
+    seed: int = 1,
+    epochs: Optional[int] = None,
+    train: bool = True,
+    threads: Optional[int] = None,
+    quiet: bool = False,
+    echo: Callable[[str], Any] = print,
+) -> dict[str, Any]:
     """Run the demo into ``out``; returns what it measured (metrics, paths, speeds)."""
     from .families import family_of
 
@@ -31,13 +45,32 @@ def run_demo(out: str = "chromaformer-demo", *, model: str = "hybrid",
     epochs = epochs or DEMO["epochs"]
     if family.name == "chromoformer":
         return _chromoformer(folder, genes, epochs, seed, threads, quiet, echo)
-    return _bins(folder, model, genes, train_genes or DEMO["train_genes"], seed, epochs, train,
-                 threads, quiet, echo)
+    return _bins(
+        folder,
+        model,
+        genes,
+        train_genes or DEMO["train_genes"],
+        seed,
+        epochs,
+        train,
+        threads,
+        quiet,
+        echo,
+    )
 
 
-def _bins(folder: Path, model: str, genes: int, train_genes: int, seed: int, epochs: int,
-          do_train: bool, threads: Optional[int], quiet: bool,
-          echo: Callable[[str], Any]) -> dict[str, Any]:
+def _bins(
+    folder: Path,
+    model: str,
+    genes: int,
+    train_genes: int,
+    seed: int,
+    epochs: int,
+    do_train: bool,
+    threads: Optional[int],
+    quiet: bool,
+    echo: Callable[[str], Any],
+) -> dict[str, Any]:
     from .data.bins import read_bins, write_bins
     from .data.summary import format_summary, summarize
     from .simulate import write_simulated
@@ -46,17 +79,21 @@ def _bins(folder: Path, model: str, genes: int, train_genes: int, seed: int, epo
     steps = 5 if do_train else 2
     t0 = time.perf_counter()
     write_simulated(genome, genes, seed=seed)
-    echo(f"[1/{steps}] simulated {genes:,} genes -> {genome} "
-         f"({os.path.getsize(genome) / 1e6:.1f} MB, {time.perf_counter() - t0:.1f} s)")
+    echo(
+        f"[1/{steps}] simulated {genes:,} genes -> {genome} "
+        f"({os.path.getsize(genome) / 1e6:.1f} MB, {time.perf_counter() - t0:.1f} s)"
+    )
     read_bins(genome, threads=threads)  # warm the page cache: time the parser, not the disk
     t0 = time.perf_counter()
     data = read_bins(genome, threads=threads)
     seconds = time.perf_counter() - t0
     size = os.path.getsize(genome)
-    echo(f"[2/{steps}] parsed {genome}: {data.n_genes * data.n_bins:,} rows in "
-         f"{seconds * 1e3:.0f} ms = {size / 1e6 / seconds:,.0f} MB/s, "
-         f"{data.n_genes * data.n_bins / seconds / 1e6:.1f} M rows/s "
-         f"-> counts {data.counts.dtype} {tuple(data.counts.shape)}")
+    echo(
+        f"[2/{steps}] parsed {genome}: {data.n_genes * data.n_bins:,} rows in "
+        f"{seconds * 1e3:.0f} ms = {size / 1e6 / seconds:,.0f} MB/s, "
+        f"{data.n_genes * data.n_bins / seconds / 1e6:.1f} M rows/s "
+        f"-> counts {data.counts.dtype} {tuple(data.counts.shape)}"
+    )
     echo(format_summary(summarize(data)))
     result: dict[str, Any] = {"genome": genome, "parse_seconds": seconds}
     if not do_train:
@@ -72,46 +109,90 @@ def _bins(folder: Path, model: str, genes: int, train_genes: int, seed: int, epo
     parts = np.array_split(np.arange(used), [train_genes, train_genes + n_eval])
     root = folder / "data"
     for split, idx in zip(("train", "valid", "test"), parts):
-        write_bins(root / "SIM" / "classification" / f"{split}.csv", data.counts[idx],
-                   data.labels[idx], data.gene_ids[idx])
+        write_bins(
+            root / "SIM" / "classification" / f"{split}.csv",
+            data.counts[idx],
+            data.labels[idx],
+            data.gene_ids[idx],
+        )
     run = folder / "runs" / model
     t0 = time.perf_counter()
-    metrics = run_training(TrainConfig(out=str(run), data_root=str(root), cell_types=["SIM"],
-                                       epochs=epochs, batch_size=64, lr=1e-3, seed=seed,
-                                       quiet=quiet, threads=threads), model)
+    metrics = run_training(
+        TrainConfig(
+            out=str(run),
+            data_root=str(root),
+            cell_types=["SIM"],
+            epochs=epochs,
+            batch_size=64,
+            lr=1e-3,
+            seed=seed,
+            quiet=quiet,
+            threads=threads,
+        ),
+        model,
+    )
     test, base = metrics["test"], metrics["baseline"]
-    echo(f"[3/5] trained {model} for {epochs} epochs on {len(parts[0]):,} genes in "
-         f"{time.perf_counter() - t0:.0f} s ({metrics['device']}): test AUROC "
-         f"{test['mean_auroc']:.4f}, AUPR {test['mean_aupr']:.4f} (logistic regression: "
-         f"{base['mean_auroc']:.4f} / {base['mean_aupr']:.4f}) -> {run}")
+    echo(
+        f"[3/5] trained {model} for {epochs} epochs on {len(parts[0]):,} genes in "
+        f"{time.perf_counter() - t0:.0f} s ({metrics['device']}): test AUROC "
+        f"{test['mean_auroc']:.4f}, AUPR {test['mean_aupr']:.4f} (logistic regression: "
+        f"{base['mean_auroc']:.4f} / {base['mean_aupr']:.4f}) -> {run}"
+    )
     t0 = time.perf_counter()
     onnx_path = folder / f"{model}.onnx"
     report = export_onnx(run, onnx_path)
-    echo(f"[4/5] exported {onnx_path} ({report.size_bytes / 1e3:,.0f} kB) and "
-         f"{report.card.name} in {time.perf_counter() - t0:.0f} s")
+    echo(
+        f"[4/5] exported {onnx_path} ({report.size_bytes / 1e3:,.0f} kB) and "
+        f"{report.card.name} in {time.perf_counter() - t0:.0f} s"
+    )
     from .progress import bar
 
     scores_path = folder / "genome.scores.tsv"
     progress = bar(total=data.n_genes, quiet=quiet, unit="gene")
-    res = score(Scorer(onnx_path, threads=threads), genome, scores_path, threads=threads,
-                progress=lambda g, _done: progress.update(g))
+    res = score(
+        Scorer(onnx_path, threads=threads),
+        genome,
+        scores_path,
+        threads=threads,
+        progress=lambda g, _done: progress.update(g),
+    )
     progress.close()
     from sklearn.metrics import roc_auc_score
 
     unseen = np.arange(used, data.n_genes)
-    held = (float(roc_auc_score(data.labels[unseen], res.values[unseen]))
-            if len(unseen) > 1 else float("nan"))
-    echo(f"[5/5] scored {res.genes:,} genes in {res.seconds:.2f} s "
-         f"({res.genes_per_second:,.0f} genes/s, onnxruntime CPU) -> {scores_path}"
-         + (f"; AUROC {held:.4f} on the {len(unseen):,} genes never used in training"
-            if len(unseen) > 1 else ""))
-    result.update(metrics=metrics, model=onnx_path, scores=scores_path,
-                  unseen_auroc=held, genes_per_second=res.genes_per_second)
+    held = (
+        float(roc_auc_score(data.labels[unseen], res.values[unseen]))
+        if len(unseen) > 1
+        else float("nan")
+    )
+    echo(
+        f"[5/5] scored {res.genes:,} genes in {res.seconds:.2f} s "
+        f"({res.genes_per_second:,.0f} genes/s, onnxruntime CPU) -> {scores_path}"
+        + (
+            f"; AUROC {held:.4f} on the {len(unseen):,} genes never used in training"
+            if len(unseen) > 1
+            else ""
+        )
+    )
+    result.update(
+        metrics=metrics,
+        model=onnx_path,
+        scores=scores_path,
+        unseen_auroc=held,
+        genes_per_second=res.genes_per_second,
+    )
     return result
 
 
-def _chromoformer(folder: Path, genes: int, epochs: int, seed: int, threads: Optional[int],
-                  quiet: bool, echo: Callable[[str], Any]) -> dict[str, Any]:
+def _chromoformer(
+    folder: Path,
+    genes: int,
+    epochs: int,
+    seed: int,
+    threads: Optional[int],
+    quiet: bool,
+    echo: Callable[[str], Any],
+) -> dict[str, Any]:
     """simulate (Chromoformer layout) -> train clf on folds 2-4 -> export -> score all."""
     from .export import export_onnx
     from .scoring import Scorer, score
@@ -122,31 +203,55 @@ def _chromoformer(folder: Path, genes: int, epochs: int, seed: int, threads: Opt
     data = folder / "chromoformer"
     t0 = time.perf_counter()
     meta = simulate_chromoformer(str(data), genes, seed=seed)
-    echo(f"[1/4] simulated {genes:,} genes in Chromoformer's layout -> {data} "
-         f"({int(meta.neighbors.fillna('').str.count(':').sum()):,} interacting "
-         f"regions, {npy_bytes(str(data)) / 1e6:.0f} MB, {time.perf_counter() - t0:.1f} s)")
+    echo(
+        f"[1/4] simulated {genes:,} genes in Chromoformer's layout -> {data} "
+        f"({int(meta.neighbors.fillna('').str.count(':').sum()):,} interacting "
+        f"regions, {npy_bytes(str(data)) / 1e6:.0f} MB, {time.perf_counter() - t0:.1f} s)"
+    )
     run = folder / "runs" / "chromoformer"
-    tc = TrainConfig(out=str(run), meta=[str(data / "meta.csv")], npy_dir=[str(data / "npy")],
-                     fold=1, epochs=epochs, lr=1e-4, batch_size=32, seed=seed,
-                     threads=threads, quiet=quiet)
+    tc = TrainConfig(
+        out=str(run),
+        meta=[str(data / "meta.csv")],
+        npy_dir=[str(data / "npy")],
+        fold=1,
+        epochs=epochs,
+        lr=1e-4,
+        batch_size=32,
+        seed=seed,
+        threads=threads,
+        quiet=quiet,
+    )
     t0 = time.perf_counter()
     metrics = run_training(tc, "chromoformer")
     best = metrics["best_valid"]
-    echo(f"[2/4] trained Chromoformer (clf) for {epochs} epochs on "
-         f"{metrics['genes']['train']} genes in {time.perf_counter() - t0:.0f} s "
-         f"({metrics['device']}): validation AUROC {best['mean_auroc']:.4f} on the "
-         f"{metrics['genes']['valid']} genes of fold 1 (logistic regression: "
-         f"{metrics['baseline']['mean_auroc']:.4f}) -> {run}")
+    echo(
+        f"[2/4] trained Chromoformer (clf) for {epochs} epochs on "
+        f"{metrics['genes']['train']} genes in {time.perf_counter() - t0:.0f} s "
+        f"({metrics['device']}): validation AUROC {best['mean_auroc']:.4f} on the "
+        f"{metrics['genes']['valid']} genes of fold 1 (logistic regression: "
+        f"{metrics['baseline']['mean_auroc']:.4f}) -> {run}"
+    )
     t0 = time.perf_counter()
     rep = export_onnx(run, folder / "chromoformer.onnx")
-    echo(f"[3/4] exported {rep.path} ({rep.size_bytes / 1e6:.1f} MB) in "
-         f"{time.perf_counter() - t0:.0f} s")
-    sc = score(Scorer(rep.path, threads=threads),
-               ([str(data / "meta.csv")], [str(data / "npy")]),
-               folder / "chromoformer.scores.tsv", threads=threads)
-    echo(f"[4/4] scored {sc.genes:,} genes in {sc.seconds:.1f} s "
-         f"({sc.genes_per_second:,.0f} genes/s, onnxruntime CPU) -> {sc.output}; AUROC "
-         f"{sc.metrics.get('auroc', float('nan')):.4f} over all genes (training folds "
-         "included)")
-    return {"metrics": metrics, "model": rep.path, "scores": sc.output,
-            "genes_per_second": sc.genes_per_second}
+    echo(
+        f"[3/4] exported {rep.path} ({rep.size_bytes / 1e6:.1f} MB) in "
+        f"{time.perf_counter() - t0:.0f} s"
+    )
+    sc = score(
+        Scorer(rep.path, threads=threads),
+        ([str(data / "meta.csv")], [str(data / "npy")]),
+        folder / "chromoformer.scores.tsv",
+        threads=threads,
+    )
+    echo(
+        f"[4/4] scored {sc.genes:,} genes in {sc.seconds:.1f} s "
+        f"({sc.genes_per_second:,.0f} genes/s, onnxruntime CPU) -> {sc.output}; AUROC "
+        f"{sc.metrics.get('auroc', float('nan')):.4f} over all genes (training folds "
+        "included)"
+    )
+    return {
+        "metrics": metrics,
+        "model": rep.path,
+        "scores": sc.output,
+        "genes_per_second": sc.genes_per_second,
+    }

@@ -1,4 +1,5 @@
 """Exceptions raised on bad input. Both are ``ValueError`` subclasses."""
+
 from __future__ import annotations
 
 from typing import Optional

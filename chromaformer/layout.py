@@ -3,6 +3,7 @@
 Everything that says how genes are laid out on disk or in a tensor reads these names;
 nothing else spells them.
 """
+
 from __future__ import annotations
 
 import re
@@ -29,7 +30,14 @@ def window_of(bins: int, bin_size: int) -> int:
 # --- Chromoformer's reference layout (Lee et al. 2022; dohlee/chromoformer) -----------
 #: Chromoformer's marks, in the order of its (7, L) arrays.
 CHROMOFORMER_MARKS: tuple[str, ...] = (
-    "H3K4me1", "H3K4me3", "H3K9me3", "H3K27me3", "H3K36me3", "H3K27ac", "H3K9ac")
+    "H3K4me1",
+    "H3K4me3",
+    "H3K9me3",
+    "H3K27me3",
+    "H3K36me3",
+    "H3K27ac",
+    "H3K9ac",
+)
 CHROMOFORMER_HALF_WINDOW = 20000  # promoter arrays span TSS +- 20 kb
 CHROMOFORMER_WINDOW = 2 * CHROMOFORMER_HALF_WINDOW
 #: The three resolutions (bp per bin) of the multi-scale model, coarsest first.

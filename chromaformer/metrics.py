@@ -4,6 +4,7 @@
 ``reg``/``diff``: MSE, Pearson r and R². The baseline is a logistic regression (clf) or
 a ridge regression (reg, diff) on the family's flat features (log1p counts).
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional, Sequence
@@ -13,45 +14,62 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 #: The validation metric that picks the best checkpoint, per task, and whether higher wins.
 SELECTION = {"clf": ("mean_auroc", True), "reg": ("mse", False), "diff": ("mse", False)}
-BASELINE_NAME = {"clf": "logistic regression", "reg": "ridge regression",
-                 "diff": "ridge regression"}
+BASELINE_NAME = {
+    "clf": "logistic regression",
+    "reg": "ridge regression",
+    "diff": "ridge regression",
+}
 
 
 def auroc_aupr(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     """AUROC, AUPR (NaN when only one class occurs) and the number of genes."""
     if len(np.unique(labels)) < 2:
         return {"auroc": float("nan"), "aupr": float("nan"), "genes": int(len(labels))}
-    return {"auroc": float(roc_auc_score(labels, scores)),
-            "aupr": float(average_precision_score(labels, scores)),
-            "genes": int(len(labels))}
+    return {
+        "auroc": float(roc_auc_score(labels, scores)),
+        "aupr": float(average_precision_score(labels, scores)),
+        "genes": int(len(labels)),
+    }
 
 
-def evaluate(labels: np.ndarray, scores: np.ndarray, cell: np.ndarray,
-             cell_types: Sequence[str]) -> dict[str, Any]:
+def evaluate(
+    labels: np.ndarray, scores: np.ndarray, cell: np.ndarray, cell_types: Sequence[str]
+) -> dict[str, Any]:
     """Per-cell AUROC/AUPR, their means, and pooled over all genes."""
-    per_cell = {ct: auroc_aupr(labels[cell == i], scores[cell == i]) for i, ct in enumerate(cell_types)}
+    per_cell = {
+        ct: auroc_aupr(labels[cell == i], scores[cell == i]) for i, ct in enumerate(cell_types)
+    }
     aurocs = [m["auroc"] for m in per_cell.values()]
     auprs = [m["aupr"] for m in per_cell.values()]
-    return {"per_cell": per_cell,
-            "mean_auroc": float(np.nanmean(aurocs)) if not np.all(np.isnan(aurocs)) else float("nan"),
-            "mean_aupr": float(np.nanmean(auprs)) if not np.all(np.isnan(auprs)) else float("nan"),
-            "pooled": auroc_aupr(labels, scores)}
+    return {
+        "per_cell": per_cell,
+        "mean_auroc": float(np.nanmean(aurocs)) if not np.all(np.isnan(aurocs)) else float("nan"),
+        "mean_aupr": float(np.nanmean(auprs)) if not np.all(np.isnan(auprs)) else float("nan"),
+        "pooled": auroc_aupr(labels, scores),
+    }
 
 
 def regression_metrics(target: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     """MSE, Pearson r and R² (NaN where undefined) and the number of genes."""
     target, pred = np.asarray(target, np.float64), np.asarray(pred, np.float64)
     mse = float(np.mean((pred - target) ** 2)) if len(target) else float("nan")
-    r = float(np.corrcoef(pred, target)[0, 1]) if len(target) > 1 and np.std(pred) > 0 \
-        and np.std(target) > 0 else float("nan")
+    r = (
+        float(np.corrcoef(pred, target)[0, 1])
+        if len(target) > 1 and np.std(pred) > 0 and np.std(target) > 0
+        else float("nan")
+    )
     ss = float(np.sum((target - target.mean()) ** 2)) if len(target) else 0.0
     r2 = 1 - float(np.sum((target - pred) ** 2)) / ss if ss > 0 else float("nan")
     return {"mse": mse, "pearson_r": r, "r2": r2, "genes": int(len(target))}
 
 
-def task_metrics(task: str, target: np.ndarray, pred: np.ndarray,
-                 groups: Optional[np.ndarray] = None,
-                 group_names: Sequence[str] = ("all",)) -> dict[str, Any]:
+def task_metrics(
+    task: str,
+    target: np.ndarray,
+    pred: np.ndarray,
+    groups: Optional[np.ndarray] = None,
+    group_names: Sequence[str] = ("all",),
+) -> dict[str, Any]:
     """The metrics of ``task`` (clf: per group as :func:`evaluate`)."""
     if task == "clf":
         if groups is None:
@@ -71,8 +89,9 @@ def is_better(task: str, new: dict[str, Any], best: Optional[dict[str, Any]]) ->
     return bool(np.isnan(b) or (a > b if higher else a < b))
 
 
-def fit_baseline(task: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
-                 seed: int = 0) -> np.ndarray:
+def fit_baseline(
+    task: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, seed: int = 0
+) -> np.ndarray:
     """Predictions of the task's baseline (scikit-learn) on flat features ``(genes, f)``:
     P(class 1) of a logistic regression, or a ridge regression's values."""
     if task == "clf":
@@ -85,8 +104,9 @@ def fit_baseline(task: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np
     return Ridge(alpha=1.0).fit(x_train, y_train).predict(x_test)
 
 
-def logistic_baseline(train_counts: np.ndarray, train_labels: np.ndarray,
-                      test_counts: np.ndarray, seed: int = 0) -> np.ndarray:
+def logistic_baseline(
+    train_counts: np.ndarray, train_labels: np.ndarray, test_counts: np.ndarray, seed: int = 0
+) -> np.ndarray:
     """Probabilities of a logistic regression on flattened log1p counts (scikit-learn)."""
     flat = [np.log1p(c.reshape(len(c), -1)) for c in (train_counts, test_counts)]
     return fit_baseline("clf", flat[0], train_labels, flat[1], seed)

@@ -1,6 +1,7 @@
 """Progress bars on stderr that draw only on a terminal: a run whose stderr goes to a
 log file gets the per-epoch lines, not thousands of bar redraws. ``quiet`` silences
 them everywhere."""
+
 from __future__ import annotations
 
 import sys

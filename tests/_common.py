@@ -1,6 +1,7 @@
 """Helpers shared by the tests: where the real samples are, reference readings, small
 writers, the CLI runner, and a small Chromoformer config (same code, fast to train and
 export)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,8 +20,9 @@ ARCHS = ("bilstm_attention", "bilstm_transformer", "hybrid", "cnn")
 #: A Chromoformer small enough to train and export in seconds; every code path is the
 #: full model's (the reference-parity tests use the reference's own sizes).
 SMALL_LAYER = dict(n_layers=1, n_heads=2, d_model=32, d_ff=32)
-SMALL_CF = dict(d_emb=32, d_head=16, embed=SMALL_LAYER, pairwise=SMALL_LAYER,
-                regulation=SMALL_LAYER)
+SMALL_CF = dict(
+    d_emb=32, d_head=16, embed=SMALL_LAYER, pairwise=SMALL_LAYER, regulation=SMALL_LAYER
+)
 
 
 def run_cli(*args):
@@ -62,6 +64,7 @@ def random_checkpoint(folder, arch: str, seed: int = 3, **config):
     torch.manual_seed(seed)
     model = build_model(ModelConfig(arch=arch, **config)).eval()
     path = folder / f"{arch}.pt"
-    save_checkpoint(path, model, epoch=1, cell_types=["Cell1"],
-                    valid={"mean_auroc": 0.5, "mean_aupr": 0.5})
+    save_checkpoint(
+        path, model, epoch=1, cell_types=["Cell1"], valid={"mean_auroc": 0.5, "mean_aupr": 0.5}
+    )
     return path, model

@@ -1,5 +1,6 @@
 """Session fixtures: the expensive artefacts (trained tiny models, exports) are built once
 per test session and shared by every test that needs them."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,8 +38,12 @@ def sim_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("simroot")
     for c, ct in enumerate(("E1", "E2")):
         for s, (split, genes) in enumerate((("train", 600), ("valid", 200), ("test", 200))):
-            cf.write_simulated(root / ct / "classification" / f"{split}.csv", genes,
-                               seed=100 * c + s + 1, noise=0.5)
+            cf.write_simulated(
+                root / ct / "classification" / f"{split}.csv",
+                genes,
+                seed=100 * c + s + 1,
+                noise=0.5,
+            )
     return root
 
 
@@ -48,9 +53,21 @@ def _trained_run(folder, arch: str):
     from chromaformer.training import TrainConfig, train
 
     run = folder / f"{arch}-run"
-    train(TrainConfig(out=str(run), data_root=str(DEEPDIFF), cell_types=["Cell1", "Cell2"],
-                      epochs=3, batch_size=32, lr=2e-3, quiet=True, seed=2, plots=False),
-          arch, options={"dropout": 0.2})
+    train(
+        TrainConfig(
+            out=str(run),
+            data_root=str(DEEPDIFF),
+            cell_types=["Cell1", "Cell2"],
+            epochs=3,
+            batch_size=32,
+            lr=2e-3,
+            quiet=True,
+            seed=2,
+            plots=False,
+        ),
+        arch,
+        options={"dropout": 0.2},
+    )
     return run, load_model(run)
 
 
@@ -66,8 +83,11 @@ def exported(tmp_path_factory):
     folder = tmp_path_factory.mktemp("export")
     out = {}
     for arch in ARCHS:
-        src, model = (_trained_run(folder, arch) if arch == "hybrid"
-                      else random_checkpoint(folder, arch, bins=100 if arch == "cnn" else 20))
+        src, model = (
+            _trained_run(folder, arch)
+            if arch == "hybrid"
+            else random_checkpoint(folder, arch, bins=100 if arch == "cnn" else 20)
+        )
         report = export_onnx(src, folder / f"{arch}.onnx")
         out[arch] = (report, model, read_checkpoint(src))
     return out
@@ -101,12 +121,28 @@ def cf_runs(cf_cells, tmp_path_factory):
 
     d = tmp_path_factory.mktemp("cf_runs")
     a, b = cf_cells / "A", cf_cells / "B"
-    train(TrainConfig(out=str(d / "clf"), meta=[str(a / "meta.csv")], npy_dir=[str(a / "npy")],
-                      fold=2, epochs=1, quiet=True, cache_dir=str(d / "cache")),
-          ChromoformerConfig(task="clf", **SMALL_CF))
-    train(TrainConfig(out=str(d / "diff"), meta=[str(a / "meta.csv"), str(b / "meta.csv")],
-                      npy_dir=[str(a / "npy"), str(b / "npy")], epochs=1, quiet=True),
-          ChromoformerConfig(task="diff", **SMALL_CF))
+    train(
+        TrainConfig(
+            out=str(d / "clf"),
+            meta=[str(a / "meta.csv")],
+            npy_dir=[str(a / "npy")],
+            fold=2,
+            epochs=1,
+            quiet=True,
+            cache_dir=str(d / "cache"),
+        ),
+        ChromoformerConfig(task="clf", **SMALL_CF),
+    )
+    train(
+        TrainConfig(
+            out=str(d / "diff"),
+            meta=[str(a / "meta.csv"), str(b / "meta.csv")],
+            npy_dir=[str(a / "npy"), str(b / "npy")],
+            epochs=1,
+            quiet=True,
+        ),
+        ChromoformerConfig(task="diff", **SMALL_CF),
+    )
     torch.manual_seed(4)
     (d / "reg").mkdir()
     save_checkpoint(d / "reg" / "best.pt", Chromoformer(ChromoformerConfig(task="reg", **SMALL_CF)))

@@ -3,6 +3,7 @@
 Commands only parse options and call library functions. Nothing here imports torch,
 so ``chromaformer inspect`` answers fast.
 """
+
 from __future__ import annotations
 
 import click

@@ -1,4 +1,5 @@
 """``python -m chromaformer.cli``."""
+
 from . import main
 
 if __name__ == "__main__":

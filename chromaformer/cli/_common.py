@@ -1,4 +1,5 @@
 """What every command shares: one-line errors and the quiet/threads options."""
+
 from __future__ import annotations
 
 import functools

@@ -1,4 +1,5 @@
 """``chromaformer-prepare`` / ``chromaformer prepare``: bigWig/bedGraph + genes -> inputs."""
+
 from __future__ import annotations
 
 import os
@@ -13,71 +14,152 @@ from ._common import one_line_errors, quiet_option
 def _mark_pair(text: str) -> tuple[str, str]:
     name, sep, path = text.partition("=")
     if not sep or not name.strip() or not path.strip():
-        raise click.BadParameter(f"expected NAME=PATH (e.g. H3K4me3=k4me3.bw), got {text!r}",
-                                 param_hint="--mark")
+        raise click.BadParameter(
+            f"expected NAME=PATH (e.g. H3K4me3=k4me3.bw), got {text!r}", param_hint="--mark"
+        )
     return name.strip(), path.strip()
 
 
 @click.command("prepare")
-@click.option("--mark", "marks", multiple=True, required=True, metavar="NAME=PATH",
-              help="A mark's signal track, bigWig or bedGraph (plain or .gz). Repeat per "
-                   "mark, e.g. --mark H3K4me3=k4me3.bw --mark H3K27me3=k27me3.bw.")
-@click.option("--genes", "genes_path", required=True, type=click.Path(dir_okay=False),
-              help="Gene annotation: GTF (gene or transcript records, 1-based) or BED6 with "
-                   "strand (0-based). Plain or .gz.")
-@click.option("-o", "--output", required=True, type=click.Path(),
-              help="Output bin CSV (.csv or .csv.gz), or a folder for --layout chromoformer.")
-@click.option("--layout", type=click.Choice(["benchmark", "chromoformer"]), default="benchmark",
-              show_default=True,
-              help="benchmark: the bin CSV of DeepChrome/AttentiveChrome (and of every "
-                   "chromaformer model but Chromoformer). chromoformer: meta.csv + npy/ "
-                   "per-base arrays of promoters (TSS +- 20 kb) and --interactions regions.")
-@click.option("--model", type=click.Path(dir_okay=False),
-              help="An exported .onnx: take the mark order, bins and bin size from it, so "
-                   "the file is sure to fit it.")
-@click.option("--window", type=click.IntRange(min=1), default=None,
-              help="bp each side of the TSS  [default: 5000]")
-@click.option("--bin-size", type=click.IntRange(min=1), default=None,
-              help="bp per bin  [default: 100]")
-@click.option("--stat", type=click.Choice(["sum", "mean"]), default="sum", show_default=True,
-              help="Per bin: sum of the track over the bin's bases (divided by "
-                   "--read-length when given), or its mean over all the bin's bases (no "
-                   "data = 0). The benchmark, and so every model trained on it, used READ "
-                   "COUNTS per bin: from a coverage (read depth) bigWig, use --stat sum "
-                   "--read-length <fragment length>. --stat mean suits normalised tracks "
-                   "(fold enrichment, CPM) and models you train on such files yourself.")
-@click.option("--read-length", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="With --stat sum: divide by this (the reads' extended length) to turn "
-                   "coverage into approximate read counts.")
-@click.option("--expression", type=click.Path(dir_okay=False),
-              help="Table 'gene value' (tab/comma separated, header optional). Labels "
-                   "become value >= --label-threshold; genes missing from it are left out.")
-@click.option("--label-threshold", default="median", show_default=True,
-              help="'median' (of all the table's values, as the benchmark) or a number.")
-@click.option("--interactions", type=click.Path(dir_okay=False),
-              help="--layout chromoformer: promoter-region contacts, one per line: 'gene "
-                   "chrom:start-end score' or 'gene chrom start end score' (0-based). Each "
-                   "gene keeps its 8 highest-scoring regions on its own chromosome, <= 40 kb.")
-@click.option("--feature", type=click.Choice(["auto", "gene", "transcript"]), default="auto",
-              show_default=True,
-              help="GTF records to take TSSs from (auto: gene records if any, else one "
-                   "transcript per gene, the Ensembl_canonical one where tagged).")
-@click.option("--missing", type=click.Choice(["skip", "zero", "error"]), default="skip",
-              show_default=True,
-              help="Genes on a contig a track lacks: leave them out (reported), keep them "
-                   "with zero signal for that mark, or stop.")
-@click.option("--decimals", type=click.IntRange(min=0), default=3, show_default=True,
-              help="Round bin values to this many decimals (counts are integers anyway).")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
-              help="Worker processes (default: the cores available).")
+@click.option(
+    "--mark",
+    "marks",
+    multiple=True,
+    required=True,
+    metavar="NAME=PATH",
+    help="A mark's signal track, bigWig or bedGraph (plain or .gz). Repeat per "
+    "mark, e.g. --mark H3K4me3=k4me3.bw --mark H3K27me3=k27me3.bw.",
+)
+@click.option(
+    "--genes",
+    "genes_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Gene annotation: GTF (gene or transcript records, 1-based) or BED6 with "
+    "strand (0-based). Plain or .gz.",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(),
+    help="Output bin CSV (.csv or .csv.gz), or a folder for --layout chromoformer.",
+)
+@click.option(
+    "--layout",
+    type=click.Choice(["benchmark", "chromoformer"]),
+    default="benchmark",
+    show_default=True,
+    help="benchmark: the bin CSV of DeepChrome/AttentiveChrome (and of every "
+    "chromaformer model but Chromoformer). chromoformer: meta.csv + npy/ "
+    "per-base arrays of promoters (TSS +- 20 kb) and --interactions regions.",
+)
+@click.option(
+    "--model",
+    type=click.Path(dir_okay=False),
+    help="An exported .onnx: take the mark order, bins and bin size from it, so "
+    "the file is sure to fit it.",
+)
+@click.option(
+    "--window",
+    type=click.IntRange(min=1),
+    default=None,
+    help="bp each side of the TSS  [default: 5000]",
+)
+@click.option(
+    "--bin-size", type=click.IntRange(min=1), default=None, help="bp per bin  [default: 100]"
+)
+@click.option(
+    "--stat",
+    type=click.Choice(["sum", "mean"]),
+    default="sum",
+    show_default=True,
+    help="Per bin: sum of the track over the bin's bases (divided by "
+    "--read-length when given), or its mean over all the bin's bases (no "
+    "data = 0). The benchmark, and so every model trained on it, used READ "
+    "COUNTS per bin: from a coverage (read depth) bigWig, use --stat sum "
+    "--read-length <fragment length>. --stat mean suits normalised tracks "
+    "(fold enrichment, CPM) and models you train on such files yourself.",
+)
+@click.option(
+    "--read-length",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="With --stat sum: divide by this (the reads' extended length) to turn "
+    "coverage into approximate read counts.",
+)
+@click.option(
+    "--expression",
+    type=click.Path(dir_okay=False),
+    help="Table 'gene value' (tab/comma separated, header optional). Labels "
+    "become value >= --label-threshold; genes missing from it are left out.",
+)
+@click.option(
+    "--label-threshold",
+    default="median",
+    show_default=True,
+    help="'median' (of all the table's values, as the benchmark) or a number.",
+)
+@click.option(
+    "--interactions",
+    type=click.Path(dir_okay=False),
+    help="--layout chromoformer: promoter-region contacts, one per line: 'gene "
+    "chrom:start-end score' or 'gene chrom start end score' (0-based). Each "
+    "gene keeps its 8 highest-scoring regions on its own chromosome, <= 40 kb.",
+)
+@click.option(
+    "--feature",
+    type=click.Choice(["auto", "gene", "transcript"]),
+    default="auto",
+    show_default=True,
+    help="GTF records to take TSSs from (auto: gene records if any, else one "
+    "transcript per gene, the Ensembl_canonical one where tagged).",
+)
+@click.option(
+    "--missing",
+    type=click.Choice(["skip", "zero", "error"]),
+    default="skip",
+    show_default=True,
+    help="Genes on a contig a track lacks: leave them out (reported), keep them "
+    "with zero signal for that mark, or stop.",
+)
+@click.option(
+    "--decimals",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="Round bin values to this many decimals (counts are integers anyway).",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes (default: the cores available).",
+)
 @click.option("--force", is_flag=True, help="--layout chromoformer: replace a non-empty folder.")
 @quiet_option
 @one_line_errors
-def prepare(marks: tuple[str, ...], genes_path: str, output: str, layout: str,
-            model: Optional[str], window: Optional[int], bin_size: Optional[int], stat: str,
-            read_length: Optional[float], expression: Optional[str], label_threshold: str,
-            interactions: Optional[str], feature: str, missing: str, decimals: int,
-            jobs: Optional[int], force: bool, quiet: bool) -> None:
+def prepare(
+    marks: tuple[str, ...],
+    genes_path: str,
+    output: str,
+    layout: str,
+    model: Optional[str],
+    window: Optional[int],
+    bin_size: Optional[int],
+    stat: str,
+    read_length: Optional[float],
+    expression: Optional[str],
+    label_threshold: str,
+    interactions: Optional[str],
+    feature: str,
+    missing: str,
+    decimals: int,
+    jobs: Optional[int],
+    force: bool,
+    quiet: bool,
+) -> None:
     """Turn a lab's own signal tracks and a gene annotation into model inputs.
 
     Each gene gets BINS bins of --bin-size bp over TSS +- --window, 5'->3' on its
@@ -100,8 +182,10 @@ def prepare(marks: tuple[str, ...], genes_path: str, output: str, layout: str,
     if model is not None:
         model_marks, window, bin_size = _from_model(model, layout, window, bin_size)
     if layout == "chromoformer" and (window is not None or bin_size is not None):
-        raise DataError("--window and --bin-size are for the benchmark layout (Chromoformer "
-                        "arrays are per base over TSS +- 20 kb)")
+        raise DataError(
+            "--window and --bin-size are for the benchmark layout (Chromoformer "
+            "arrays are per base over TSS +- 20 kb)"
+        )
     if stat == "mean" and read_length is not None:
         raise DataError("--read-length goes with --stat sum (it turns coverage into counts)")
     from ..progress import bar as make_bar
@@ -117,43 +201,60 @@ def prepare(marks: tuple[str, ...], genes_path: str, output: str, layout: str,
             bar.update(n)
 
     try:
-        res = run(pairs, genes_path, output, layout=layout, model_marks=model_marks,
-                  window=window or 5000, bin_size=bin_size or 100, stat=stat,
-                  read_length=read_length, expression=expression,
-                  label_threshold=label_threshold, interactions=interactions,
-                  missing=missing, feature=feature, decimals=decimals,
-                  jobs=jobs or len(os.sched_getaffinity(0)), force=force,
-                  progress=progress, on_start=on_start)
+        res = run(
+            pairs,
+            genes_path,
+            output,
+            layout=layout,
+            model_marks=model_marks,
+            window=window or 5000,
+            bin_size=bin_size or 100,
+            stat=stat,
+            read_length=read_length,
+            expression=expression,
+            label_threshold=label_threshold,
+            interactions=interactions,
+            missing=missing,
+            feature=feature,
+            decimals=decimals,
+            jobs=jobs or len(os.sched_getaffinity(0)),
+            force=force,
+            progress=progress,
+            on_start=on_start,
+        )
     finally:
         if bar is not None:
             bar.close()
     for w in res.warnings:
         click.echo(f"note: {w}", err=True)
     if not quiet:
-        what = (f"{res.genes_written:,} genes x {len(res.marks)} marks "
-                f"({','.join(res.marks)})")
+        what = f"{res.genes_written:,} genes x {len(res.marks)} marks ({','.join(res.marks)})"
         if layout == "chromoformer":
             what += f", {res.regions:,} pCRE regions"
         click.echo(f"wrote {res.output}: {what} in {res.seconds:.1f} s", err=True)
 
 
-def _from_model(model: str, layout: str, window: Optional[int],
-                bin_size: Optional[int]) -> tuple[tuple[str, ...], Optional[int], Optional[int]]:
+def _from_model(
+    model: str, layout: str, window: Optional[int], bin_size: Optional[int]
+) -> tuple[tuple[str, ...], Optional[int], Optional[int]]:
     from ..contract import read_model_info
     from ..layout import window_of
 
     info = read_model_info(model)
     if (info.family == "chromoformer") != (layout == "chromoformer"):
-        raise DataError(f"{model}: a {info.architecture} model does not read the {layout} "
-                        "layout")
+        raise DataError(f"{model}: a {info.architecture} model does not read the {layout} layout")
     if info.family == "chromoformer":
         return info.marks, window, bin_size
     if info.bins % 2:
         raise DataError(f"{model}: {info.bins} bins cannot centre on a TSS")
     m_window = window_of(info.bins, info.bin_size)
-    for opt, given, want in (("--window", window, m_window),
-                             ("--bin-size", bin_size, info.bin_size)):
+    for opt, given, want in (
+        ("--window", window, m_window),
+        ("--bin-size", bin_size, info.bin_size),
+    ):
         if given is not None and given != want:
-            raise DataError(f"{opt} {given} contradicts {model}, which expects {want} "
-                            f"({info.bins} bins of {info.bin_size} bp)")
+            raise DataError(
+                f"{opt} {given} contradicts {model}, which expects {want} "
+                f"({info.bins} bins of {info.bin_size} bp)"
+            )
     return info.marks, m_window, info.bin_size

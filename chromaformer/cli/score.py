@@ -1,10 +1,11 @@
 """``chromaformer-score`` / ``chromaformer score``: an exported model + its inputs ->
 one TSV per input (bin CSVs for the bin models, --meta/--npy-dir for Chromoformer)."""
+
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import click
 
@@ -14,39 +15,85 @@ from ._common import one_line_errors, quiet_option, threads_option
 
 @click.command("score")
 @click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False))
-@click.option("--model", "-m", required=True, type=click.Path(dir_okay=False),
-              help="An .onnx file from chromaformer-export.")
-@click.option("-o", "--output", type=click.Path(),
-              help="Output TSV (one input) or folder (several inputs). Default: "
-                   "<input>.scores.tsv beside each input (Chromoformer: beside the last "
-                   "--meta).")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
-              help="cuda needs onnxruntime-gpu and a GPU.")
-@click.option("--batch-size", default=None, type=click.IntRange(min=1),
-              help="Genes per onnxruntime call  [default: 1024; chromoformer 64]")
-@click.option("--chunk-genes", default=None, type=click.IntRange(min=1),
-              help="Genes read per streamed chunk: memory is bounded by a few chunks  "
-                   "[default: 2048; chromoformer 256]")
-@click.option("--attention", is_flag=True,
-              help="Attention models: also write the attention maps (<output "
-                   "stem>.attention.npz: gene_id, marks, bin_attention [genes, marks, "
-                   "bins], mark_attention [genes, marks]).")
-@click.option("--meta", "metas", multiple=True, type=click.Path(dir_okay=False),
-              help="Chromoformer models: the reference layout's meta.csv (twice for diff: "
-                   "cell a, then cell b) in place of INPUT files.")
-@click.option("--npy-dir", "npy_dirs", multiple=True, type=click.Path(file_okay=False),
-              help="Chromoformer models: the folder of {chrom}:{start}-{end}.npy, once per "
-                   "--meta.")
-@click.option("--no-labels", is_flag=True,
-              help="Leave the input's label/observed column out of the output (and no "
-                   "metrics).")
+@click.option(
+    "--model",
+    "-m",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="An .onnx file from chromaformer-export.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(),
+    help="Output TSV (one input) or folder (several inputs). Default: "
+    "<input>.scores.tsv beside each input (Chromoformer: beside the last "
+    "--meta).",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="cuda needs onnxruntime-gpu and a GPU.",
+)
+@click.option(
+    "--batch-size",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Genes per onnxruntime call  [default: 1024; chromoformer 64]",
+)
+@click.option(
+    "--chunk-genes",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Genes read per streamed chunk: memory is bounded by a few chunks  "
+    "[default: 2048; chromoformer 256]",
+)
+@click.option(
+    "--attention",
+    is_flag=True,
+    help="Attention models: also write the attention maps (<output "
+    "stem>.attention.npz: gene_id, marks, bin_attention [genes, marks, "
+    "bins], mark_attention [genes, marks]).",
+)
+@click.option(
+    "--meta",
+    "metas",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Chromoformer models: the reference layout's meta.csv (twice for diff: "
+    "cell a, then cell b) in place of INPUT files.",
+)
+@click.option(
+    "--npy-dir",
+    "npy_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Chromoformer models: the folder of {chrom}:{start}-{end}.npy, once per --meta.",
+)
+@click.option(
+    "--no-labels",
+    is_flag=True,
+    help="Leave the input's label/observed column out of the output (and no metrics).",
+)
 @threads_option
 @quiet_option
 @one_line_errors
-def score(inputs: tuple[str, ...], model: str, output: Optional[str], device: str,
-          batch_size: Optional[int], chunk_genes: Optional[int], attention: bool,
-          metas: tuple[str, ...], npy_dirs: tuple[str, ...], no_labels: bool,
-          threads: Optional[int], quiet: bool) -> None:
+def score(
+    inputs: tuple[str, ...],
+    model: str,
+    output: Optional[str],
+    device: str,
+    batch_size: Optional[int],
+    chunk_genes: Optional[int],
+    attention: bool,
+    metas: tuple[str, ...],
+    npy_dirs: tuple[str, ...],
+    no_labels: bool,
+    threads: Optional[int],
+    quiet: bool,
+) -> None:
     """Score INPUT bin CSVs (plain or .gz; the benchmark format) or, for a Chromoformer
     model, the genes of --meta/--npy-dir, with an exported model. No torch needed.
 
@@ -65,45 +112,81 @@ def score(inputs: tuple[str, ...], model: str, output: Optional[str], device: st
     info = scorer.info
     if info.family == "bins":
         if metas or npy_dirs:
-            raise DataError(f"{model}: a {info.architecture} model scores bin CSVs (INPUT "
-                            "files); --meta/--npy-dir are for Chromoformer models")
+            raise DataError(
+                f"{model}: a {info.architecture} model scores bin CSVs (INPUT "
+                "files); --meta/--npy-dir are for Chromoformer models"
+            )
         if not inputs:
             raise click.UsageError("no INPUT bin CSV files")
         sources: list = list(inputs)
         targets = _targets(inputs, output)
     else:
         if inputs:
-            raise DataError(f"{model}: a Chromoformer model scores genes of its reference "
-                            "layout (--meta META.csv --npy-dir DIR), not bin CSVs")
+            raise DataError(
+                f"{model}: a Chromoformer model scores genes of its reference "
+                "layout (--meta META.csv --npy-dir DIR), not bin CSVs"
+            )
         if not metas or len(metas) != len(npy_dirs):
             raise click.UsageError("give --meta and one --npy-dir per --meta")
         sources = [(list(metas), list(npy_dirs))]
         targets = [Path(output) if output else Path(metas[-1]).with_suffix(".scores.tsv")]
     if attention and not info.has_attention:
-        raise DataError(f"{model}: the {info.architecture} architecture has no attention "
-                        "maps (--attention is for bilstm_attention and hybrid)")
+        raise DataError(
+            f"{model}: the {info.architecture} architecture has no attention "
+            "maps (--attention is for bilstm_attention and hybrid)"
+        )
     if not quiet:
         click.echo(f"model {model}: {info.summary()}; device {device}", err=True)
     for src, out in zip(sources, targets):
-        attn = out.with_name(out.name.removesuffix(".tsv").removesuffix(".scores")
-                             + ".attention.npz") if attention else None
+        attn = (
+            out.with_name(out.name.removesuffix(".tsv").removesuffix(".scores") + ".attention.npz")
+            if attention
+            else None
+        )
         total, unit = scorer.family.progress_total(src)
-        progress = bar(total=total, quiet=quiet, unit=unit, unit_scale=unit == "B",
-                       desc=Path(src if isinstance(src, str) else src[0][-1]).name)
+        progress = bar(
+            total=total,
+            quiet=quiet,
+            unit=unit,
+            unit_scale=unit == "B",
+            desc=Path(src if isinstance(src, str) else src[0][-1]).name,
+        )
         try:
-            res = run(scorer, src, out, attention=attn, batch_size=batch_size,
-                      genes_per_chunk=chunk_genes, threads=threads, labels=not no_labels,
-                      progress=lambda genes, done, _b=progress: _b.update(done - _b.n))
+            res = run(
+                scorer,
+                src,
+                out,
+                attention=attn,
+                batch_size=batch_size,
+                genes_per_chunk=chunk_genes,
+                threads=threads,
+                labels=not no_labels,
+                progress=_advance(progress),
+            )
         finally:
             progress.close()
-        line = (f"{res.input}: {res.genes:,} genes in {res.seconds:.2f} s "
-                f"({res.genes_per_second:,.0f} genes/s) -> {res.output}")
+        line = (
+            f"{res.input}: {res.genes:,} genes in {res.seconds:.2f} s "
+            f"({res.genes_per_second:,.0f} genes/s) -> {res.output}"
+        )
         if res.attention:
             line += f", {res.attention}"
         if res.metrics:
-            line += "; " + ", ".join(f"{k.upper() if k in ('auroc', 'aupr') else k} {v:.4f}"
-                                     for k, v in res.metrics.items() if k != "genes")
+            line += "; " + ", ".join(
+                f"{k.upper() if k in ('auroc', 'aupr') else k} {v:.4f}"
+                for k, v in res.metrics.items()
+                if k != "genes"
+            )
         click.echo(line)
+
+
+def _advance(progress: Any) -> Callable[[int, int], None]:
+    """A score() progress callback that moves ``progress`` to the units done so far."""
+
+    def update(genes: int, done: int) -> None:
+        progress.update(done - progress.n)
+
+    return update
 
 
 def _targets(inputs: tuple[str, ...], output: Optional[str]) -> list[Path]:

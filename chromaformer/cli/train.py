@@ -5,6 +5,7 @@ The reference work's spellings also work (--model_type, --cell_types, --n_heads,
 library's configs (``chromaformer.training.RECIPES``, the model configs); an option
 given here that does not apply to the chosen model family is an error.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,69 +44,182 @@ class ManyValues(click.Option):
 
 
 #: CLI option -> (TrainConfig or model-config field, where it goes)
-FAMILY_OPTIONS = {"data_root": "train", "cell_types": "train", "meta": "train",
-                  "npy_dir": "train", "fold": "train", "cache_dir": "train",
-                  "n_heads": "model", "dim_feedforward": "model", "n_layers": "model",
-                  "dropout": "model", "input_transform": "model"}
+FAMILY_OPTIONS = {
+    "data_root": "train",
+    "cell_types": "train",
+    "meta": "train",
+    "npy_dir": "train",
+    "fold": "train",
+    "cache_dir": "train",
+    "n_heads": "model",
+    "dim_feedforward": "model",
+    "n_layers": "model",
+    "dropout": "model",
+    "input_transform": "model",
+}
 RECIPE_OPTIONS = ("epochs", "batch_size", "lr", "clip", "seed", "patience")
 
 
 @click.command("train")
-@click.option("--model", "--model_type", "model", default="hybrid", show_default=True,
-              help="bilstm_attention | bilstm_transformer | hybrid "
-                   "(= bilstm_attention_transformer) | cnn | chromoformer")
-@click.option("--data-root", "--data_root", "data_root", default=None,
-              type=click.Path(file_okay=False),
-              help="bin models: the folder holding {EID}/classification/*.csv.")
-@click.option("--cell-types", "--cell_types", "cell_types", cls=ManyValues,
-              help="bin models: one or more cell types (space- or comma-separated).")
-@click.option("--task", type=click.Choice(["clf", "reg", "diff"]), default=None,
-              help="clf (expression >= median; the default), or for chromoformer reg "
-                   "(log2(RPKM+1)) and diff (log2 fold change between two cells).")
-@click.option("--meta", "meta", multiple=True, type=click.Path(dir_okay=False),
-              help="chromoformer: the reference layout's meta.csv (twice for diff: cell A, "
-                   "then cell B).")
-@click.option("--npy-dir", "npy_dir", multiple=True, type=click.Path(file_okay=False),
-              help="chromoformer: the folder of {chrom}:{start}-{end}.npy (once per --meta).")
-@click.option("--fold", default=None, type=click.IntRange(1, 4),
-              help="chromoformer: validate on genes of split FOLD, train on the other "
-                   "three  [default: 1]")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
-              help="chromoformer: keep binned inputs here and reuse them in later runs.")
-@click.option("--out", "--save_root", "out", default=None, type=click.Path(file_okay=False),
-              help="Run folder (default: runs/<model>[-<task>-fold<k>]).")
-@click.option("--mode", type=click.Choice(["train", "eval"]), default="train", show_default=True,
-              help="eval: report the metrics of the saved model in --out, train nothing.")
-@click.option("--epochs", default=None, type=click.IntRange(min=1),
-              help="[default: the family's recipe: 30; chromoformer 10]")
-@click.option("--batch-size", "--batch_size", "batch_size", default=None,
-              type=click.IntRange(min=1), help="[default: 16; chromoformer 64]")
-@click.option("--lr", default=None, type=click.FloatRange(min=0, min_open=True),
-              help="[default: 2e-4 (Adam); chromoformer 3e-5 (AdamW, x0.87 per epoch)]")
-@click.option("--clip", default=None, type=click.FloatRange(min=0),
-              help="Gradient-norm clip, 0 = off  [default: 1.0; chromoformer 0]")
+@click.option(
+    "--model",
+    "--model_type",
+    "model",
+    default="hybrid",
+    show_default=True,
+    help="bilstm_attention | bilstm_transformer | hybrid "
+    "(= bilstm_attention_transformer) | cnn | chromoformer",
+)
+@click.option(
+    "--data-root",
+    "--data_root",
+    "data_root",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="bin models: the folder holding {EID}/classification/*.csv.",
+)
+@click.option(
+    "--cell-types",
+    "--cell_types",
+    "cell_types",
+    cls=ManyValues,
+    help="bin models: one or more cell types (space- or comma-separated).",
+)
+@click.option(
+    "--task",
+    type=click.Choice(["clf", "reg", "diff"]),
+    default=None,
+    help="clf (expression >= median; the default), or for chromoformer reg "
+    "(log2(RPKM+1)) and diff (log2 fold change between two cells).",
+)
+@click.option(
+    "--meta",
+    "meta",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="chromoformer: the reference layout's meta.csv (twice for diff: cell A, then cell B).",
+)
+@click.option(
+    "--npy-dir",
+    "npy_dir",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="chromoformer: the folder of {chrom}:{start}-{end}.npy (once per --meta).",
+)
+@click.option(
+    "--fold",
+    default=None,
+    type=click.IntRange(1, 4),
+    help="chromoformer: validate on genes of split FOLD, train on the other three  [default: 1]",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="chromoformer: keep binned inputs here and reuse them in later runs.",
+)
+@click.option(
+    "--out",
+    "--save_root",
+    "out",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Run folder (default: runs/<model>[-<task>-fold<k>]).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["train", "eval"]),
+    default="train",
+    show_default=True,
+    help="eval: report the metrics of the saved model in --out, train nothing.",
+)
+@click.option(
+    "--epochs",
+    default=None,
+    type=click.IntRange(min=1),
+    help="[default: the family's recipe: 30; chromoformer 10]",
+)
+@click.option(
+    "--batch-size",
+    "--batch_size",
+    "batch_size",
+    default=None,
+    type=click.IntRange(min=1),
+    help="[default: 16; chromoformer 64]",
+)
+@click.option(
+    "--lr",
+    default=None,
+    type=click.FloatRange(min=0, min_open=True),
+    help="[default: 2e-4 (Adam); chromoformer 3e-5 (AdamW, x0.87 per epoch)]",
+)
+@click.option(
+    "--clip",
+    default=None,
+    type=click.FloatRange(min=0),
+    help="Gradient-norm clip, 0 = off  [default: 1.0; chromoformer 0]",
+)
 @click.option("--seed", default=None, type=int, help="[default: 1; chromoformer 123]")
-@click.option("--patience", default=None, type=click.IntRange(min=1),
-              help="Early stopping: epochs without a better validation metric.")
-@click.option("--n-heads", "--n_heads", "n_heads", default=None, type=click.IntRange(min=1),
-              help="bin models: transformer heads  [default: 4]")
-@click.option("--dim-feedforward", "--dim_feedforward", "dim_feedforward", default=None,
-              type=click.IntRange(min=1), help="bin models  [default: 256]")
-@click.option("--n-layers", "--n_layers", "n_layers", default=None,
-              type=click.IntRange(min=1), help="bin models: transformer layers  [default: 2]")
-@click.option("--dropout", default=None, type=click.FloatRange(0, 1, max_open=True),
-              help="bin models  [default: 0.5]")
-@click.option("--input-transform", type=click.Choice(["log1p", "none"]), default=None,
-              help="bin models: none = AttentiveChrome's raw counts  [default: log1p]")
+@click.option(
+    "--patience",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Early stopping: epochs without a better validation metric.",
+)
+@click.option(
+    "--n-heads",
+    "--n_heads",
+    "n_heads",
+    default=None,
+    type=click.IntRange(min=1),
+    help="bin models: transformer heads  [default: 4]",
+)
+@click.option(
+    "--dim-feedforward",
+    "--dim_feedforward",
+    "dim_feedforward",
+    default=None,
+    type=click.IntRange(min=1),
+    help="bin models  [default: 256]",
+)
+@click.option(
+    "--n-layers",
+    "--n_layers",
+    "n_layers",
+    default=None,
+    type=click.IntRange(min=1),
+    help="bin models: transformer layers  [default: 2]",
+)
+@click.option(
+    "--dropout",
+    default=None,
+    type=click.FloatRange(0, 1, max_open=True),
+    help="bin models  [default: 0.5]",
+)
+@click.option(
+    "--input-transform",
+    type=click.Choice(["log1p", "none"]),
+    default=None,
+    help="bin models: none = AttentiveChrome's raw counts  [default: log1p]",
+)
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")
 @click.option("--no-amp", is_flag=True, help="Disable mixed precision on CUDA.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last epoch.")
 @threads_option
 @quiet_option
 @one_line_errors
-def train(model: str, task: Optional[str], out: Optional[str], mode: str, device: str,
-          no_amp: bool, resume: bool, threads: Optional[int], quiet: bool,
-          **given: Any) -> None:
+def train(
+    model: str,
+    task: Optional[str],
+    out: Optional[str],
+    mode: str,
+    device: str,
+    no_amp: bool,
+    resume: bool,
+    threads: Optional[int],
+    quiet: bool,
+    **given: Any,
+) -> None:
     """Train a model on one or more cell types of the benchmark layout (--data-root,
     --cell-types), or Chromoformer (--model chromoformer --task clf|reg|diff --meta
     meta.csv --npy-dir DIR --fold K) on its reference layout.
@@ -124,24 +238,42 @@ def train(model: str, task: Optional[str], out: Optional[str], mode: str, device
     check_options(family, [k for k in given if k in FAMILY_OPTIONS] + ([task] if task else []))
     task = task or "clf"
     options = {k: v for k, v in given.items() if FAMILY_OPTIONS.get(k) == "model"}
-    fields = {k: list(v) if isinstance(v, tuple) else v for k, v in given.items()
-              if k not in options}
-    out = out or (f"runs/{family.architectures[0] if family.name != 'bins' else model}"
-                  + (f"-{task}-fold{given.get('fold', 1)}" if family.name != "bins" else ""))
+    fields: dict[str, Any] = {
+        k: list(v) if isinstance(v, tuple) else v for k, v in given.items() if k not in options
+    }
+    out = out or (
+        f"runs/{family.architectures[0] if family.name != 'bins' else model}"
+        + (f"-{task}-fold{given.get('fold', 1)}" if family.name != "bins" else "")
+    )
     if mode == "eval":
         from ..training import evaluate_run, format_metrics
 
         if resume:
             raise click.UsageError("--resume trains; --mode eval only reports")
-        click.echo(format_metrics(evaluate_run(out, data_root=given.get("data_root"),
-                                               cell_types=fields.get("cell_types"),
-                                               device=device)))
+        click.echo(
+            format_metrics(
+                evaluate_run(
+                    out,
+                    data_root=given.get("data_root"),
+                    cell_types=fields.get("cell_types"),
+                    device=device,
+                )
+            )
+        )
         return
     from ..training import format_metrics, format_run
     from ..training import train as run_training
 
-    tc = TrainConfig(out=out, family=family.name, device=device, amp=not no_amp,
-                     resume=resume, quiet=quiet, threads=threads, **fields)
+    tc = TrainConfig(
+        out=out,
+        family=family.name,
+        device=device,
+        amp=not no_amp,
+        resume=resume,
+        quiet=quiet,
+        threads=threads,
+        **fields,
+    )
     metrics = run_training(tc, model, task=task, options=options)
     if metrics:
         click.echo(format_metrics(metrics))
@@ -150,22 +282,34 @@ def train(model: str, task: Optional[str], out: Optional[str], mode: str, device
 
 @click.command("eval")
 @click.argument("run", type=click.Path(exists=True))
-@click.option("--data-root", "--data_root", "data_root", default=None,
-              type=click.Path(file_okay=False),
-              help="bin models: evaluate on this benchmark root (default: the run's own).")
-@click.option("--cell-types", "--cell_types", "cell_types", cls=ManyValues,
-              help="bin models: cell types (default: the run's own).")
+@click.option(
+    "--data-root",
+    "--data_root",
+    "data_root",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="bin models: evaluate on this benchmark root (default: the run's own).",
+)
+@click.option(
+    "--cell-types",
+    "--cell_types",
+    "cell_types",
+    cls=ManyValues,
+    help="bin models: cell types (default: the run's own).",
+)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @one_line_errors
-def evaluate(run: str, data_root: Optional[str], cell_types: tuple[str, ...], device: str,
-             as_json: bool) -> None:
+def evaluate(
+    run: str, data_root: Optional[str], cell_types: tuple[str, ...], device: str, as_json: bool
+) -> None:
     """Report the metrics of the saved model in RUN (a run folder or .pt file) on its
     evaluation split, beside the baseline, for any model family."""
     from ..training import evaluate_run, format_metrics
 
-    metrics = evaluate_run(run, data_root=data_root, cell_types=list(cell_types) or None,
-                           device=device, plots=False)
+    metrics = evaluate_run(
+        run, data_root=data_root, cell_types=list(cell_types) or None, device=device, plots=False
+    )
     click.echo(json.dumps(metrics, default=float) if as_json else format_metrics(metrics))
 
 

@@ -3,6 +3,7 @@
 Several cell types load into one set that keeps each gene's cell type, so that metrics
 can be reported per cell type (the field reports the mean of per-cell AUCs).
 """
+
 from __future__ import annotations
 
 import os
@@ -97,9 +98,7 @@ def load_split(
                 f"{cell_types[0]} has {parts[0].n_bins} x {parts[0].n_marks}"
             )
         parts.append(part)
-    cell = np.concatenate(
-        [np.full(p.n_genes, i, dtype=np.int16) for i, p in enumerate(parts)]
-    )
+    cell = np.concatenate([np.full(p.n_genes, i, dtype=np.int16) for i, p in enumerate(parts)])
     if len(parts) == 1:
         counts, labels, ids = parts[0].counts, parts[0].labels, parts[0].gene_ids
     else:
@@ -120,6 +119,5 @@ def load_benchmark(
 ) -> dict[str, CellDataset]:
     """Load several splits: ``{"train": CellDataset, "valid": ..., "test": ...}``."""
     return {
-        s: load_split(root, cell_types, s, threads=threads, bins=bins, marks=marks)
-        for s in splits
+        s: load_split(root, cell_types, s, threads=threads, bins=bins, marks=marks) for s in splits
     }

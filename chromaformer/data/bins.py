@@ -4,6 +4,7 @@ The format (DeepChrome/AttentiveChrome benchmark): no header, one row per bin,
 ``GeneID,BinID,<one count per mark>,Label``; BinIDs 1..bins consecutive per gene and
 the 0/1 label repeated on every row of a gene. Plain or gzip (``.csv.gz``) files.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -131,9 +132,16 @@ class BinStream:
     inferred from the file once the first batch has been read, 0 before).
     """
 
-    def __init__(self, path: PathLike, genes_per_batch: int = 4096, *,
-                 threads: Optional[int] = None, bins: Optional[int] = None,
-                 marks: MarksArg = None, integer_counts: bool = True) -> None:
+    def __init__(
+        self,
+        path: PathLike,
+        genes_per_batch: int = 4096,
+        *,
+        threads: Optional[int] = None,
+        bins: Optional[int] = None,
+        marks: MarksArg = None,
+        integer_counts: bool = True,
+    ) -> None:
         if genes_per_batch < 1:
             raise ValueError(f"genes_per_batch must be >= 1, got {genes_per_batch}")
         n_marks, self._names = _mark_spec(marks)
@@ -184,15 +192,21 @@ def iter_bins(
     size; validation is the same as :func:`read_bins`, including gene ids repeated
     across batches. A :class:`FormatError` is raised when the bad line is reached.
     """
-    yield from BinStream(path, genes_per_batch, threads=threads, bins=bins, marks=marks,
-                         integer_counts=integer_counts)
+    yield from BinStream(
+        path,
+        genes_per_batch,
+        threads=threads,
+        bins=bins,
+        marks=marks,
+        integer_counts=integer_counts,
+    )
 
 
 def write_bins(
     path: PathLike,
     counts: np.ndarray,
     labels: np.ndarray,
-    gene_ids: Sequence[str],
+    gene_ids: Union[Sequence[str], np.ndarray],
     *,
     compress: Optional[bool] = None,
 ) -> None:

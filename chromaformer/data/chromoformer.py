@@ -5,6 +5,7 @@ file reads, and the result can be cached on disk so later runs skip the npy file
 
 No torch here: the arrays feed training (torch) and scoring (onnxruntime) alike.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -13,15 +14,22 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
 from .. import _core
 from .._atomic import atomic_path
 from ..errors import DataError, FormatError
-from ..layout import (CHROMOFORMER_BIN_SIZES, CHROMOFORMER_I_MAX, CHROMOFORMER_MAX_REGION,
-                      CHROMOFORMER_WINDOW, META_COLUMNS, parse_region, promoter_region)
+from ..layout import (
+    CHROMOFORMER_BIN_SIZES,
+    CHROMOFORMER_I_MAX,
+    CHROMOFORMER_MAX_REGION,
+    CHROMOFORMER_WINDOW,
+    META_COLUMNS,
+    parse_region,
+    promoter_region,
+)
 
 BIN_SIZES = CHROMOFORMER_BIN_SIZES
 WINDOW = CHROMOFORMER_WINDOW
@@ -48,17 +56,26 @@ class ChromoformerSet:
 
     def inputs(self, idx=slice(None)) -> list[np.ndarray]:
         """The model's inputs for genes ``idx``, in the order of ``input_names``."""
-        return ([self.promoters[b][idx] for b in self.bin_sizes]
-                + [self.pcres[b][idx] for b in self.bin_sizes]
-                + [self.lengths[idx], self.scores[idx]])
+        return (
+            [self.promoters[b][idx] for b in self.bin_sizes]
+            + [self.pcres[b][idx] for b in self.bin_sizes]
+            + [self.lengths[idx], self.scores[idx]]
+        )
 
-    def subset(self, idx: np.ndarray) -> "ChromoformerSet":
-        return ChromoformerSet([self.gene_ids[i] for i in idx],
-                               {b: a[idx] for b, a in self.promoters.items()},
-                               {b: a[idx] for b, a in self.pcres.items()},
-                               self.lengths[idx], self.scores[idx], self.labels[idx],
-                               self.expression[idx], self.split[idx], self.chroms[idx],
-                               self.has_labels, self.bin_sizes)
+    def subset(self, idx: np.ndarray) -> ChromoformerSet:
+        return ChromoformerSet(
+            [self.gene_ids[i] for i in idx],
+            {b: a[idx] for b, a in self.promoters.items()},
+            {b: a[idx] for b, a in self.pcres.items()},
+            self.lengths[idx],
+            self.scores[idx],
+            self.labels[idx],
+            self.expression[idx],
+            self.split[idx],
+            self.chroms[idx],
+            self.has_labels,
+            self.bin_sizes,
+        )
 
 
 def joint_inputs(sets: Sequence[ChromoformerSet], idx) -> list[np.ndarray]:
@@ -72,27 +89,37 @@ def read_meta(path: str):
 
     if not os.path.isfile(path):
         raise DataError(f"{path}: no such metadata file (expected Chromoformer's meta.csv)")
-    meta = pd.read_csv(path, dtype={"gene_id": str, "chrom": str, "strand": str,
-                                    "neighbors": str, "scores": str})
+    meta = pd.read_csv(
+        path, dtype={"gene_id": str, "chrom": str, "strand": str, "neighbors": str, "scores": str}
+    )
     missing = [c for c in META_COLUMNS if c not in meta.columns]
     if missing:
-        raise FormatError(f"{path}:1: expected columns {', '.join(META_COLUMNS)} (and "
-                          f"label, expression, split, neighbors, scores); missing "
-                          f"{', '.join(missing)}", path, 1)
+        raise FormatError(
+            f"{path}:1: expected columns {', '.join(META_COLUMNS)} (and "
+            f"label, expression, split, neighbors, scores); missing "
+            f"{', '.join(missing)}",
+            path,
+            1,
+        )
     for col in ("neighbors", "scores"):  # promoter-only tables may leave them out
         if col not in meta.columns:
             meta[col] = np.nan
     for i, r in enumerate(meta.itertuples(index=False)):
         line = i + 2
         if r.strand not in ("+", "-"):
-            raise FormatError(f"{path}:{line}: expected strand + or -, found {r.strand!r}",
-                              path, line)
+            raise FormatError(
+                f"{path}:{line}: expected strand + or -, found {r.strand!r}", path, line
+            )
         n = r.neighbors if isinstance(r.neighbors, str) else ""
         s = r.scores if isinstance(r.scores, str) else ""
         if (n or s) and len(n.split(";")) != len(s.split(";")):
-            raise FormatError(f"{path}:{line}: expected as many scores as neighbors "
-                              f"(';'-separated), found {len(n.split(';'))} and "
-                              f"{len(s.split(';'))}", path, line)
+            raise FormatError(
+                f"{path}:{line}: expected as many scores as neighbors "
+                f"(';'-separated), found {len(n.split(';'))} and "
+                f"{len(s.split(';'))}",
+                path,
+                line,
+            )
     if meta.gene_id.duplicated().any():
         g = meta.gene_id[meta.gene_id.duplicated()].iloc[0]
         raise FormatError(f"{path}: gene {g} appears twice", path)
@@ -111,12 +138,16 @@ def _load(npy_dir: str, name: str, channels: Optional[int], where: str) -> np.nd
     try:
         arr = np.load(path, mmap_mode=None)
     except FileNotFoundError:
-        raise DataError(f"{where}: no array {path} (expected the reference layout "
-                        "{chrom}:{start}-{end}.npy)") from None
+        raise DataError(
+            f"{where}: no array {path} (expected the reference layout "
+            "{chrom}:{start}-{end}.npy)"
+        ) from None
     if arr.ndim != 2 or (channels is not None and arr.shape[0] != channels):
-        raise DataError(f"{path}: expected a (marks, length) array"
-                        + (f" with {channels} marks" if channels else "")
-                        + f", found shape {arr.shape}")
+        raise DataError(
+            f"{path}: expected a (marks, length) array"
+            + (f" with {channels} marks" if channels else "")
+            + f", found shape {arr.shape}"
+        )
     return arr
 
 
@@ -126,8 +157,9 @@ def _gene(task: tuple) -> tuple:
     name = promoter_region(r["chrom"], int(r["start"]))
     prom = _load(npy_dir, name, channels, where)
     if prom.shape[1] != WINDOW:
-        raise DataError(f"{npy_dir}/{name}.npy: expected {WINDOW} bases (TSS +- 20 kb), found "
-                        f"{prom.shape[1]}")
+        raise DataError(
+            f"{npy_dir}/{name}.npy: expected {WINDOW} bases (TSS +- 20 kb), found {prom.shape[1]}"
+        )
     c = prom.shape[0]
     p_binned = _core.bin_depth(prom, list(bin_sizes))
     flip = r["strand"] == "-"
@@ -150,7 +182,7 @@ def _gene(task: tuple) -> tuple:
         for j, (b, binned) in enumerate(zip(bin_sizes, _core.bin_depth(arr, list(bin_sizes)))):
             n, width = binned.shape[1], WINDOW // b
             left = (width - n + 1) // 2
-            pcres[j][k, left:left + n] = binned.T
+            pcres[j][k, left : left + n] = binned.T
         lengths[k] = end - start
         scores[k] = float(s)
         k += 1
@@ -160,18 +192,34 @@ def _gene(task: tuple) -> tuple:
 def _cache_key(meta_path: str, npy_dir: str, bin_sizes, i_max, genes) -> str:
     h = hashlib.sha256()
     h.update(Path(meta_path).read_bytes())
-    h.update(json.dumps([os.path.abspath(npy_dir), list(bin_sizes), i_max,
-                         list(genes) if genes is not None else None, 2]).encode())
+    h.update(
+        json.dumps(
+            [
+                os.path.abspath(npy_dir),
+                list(bin_sizes),
+                i_max,
+                list(genes) if genes is not None else None,
+                2,
+            ]
+        ).encode()
+    )
     st = os.stat(npy_dir)
     h.update(f"{st.st_mtime_ns}".encode())
     return h.hexdigest()[:20]
 
 
-def load_chromoformer(meta_path: str, npy_dir: str, *, genes: Optional[Sequence[str]] = None,
-                      bin_sizes: Sequence[int] = BIN_SIZES, i_max: int = CHROMOFORMER_I_MAX,
-                      channels: Optional[int] = None, threads: Optional[int] = None,
-                      cache_dir: Optional[str] = None,
-                      progress: Optional[Callable[[int], None]] = None) -> ChromoformerSet:
+def load_chromoformer(
+    meta_path: str,
+    npy_dir: str,
+    *,
+    genes: Optional[Sequence[str]] = None,
+    bin_sizes: Sequence[int] = BIN_SIZES,
+    i_max: int = CHROMOFORMER_I_MAX,
+    channels: Optional[int] = None,
+    threads: Optional[int] = None,
+    cache_dir: Optional[str] = None,
+    progress: Optional[Callable[[int], None]] = None,
+) -> ChromoformerSet:
     """Read and bin every gene of ``meta_path`` (or ``genes``, in that order).
 
     ``cache_dir``: keep the binned arrays there (one .npz per meta/npy/bins combination)
@@ -180,7 +228,10 @@ def load_chromoformer(meta_path: str, npy_dir: str, *, genes: Optional[Sequence[
     bin_sizes = tuple(int(b) for b in bin_sizes)
     cache = None
     if cache_dir is not None:
-        cache = Path(cache_dir) / f"chromoformer-{_cache_key(meta_path, npy_dir, bin_sizes, i_max, genes)}.npz"
+        cache = (
+            Path(cache_dir)
+            / f"chromoformer-{_cache_key(meta_path, npy_dir, bin_sizes, i_max, genes)}.npz"
+        )
         if cache.exists():
             return _from_npz(cache, bin_sizes)
     meta = read_meta(meta_path)
@@ -191,8 +242,9 @@ def load_chromoformer(meta_path: str, npy_dir: str, *, genes: Optional[Sequence[
             raise DataError(f"{meta_path}: no gene {unknown[0]} ({len(unknown)} unknown)")
         meta = meta.set_index("gene_id", drop=False).loc[list(genes)]
     records = meta.to_dict("records")
-    tasks = [(npy_dir, r, lines[r["gene_id"]], meta_path, bin_sizes, i_max, channels)
-             for r in records]
+    tasks = [
+        (npy_dir, r, lines[r["gene_id"]], meta_path, bin_sizes, i_max, channels) for r in records
+    ]
     results = []
     with ThreadPoolExecutor(max_workers=threads or _core.default_threads()) as pool:
         for res in pool.map(_gene, tasks):
@@ -208,12 +260,15 @@ def load_chromoformer(meta_path: str, npy_dir: str, *, genes: Optional[Sequence[
         pcres={b: np.stack([r[1][j] for r in results]) for j, b in enumerate(bin_sizes)},
         lengths=np.stack([r[2] for r in results]),
         scores=np.stack([r[3] for r in results]),
-        labels=(meta["label"].to_numpy(np.int64) if "label" in meta
-                else np.zeros(g, dtype=np.int64)),
-        expression=(meta["expression"].to_numpy(np.float64) if "expression" in meta
-                    else np.full(g, np.nan)),
-        split=(meta["split"].to_numpy(np.int64) if "split" in meta
-               else np.zeros(g, dtype=np.int64)),
+        labels=(
+            meta["label"].to_numpy(np.int64) if "label" in meta else np.zeros(g, dtype=np.int64)
+        ),
+        expression=(
+            meta["expression"].to_numpy(np.float64) if "expression" in meta else np.full(g, np.nan)
+        ),
+        split=(
+            meta["split"].to_numpy(np.int64) if "split" in meta else np.zeros(g, dtype=np.int64)
+        ),
         chroms=meta["chrom"].to_numpy(str),
         has_labels="label" in meta,
         bin_sizes=bin_sizes,
@@ -224,19 +279,36 @@ def load_chromoformer(meta_path: str, npy_dir: str, *, genes: Optional[Sequence[
 
 
 def _to_npz(path: Path, s: ChromoformerSet) -> None:
-    arrays = {f"promoter_{b}": a for b, a in s.promoters.items()}
+    arrays: dict[str, Any] = {f"promoter_{b}": a for b, a in s.promoters.items()}
     arrays.update({f"pcre_{b}": a for b, a in s.pcres.items()})
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, gene_ids=np.array(s.gene_ids), lengths=s.lengths, scores=s.scores,
-                     labels=s.labels, expression=s.expression, split=s.split,
-                     chroms=s.chroms, has_labels=np.array(s.has_labels), **arrays)
+            np.savez(
+                fh,
+                gene_ids=np.array(s.gene_ids),
+                lengths=s.lengths,
+                scores=s.scores,
+                labels=s.labels,
+                expression=s.expression,
+                split=s.split,
+                chroms=s.chroms,
+                has_labels=np.array(s.has_labels),
+                **arrays,
+            )
 
 
 def _from_npz(path: Path, bin_sizes: tuple[int, ...]) -> ChromoformerSet:
     z = np.load(path, allow_pickle=False)
-    return ChromoformerSet([str(g) for g in z["gene_ids"]],
-                           {b: z[f"promoter_{b}"] for b in bin_sizes},
-                           {b: z[f"pcre_{b}"] for b in bin_sizes},
-                           z["lengths"], z["scores"], z["labels"], z["expression"], z["split"],
-                           z["chroms"], bool(z["has_labels"]), bin_sizes)
+    return ChromoformerSet(
+        [str(g) for g in z["gene_ids"]],
+        {b: z[f"promoter_{b}"] for b in bin_sizes},
+        {b: z[f"pcre_{b}"] for b in bin_sizes},
+        z["lengths"],
+        z["scores"],
+        z["labels"],
+        z["expression"],
+        z["split"],
+        z["chroms"],
+        bool(z["has_labels"]),
+        bin_sizes,
+    )

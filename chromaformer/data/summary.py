@@ -1,4 +1,5 @@
 """Per-file summaries of bin data (what ``chromaformer inspect`` prints)."""
+
 from __future__ import annotations
 
 from typing import Any

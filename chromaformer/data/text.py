@@ -1,5 +1,6 @@
 """Plain-or-gzip text files: one opener and one line reader for GTF, BED, bedGraph,
 expression and interaction tables."""
+
 from __future__ import annotations
 
 import gzip
@@ -13,7 +14,7 @@ def open_text(path: PathLike) -> IO[str]:
     """Open a text file for reading, gunzipping it when its first bytes say gzip."""
     with open(path, "rb") as fh:
         gz = fh.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rt") if gz else open(path, "rt")  # type: ignore[return-value]
+    return gzip.open(path, "rt") if gz else open(path)
 
 
 def data_lines(path: PathLike) -> Iterator[tuple[int, str]]:

@@ -8,6 +8,7 @@ int8/fp16 variants and their check against fp32 are written here once.
 Needs torch, onnx and onnxscript (``pip install "chromaformer[onnx]"``); scoring the
 result needs only onnxruntime.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,19 +21,18 @@ import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 import numpy as np
 import onnx
 import torch
 
 from .. import __version__
-from ..contract import (OPSET, VARIANTS, CARD_FORMAT, card_path_for, check_metadata,
-                        write_model)
+from ..contract import CARD_FORMAT, OPSET, VARIANTS, card_path_for, check_metadata, write_model
 from ..errors import DataError
 from ..families import Family, family_for
 from ..models.checkpoint import model_from_checkpoint, read_checkpoint
-from ..models.config import AnyConfig, config_from_dict
+from ..models.config import AnyConfig, config_from_dict, config_of
 
 PathLike = Union[str, os.PathLike]
 
@@ -55,8 +55,9 @@ class ExportReport:
     check: dict[str, Any] = field(default_factory=dict)
 
 
-def model_metadata(family: Family, cfg: AnyConfig, ckpt: dict[str, Any],
-                   variant: str) -> dict[str, str]:
+def model_metadata(
+    family: Family, cfg: AnyConfig, ckpt: dict[str, Any], variant: str
+) -> dict[str, str]:
     """The ``metadata_props`` of an export: the contract's common keys and the family's."""
     valid = {k: v for k, v in (ckpt.get("valid") or {}).items() if k != "per_cell"}
     return {
@@ -109,14 +110,21 @@ def strip_debug_info(model: onnx.ModelProto) -> None:
 @contextlib.contextmanager
 def _quiet_exporter():
     """Silence the dynamo exporter's logging, warnings and prints; no grad."""
-    noisy = ("torch.onnx", "torch.export", "torch._dynamo", "torch.fx", "onnxscript",
-             "torch._export", "torch._subclasses", "torch.onnx._internal")
+    noisy = (
+        "torch.onnx",
+        "torch.export",
+        "torch._dynamo",
+        "torch.fx",
+        "onnxscript",
+        "torch._export",
+        "torch._subclasses",
+        "torch.onnx._internal",
+    )
     levels = {n: logging.getLogger(n).level for n in noisy}
     try:
         for n in noisy:
             logging.getLogger(n).setLevel(logging.ERROR)
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-                torch.no_grad():
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
             warnings.simplefilter("ignore")
             yield
     finally:
@@ -135,8 +143,13 @@ def _int8(model: onnx.ModelProto, workdir: Path) -> onnx.ModelProto:
     quant_pre_process(str(src), str(pre), skip_symbolic_shape=False)
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        quantize_dynamic(str(pre), str(out), weight_type=QuantType.QInt8, reduce_range=True,
-                         op_types_to_quantize=["MatMul", "Gemm"])
+        quantize_dynamic(
+            str(pre),
+            str(out),
+            weight_type=QuantType.QInt8,
+            reduce_range=True,
+            op_types_to_quantize=["MatMul", "Gemm"],
+        )
     return onnx.load(str(out))
 
 
@@ -180,8 +193,7 @@ def _toposort(nodes: list, graph: onnx.GraphProto) -> list:
     return ordered
 
 
-def _label(model: onnx.ModelProto, family: Family, cfg: AnyConfig,
-           meta: dict[str, str]) -> None:
+def _label(model: onnx.ModelProto, family: Family, cfg: AnyConfig, meta: dict[str, str]) -> None:
     """Doc string, producer, metadata_props, and a doc string per graph input/output."""
     check_metadata(meta, family.name, meta["variant"])
     schema = family.io_schema(cfg)
@@ -190,14 +202,16 @@ def _label(model: onnx.ModelProto, family: Family, cfg: AnyConfig,
     model.producer_version = __version__
     del model.metadata_props[:]
     onnx.helper.set_model_props(model, meta)
-    docs = {name: f"{spec['dtype']} {spec['shape']}: {spec['doc']}"
-            for name, spec in {**schema["inputs"], **schema["outputs"]}.items()}
+    docs = {
+        name: f"{spec['dtype']} {spec['shape']}: {spec['doc']}"
+        for name, spec in {**schema["inputs"], **schema["outputs"]}.items()
+    }
     for v in list(model.graph.input) + list(model.graph.output):
         v.doc_string = docs.get(v.name, "")
 
 
 def _torch_export(family: Family, model: torch.nn.Module, **options: Any) -> onnx.ModelProto:
-    cfg = model.config
+    cfg = config_of(model)
     wrapper = family.export_module(model, **options).eval()
     # batch >= 2 in the example: a batch of 1 gets specialised into the graph
     example = tuple(torch.from_numpy(x) for x in family.example_inputs(cfg, 4))
@@ -205,14 +219,23 @@ def _torch_export(family: Family, model: torch.nn.Module, **options: Any) -> onn
     names = family.input_names(cfg)
     with _quiet_exporter():
         program = torch.onnx.export(
-            wrapper, example, input_names=names, output_names=family.output_names(cfg),
-            dynamic_shapes=(tuple({0: batch} for _ in example),), dynamo=True,
-            external_data=False, opset_version=OPSET, optimize=True, verbose=False)
+            wrapper,
+            example,
+            input_names=names,
+            output_names=family.output_names(cfg),
+            dynamic_shapes=(tuple({0: batch} for _ in example),),
+            dynamo=True,
+            external_data=False,
+            opset_version=OPSET,
+            optimize=True,
+            verbose=False,
+        )
+    if program is None:  # only without dynamo; kept for the type checker
+        raise RuntimeError("torch.onnx.export returned no program")
     return program.model_proto
 
 
-def _compare(reference: bytes, candidate: bytes, family: Family,
-             cfg: AnyConfig) -> dict[str, Any]:
+def _compare(reference: bytes, candidate: bytes, family: Family, cfg: AnyConfig) -> dict[str, Any]:
     import onnxruntime as ort
     from sklearn.metrics import roc_auc_score
 
@@ -227,16 +250,26 @@ def _compare(reference: bytes, candidate: bytes, family: Family,
         sess = ort.InferenceSession(blob, session_options(), providers=["CPUExecutionProvider"])
         probs.append(sess.run([key], feeds)[0].astype(np.float64))
     diff = np.abs(probs[0] - probs[1])
-    out: dict[str, Any] = {"sample": source, "genes": int(len(probs[0])),
-                           "max_prob_diff": float(diff.max()), "mean_prob_diff": float(diff.mean())}
+    out: dict[str, Any] = {
+        "sample": source,
+        "genes": int(len(probs[0])),
+        "max_prob_diff": float(diff.max()),
+        "mean_prob_diff": float(diff.mean()),
+    }
     if labels is not None and len(np.unique(labels)) == 2:
         a0, a1 = roc_auc_score(labels, probs[0]), roc_auc_score(labels, probs[1])
         out.update(auroc_fp32=float(a0), auroc_variant=float(a1), auroc_change=float(a1 - a0))
     return out
 
 
-def export_onnx(source: Union[PathLike, dict[str, Any]], out: PathLike, *, variant: str = "fp32",
-                force: bool = False, grouped: bool = True) -> ExportReport:
+def export_onnx(
+    source: Union[PathLike, dict[str, Any]],
+    out: PathLike,
+    *,
+    variant: str = "fp32",
+    force: bool = False,
+    grouped: bool = True,
+) -> ExportReport:
     """Export a run folder or checkpoint (any family) to ``out`` (.onnx) plus a model card
     beside it (``<out stem>.model.json``), both written atomically. ``source`` may also
     be an fp32 .onnx from this function, to make an int8/fp16 variant of it.
@@ -256,8 +289,10 @@ def export_onnx(source: Union[PathLike, dict[str, Any]], out: PathLike, *, varia
         proto = onnx.load(os.fspath(source))
         stored = {p.key: p.value for p in proto.metadata_props}
         if "model_config" not in stored or stored.get("variant", "fp32") != "fp32":
-            raise DataError(f"{source}: not an fp32 model from chromaformer-export "
-                            "(variants are made from the fp32 export or a run folder)")
+            raise DataError(
+                f"{source}: not an fp32 model from chromaformer-export "
+                "(variants are made from the fp32 export or a run folder)"
+            )
         cfg = config_from_dict(json.loads(stored["model_config"]))
         family = family_for(cfg)
         meta = {**stored, "variant": variant}
@@ -266,7 +301,7 @@ def export_onnx(source: Union[PathLike, dict[str, Any]], out: PathLike, *, varia
     else:
         ckpt = source if isinstance(source, dict) else read_checkpoint(source)
         model = model_from_checkpoint(ckpt)
-        cfg = model.config
+        cfg = config_of(model)
         family = family_for(cfg)
         meta = model_metadata(family, cfg, ckpt, "fp32")
         proto = _torch_export(family, model, grouped=grouped)
@@ -275,8 +310,9 @@ def export_onnx(source: Union[PathLike, dict[str, Any]], out: PathLike, *, varia
         onnx.checker.check_model(proto, full_check=True)
         meta = {**meta, "variant": variant}
     if variant != "fp32" and family.check_sample(cfg) is None:
-        raise DataError(f"{variant} variants are not made for the {family.name} family "
-                        "yet; export fp32")
+        raise DataError(
+            f"{variant} variants are not made for the {family.name} family yet; export fp32"
+        )
     check: dict[str, Any] = {}
     if variant != "fp32":
         reference = proto.SerializeToString()
@@ -287,28 +323,43 @@ def export_onnx(source: Union[PathLike, dict[str, Any]], out: PathLike, *, varia
         meta["variant_check"] = json.dumps(check, sort_keys=True)
         _label(proto, family, cfg, meta)
         onnx.checker.check_model(proto)
-        too_far = check["max_prob_diff"] > MAX_PROB_DIFF or \
-            check.get("auroc_change", 0.0) < -MAX_AUROC_DROP
+        too_far = (
+            check["max_prob_diff"] > MAX_PROB_DIFF
+            or check.get("auroc_change", 0.0) < -MAX_AUROC_DROP
+        )
         if too_far and not force:
             raise DataError(
                 f"{out}: the {variant} variant moves probabilities by up to "
                 f"{check['max_prob_diff']:.4f} (bound {MAX_PROB_DIFF}) and AUROC by "
                 f"{check.get('auroc_change', 0.0):+.4f} (bound -{MAX_AUROC_DROP}) on the "
-                f"{check['sample']}; nothing written (--force writes it anyway)")
+                f"{check['sample']}; nothing written (--force writes it anyway)"
+            )
     blob = proto.SerializeToString()
     card_path = write_model(out, blob, model_card(family, cfg, meta, proto, blob, check))
     return ExportReport(Path(out), card_path, variant, len(blob), meta, check)
 
 
-def model_card(family: Family, cfg: AnyConfig, meta: dict[str, str], proto: onnx.ModelProto,
-               blob: bytes, check: dict[str, Any]) -> dict[str, Any]:
+def model_card(
+    family: Family,
+    cfg: AnyConfig,
+    meta: dict[str, str],
+    proto: onnx.ModelProto,
+    blob: bytes,
+    check: dict[str, Any],
+) -> dict[str, Any]:
     """The same facts as the ONNX metadata, as JSON, in the spirit of kipoi's model.yaml:
     ``info`` + an input/output ``schema``."""
     info: dict[str, Any] = {
-        "doc": proto.doc_string, "family": family.name, "architecture": cfg.arch,
-        "task": cfg.task, "variant": meta["variant"], "chromaformer_version": __version__,
+        "doc": proto.doc_string,
+        "family": family.name,
+        "architecture": cfg.arch,
+        "task": cfg.task,
+        "variant": meta["variant"],
+        "chromaformer_version": __version__,
         "training_epoch": meta["training_epoch"],
-        "validation_metrics": json.loads(meta["validation_metrics"]), "license": "MIT"}
+        "validation_metrics": json.loads(meta["validation_metrics"]),
+        "license": "MIT",
+    }
     if "training_cell_types" in meta:
         info["training_cell_types"] = [c for c in meta["training_cell_types"].split(",") if c]
     if "training_fold" in meta:
@@ -316,8 +367,12 @@ def model_card(family: Family, cfg: AnyConfig, meta: dict[str, str], proto: onnx
     return {
         "format": CARD_FORMAT,
         "info": info,
-        "onnx": {"opset": OPSET, "ir_version": proto.ir_version, "bytes": len(blob),
-                 "sha256": hashlib.sha256(blob).hexdigest()},
+        "onnx": {
+            "opset": OPSET,
+            "ir_version": proto.ir_version,
+            "bytes": len(blob),
+            "sha256": hashlib.sha256(blob).hexdigest(),
+        },
         "schema": family.io_schema(cfg),
         "model_config": cfg.to_dict(),
         "metadata_props": meta,
@@ -325,5 +380,13 @@ def model_card(family: Family, cfg: AnyConfig, meta: dict[str, str], proto: onnx
     }
 
 
-__all__ = ["ExportReport", "MAX_AUROC_DROP", "MAX_PROB_DIFF", "card_path_for", "export_onnx",
-           "model_card", "model_metadata", "strip_debug_info"]
+__all__ = [
+    "ExportReport",
+    "MAX_AUROC_DROP",
+    "MAX_PROB_DIFF",
+    "card_path_for",
+    "export_onnx",
+    "model_card",
+    "model_metadata",
+    "strip_debug_info",
+]

@@ -1,5 +1,6 @@
 """The model families plugged into the one engine: ``bins`` (the bin-CSV models:
 AttentiveChrome, BiLSTM+Transformer, hybrid, DeepChrome CNN) and ``chromoformer``."""
+
 from __future__ import annotations
 
 from typing import Any, Union
@@ -17,8 +18,9 @@ def get_family(name: str) -> Family:
     try:
         return FAMILIES[name]
     except KeyError:
-        raise DataError(f"unknown model family {name!r}; expected one of "
-                        f"{', '.join(FAMILIES)}") from None
+        raise DataError(
+            f"unknown model family {name!r}; expected one of {', '.join(FAMILIES)}"
+        ) from None
 
 
 def family_of(arch: str) -> Family:
@@ -38,5 +40,14 @@ def family_for(model: Union[str, Any]) -> Family:
     return FAMILIES["chromoformer" if isinstance(model, ChromoformerConfig) else "bins"]
 
 
-__all__ = ["FAMILIES", "Chunk", "Family", "Split", "TrainData", "check_options",
-           "family_for", "family_of", "get_family"]
+__all__ = [
+    "FAMILIES",
+    "Chunk",
+    "Family",
+    "Split",
+    "TrainData",
+    "check_options",
+    "family_for",
+    "family_of",
+    "get_family",
+]

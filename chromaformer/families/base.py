@@ -6,6 +6,7 @@ Training (:mod:`chromaformer.training`), export (:mod:`chromaformer.export`) and
 the families' data and scoring parts import no torch; their training and export parts
 import it when called.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -88,11 +89,12 @@ class Family:
     unused_parameters: bool = False
 
     # --- data and config (no torch) ---------------------------------------------------
-    def load(self, tc: "TrainConfig", task: str) -> TrainData:
+    def load(self, tc: TrainConfig, task: str) -> TrainData:
         raise NotImplementedError
 
-    def model_config(self, arch: str, task: str, layout: dict[str, Any],
-                     options: dict[str, Any]) -> AnyConfig:
+    def model_config(
+        self, arch: str, task: str, layout: dict[str, Any], options: dict[str, Any]
+    ) -> AnyConfig:
         raise NotImplementedError
 
     def check_layout(self, cfg: AnyConfig, layout: dict[str, Any], where: str) -> None:
@@ -102,12 +104,11 @@ class Family:
         return task_metrics(task, split.target, pred, split.groups, split.group_names)
 
     # --- training (torch) -------------------------------------------------------------
-    def loss(self, task: str, out: dict[str, "torch.Tensor"],
-             y: "torch.Tensor") -> "torch.Tensor":
+    def loss(self, task: str, out: dict[str, torch.Tensor], y: torch.Tensor) -> torch.Tensor:
         """The loss summed over the batch."""
         raise NotImplementedError
 
-    def prediction(self, task: str, out: dict[str, "torch.Tensor"]) -> "torch.Tensor":
+    def prediction(self, task: str, out: dict[str, torch.Tensor]) -> torch.Tensor:
         """``(batch,)``: what the metrics read (P(class 1), or the predicted value)."""
         raise NotImplementedError
 
@@ -138,15 +139,17 @@ class Family:
     def io_schema(self, cfg: AnyConfig) -> dict[str, Any]:
         raise NotImplementedError
 
-    def check_sample(self, cfg: AnyConfig) -> Optional[tuple[dict[str, np.ndarray],
-                                                              Optional[np.ndarray], str]]:
+    def check_sample(
+        self, cfg: AnyConfig
+    ) -> Optional[tuple[dict[str, np.ndarray], Optional[np.ndarray], str]]:
         """Feeds (and labels) on which an int8/fp16 variant is compared with fp32, or
         None when the family makes no variants."""
         return None
 
     # --- scoring (no torch) -----------------------------------------------------------
-    def chunks(self, info: ModelInfo, source: Any, *, chunk_genes: int,
-               threads: Optional[int]) -> Iterator[Chunk]:
+    def chunks(
+        self, info: ModelInfo, source: Any, *, chunk_genes: int, threads: Optional[int]
+    ) -> Iterator[Chunk]:
         """The genes of ``source`` in chunks fed to the graph; errors name the file."""
         raise NotImplementedError
 
@@ -162,6 +165,8 @@ def check_options(family: Family, given: Sequence[str]) -> None:
     bad = [o for o in given if o not in allowed]
     if bad:
         names = [f"--task {o}" if o in TASKS else "--" + o.replace("_", "-") for o in bad]
-        raise DataError(f"{', '.join(names)} "
-                        f"{'does' if len(bad) == 1 else 'do'} not apply to the "
-                        f"{family.name} family ({'/'.join(family.architectures)})")
+        raise DataError(
+            f"{', '.join(names)} "
+            f"{'does' if len(bad) == 1 else 'do'} not apply to the "
+            f"{family.name} family ({'/'.join(family.architectures)})"
+        )

@@ -1,5 +1,6 @@
 """The bin-CSV family: AttentiveChrome (BiLSTM + attention), BiLSTM + Transformer, their
 hybrid and the DeepChrome CNN, over ``(genes, bins, marks)`` raw counts."""
+
 from __future__ import annotations
 
 from typing import Any, Iterator, Optional
@@ -14,10 +15,12 @@ from ..layout import BENCHMARK_BINS, BENCHMARK_MARKS, window_of
 from ..models.config import ARCHITECTURES, ModelConfig
 from .base import Chunk, Family, Split, TrainData
 
-DOC = ("Predicts whether a gene is highly expressed (probability that its expression "
-       "is at or above the median of its cell type) from histone-modification read "
-       "counts in {bins} bins of {bin_size} bp around its transcription start site "
-       "(+-{window} bp), marks in the order {marks}.")
+DOC = (
+    "Predicts whether a gene is highly expressed (probability that its expression "
+    "is at or above the median of its cell type) from histone-modification read "
+    "counts in {bins} bins of {bin_size} bp around its transcription start site "
+    "(+-{window} bp), marks in the order {marks}."
+)
 
 
 def _split(ds: CellDataset) -> Split:
@@ -33,28 +36,40 @@ class BinsFamily(Family):
 
     def load(self, tc: Any, task: str) -> TrainData:
         if task != "clf":
-            raise DataError(f"task {task}: the bin-CSV models classify (clf); reg and diff "
-                            "are Chromoformer's (--model chromoformer)")
+            raise DataError(
+                f"task {task}: the bin-CSV models classify (clf); reg and diff "
+                "are Chromoformer's (--model chromoformer)"
+            )
         if not tc.data_root:
-            raise DataError("the bin-CSV models need --data-root (the benchmark layout "
-                            "{EID}/classification/{train,valid,test}.csv)")
+            raise DataError(
+                "the bin-CSV models need --data-root (the benchmark layout "
+                "{EID}/classification/{train,valid,test}.csv)"
+            )
         if not tc.cell_types:
             raise DataError("name at least one cell type with --cell-types")
         sets = load_benchmark(tc.data_root, tc.cell_types, threads=tc.threads)
         layout = {"marks": sets["train"].marks, "bins": int(sets["train"].counts.shape[1])}
         for split, ds in sets.items():
             self.check_data(ds, layout, f"{tc.data_root} ({split})")
-        return TrainData(_split(sets["train"]), _split(sets["valid"]), _split(sets["test"]),
-                         layout, info={"cell_types": list(tc.cell_types)})
+        return TrainData(
+            _split(sets["train"]),
+            _split(sets["valid"]),
+            _split(sets["test"]),
+            layout,
+            info={"cell_types": list(tc.cell_types)},
+        )
 
     def check_data(self, ds: CellDataset, layout: dict[str, Any], where: str) -> None:
-        got = {"marks": ds.marks, "bins": int(ds.counts.shape[1])}
+        got: dict[str, Any] = {"marks": ds.marks, "bins": int(ds.counts.shape[1])}
         if got["bins"] != layout["bins"] or len(got["marks"]) != len(layout["marks"]):
-            raise DataError(f"{where}: {got['bins']} bins x {len(got['marks'])} marks, "
-                            f"expected {layout['bins']} x {len(layout['marks'])}")
+            raise DataError(
+                f"{where}: {got['bins']} bins x {len(got['marks'])} marks, "
+                f"expected {layout['bins']} x {len(layout['marks'])}"
+            )
 
-    def model_config(self, arch: str, task: str, layout: dict[str, Any],
-                     options: dict[str, Any]) -> ModelConfig:
+    def model_config(
+        self, arch: str, task: str, layout: dict[str, Any], options: dict[str, Any]
+    ) -> ModelConfig:
         try:
             return ModelConfig(arch=arch, marks=layout["marks"], bins=layout["bins"], **options)
         except ValueError as err:
@@ -63,9 +78,11 @@ class BinsFamily(Family):
     def check_layout(self, cfg: Any, layout: dict[str, Any], where: str) -> None:
         bins, marks = layout["bins"], len(layout["marks"])
         if bins != cfg.bins or marks != cfg.n_marks:
-            raise DataError(f"{where}: the data have {bins} bins x {marks} marks but the model "
-                            f"expects {cfg.bins} bins x {cfg.n_marks} marks "
-                            f"({', '.join(cfg.marks)})")
+            raise DataError(
+                f"{where}: the data have {bins} bins x {marks} marks but the model "
+                f"expects {cfg.bins} bins x {cfg.n_marks} marks "
+                f"({', '.join(cfg.marks)})"
+            )
 
     # --- training ---------------------------------------------------------------------
     def loss(self, task: str, out: dict, y: Any) -> Any:
@@ -95,33 +112,57 @@ class BinsFamily(Family):
         return BinsExportable(model, grouped)
 
     def metadata(self, cfg: Any, ckpt: dict[str, Any]) -> dict[str, str]:
-        return {"bins": str(cfg.bins), "bin_size": str(cfg.bin_size),
-                "window": str(window_of(cfg.bins, cfg.bin_size)),
-                "input_transform": cfg.input_transform, "input": BINS_INPUT,
-                "training_cell_types": ",".join(ckpt.get("cell_types") or [])}
+        return {
+            "bins": str(cfg.bins),
+            "bin_size": str(cfg.bin_size),
+            "window": str(window_of(cfg.bins, cfg.bin_size)),
+            "input_transform": cfg.input_transform,
+            "input": BINS_INPUT,
+            "training_cell_types": ",".join(ckpt.get("cell_types") or []),
+        }
 
     def doc(self, cfg: Any) -> str:
-        return DOC.format(bins=cfg.bins, bin_size=cfg.bin_size, marks=", ".join(cfg.marks),
-                          window=window_of(cfg.bins, cfg.bin_size))
+        return DOC.format(
+            bins=cfg.bins,
+            bin_size=cfg.bin_size,
+            marks=", ".join(cfg.marks),
+            window=window_of(cfg.bins, cfg.bin_size),
+        )
 
     def io_schema(self, cfg: Any) -> dict[str, Any]:
         outputs = {
-            "probability": {"shape": ["batch"], "dtype": "float32",
-                            "doc": "P(expression >= median of the cell type)"},
+            "probability": {
+                "shape": ["batch"],
+                "dtype": "float32",
+                "doc": "P(expression >= median of the cell type)",
+            },
             "logit": {"shape": ["batch"], "dtype": "float32", "doc": "log-odds of the same"},
-            "bin_attention": {"shape": ["batch", cfg.n_marks, cfg.bins], "dtype": "float32",
-                              "doc": "per-mark attention over bins; sums to 1 over bins"},
-            "mark_attention": {"shape": ["batch", cfg.n_marks], "dtype": "float32",
-                               "doc": "attention over marks; sums to 1"},
+            "bin_attention": {
+                "shape": ["batch", cfg.n_marks, cfg.bins],
+                "dtype": "float32",
+                "doc": "per-mark attention over bins; sums to 1 over bins",
+            },
+            "mark_attention": {
+                "shape": ["batch", cfg.n_marks],
+                "dtype": "float32",
+                "doc": "attention over marks; sums to 1",
+            },
         }
-        counts = {"shape": ["batch", cfg.bins, cfg.n_marks], "dtype": "float32",
-                  "doc": "raw read counts per bin (bin 1 upstream of the TSS on the gene's "
-                         "strand), marks in `marks` order",
-                  "marks": list(cfg.marks), "bins": cfg.bins, "bin_size": cfg.bin_size,
-                  "window": window_of(cfg.bins, cfg.bin_size),
-                  "input_transform": cfg.input_transform}
-        return {"inputs": {BINS_INPUT: counts},
-                "outputs": {k: outputs[k] for k in self.output_names(cfg)}}
+        counts = {
+            "shape": ["batch", cfg.bins, cfg.n_marks],
+            "dtype": "float32",
+            "doc": "raw read counts per bin (bin 1 upstream of the TSS on the gene's "
+            "strand), marks in `marks` order",
+            "marks": list(cfg.marks),
+            "bins": cfg.bins,
+            "bin_size": cfg.bin_size,
+            "window": window_of(cfg.bins, cfg.bin_size),
+            "input_transform": cfg.input_transform,
+        }
+        return {
+            "inputs": {BINS_INPUT: counts},
+            "outputs": {k: outputs[k] for k in self.output_names(cfg)},
+        }
 
     def check_sample(self, cfg: Any) -> tuple[dict[str, np.ndarray], Optional[np.ndarray], str]:
         """The bundled real cells when the model takes the benchmark's marks and bins,
@@ -129,17 +170,20 @@ class BinsFamily(Family):
         if tuple(cfg.marks) == BENCHMARK_MARKS and cfg.bins == BENCHMARK_BINS:
             root = PACKAGE_DATA / "deepdiff_sample"
             parts = [load_split(root, ["Cell1", "Cell2"], s) for s in ("valid", "test")]
-            return ({BINS_INPUT: np.concatenate([p.counts for p in parts])},
-                    np.concatenate([p.labels for p in parts]),
-                    "bundled real sample: deepdiff Cell1+Cell2 valid+test, 800 genes")
+            return (
+                {BINS_INPUT: np.concatenate([p.counts for p in parts])},
+                np.concatenate([p.labels for p in parts]),
+                "bundled real sample: deepdiff Cell1+Cell2 valid+test, 800 genes",
+            )
         rng = np.random.default_rng(11)
         depth = rng.gamma(1.0, 4.0, (2000, 1, cfg.n_marks))
         counts = rng.poisson(depth * rng.gamma(1.0, 1.0, (2000, cfg.bins, cfg.n_marks)))
         return {BINS_INPUT: counts.astype(np.float32)}, None, "2,000 random count profiles"
 
     # --- scoring ----------------------------------------------------------------------
-    def chunks(self, info: ModelInfo, source: Any, *, chunk_genes: int,
-               threads: Optional[int]) -> Iterator[Chunk]:
+    def chunks(
+        self, info: ModelInfo, source: Any, *, chunk_genes: int, threads: Optional[int]
+    ) -> Iterator[Chunk]:
         from pathlib import Path
 
         stream = BinStream(source, chunk_genes, threads=threads, integer_counts=False)
@@ -151,12 +195,14 @@ class BinsFamily(Family):
                 if batch.n_marks != len(info.marks):
                     raise DataError(
                         f"{source}: the file has {batch.n_marks} mark columns but {name} "
-                        f"expects {len(info.marks)} ({','.join(info.marks)}, in that order)")
+                        f"expects {len(info.marks)} ({','.join(info.marks)}, in that order)"
+                    )
                 if batch.n_bins != info.bins:
-                    raise DataError(f"{source}: genes have {batch.n_bins} bins but {name} "
-                                    f"expects {info.bins} bins of {info.bin_size} bp")
-            yield Chunk(batch.gene_ids, {BINS_INPUT: batch.counts}, batch.labels,
-                        stream.bytes_read)
+                    raise DataError(
+                        f"{source}: genes have {batch.n_bins} bins but {name} "
+                        f"expects {info.bins} bins of {info.bin_size} bp"
+                    )
+            yield Chunk(batch.gene_ids, {BINS_INPUT: batch.counts}, batch.labels, stream.bytes_read)
 
     def progress_total(self, source: Any) -> tuple[Optional[int], str]:
         import os

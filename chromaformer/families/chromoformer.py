@@ -6,6 +6,7 @@ trains on the other three and validates on split k. A meta whose split column do
 name at least two folds (the reference's own demo data put every gene in one split)
 gets folds by chromosome, or by gene order when it has one chromosome, with a note.
 """
+
 from __future__ import annotations
 
 import time
@@ -13,18 +14,25 @@ from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
-from ..contract import (CHROMOFORMER_OUTPUTS, OBSERVED_COLUMN, PRIMARY_OUTPUT, ModelInfo,
-                        chromoformer_input_names)
+from ..contract import (
+    CHROMOFORMER_OUTPUTS,
+    OBSERVED_COLUMN,
+    PRIMARY_OUTPUT,
+    ModelInfo,
+    chromoformer_input_names,
+)
 from ..data.chromoformer import ChromoformerSet, joint_inputs, load_chromoformer, read_meta
 from ..errors import DataError
 from ..layout import CHROMOFORMER_FOLDS, assign_folds
 from ..models.config import ChromoformerConfig
 from .base import Chunk, Family, Split, TrainData
 
-DOC = ("chromaformer Chromoformer ({task}). Per gene: the promoter (TSS +- 20 kb) binned at "
-       "{sizes} bp, log(mean depth + 1) per bin, 5'->3' on the gene's strand; up to {i_max} "
-       "interacting regions binned alike, centred and zero-padded; their lengths in bp (0 = "
-       "none) and interaction scores. Marks: {marks}. Dynamic batch.")
+DOC = (
+    "chromaformer Chromoformer ({task}). Per gene: the promoter (TSS +- 20 kb) binned at "
+    "{sizes} bp, log(mean depth + 1) per bin, 5'->3' on the gene's strand; up to {i_max} "
+    "interacting regions binned alike, centred and zero-padded; their lengths in bp (0 = "
+    "none) and interaction scores. Marks: {marks}. Dynamic batch."
+)
 
 
 def cells_for(task: str) -> int:
@@ -32,18 +40,29 @@ def cells_for(task: str) -> int:
     return 2 if task == "diff" else 1
 
 
-def load_sets(metas: Sequence[str], npy_dirs: Sequence[str], task: str, *,
-              bin_sizes: Optional[Sequence[int]] = None, i_max: Optional[int] = None,
-              channels: Optional[int] = None, threads: Optional[int] = None,
-              cache_dir: Optional[str] = None, progress: Any = None) -> list[ChromoformerSet]:
+def load_sets(
+    metas: Sequence[str],
+    npy_dirs: Sequence[str],
+    task: str,
+    *,
+    bin_sizes: Optional[Sequence[int]] = None,
+    i_max: Optional[int] = None,
+    channels: Optional[int] = None,
+    threads: Optional[int] = None,
+    cache_dir: Optional[str] = None,
+    progress: Any = None,
+) -> list[ChromoformerSet]:
     """The binned sets of a task: one cell, or for diff cell a then cell b restricted to
     the genes both metas hold, in cell a's order."""
     want = cells_for(task)
     if len(metas) != want or len(npy_dirs) != want:
-        raise DataError(f"task {task} takes {want} --meta and {want} --npy-dir "
-                        f"(got {len(metas)} and {len(npy_dirs)})")
-    kw: dict[str, Any] = dict(channels=channels, threads=threads, cache_dir=cache_dir,
-                              progress=progress)
+        raise DataError(
+            f"task {task} takes {want} --meta and {want} --npy-dir "
+            f"(got {len(metas)} and {len(npy_dirs)})"
+        )
+    kw: dict[str, Any] = dict(
+        channels=channels, threads=threads, cache_dir=cache_dir, progress=progress
+    )
     if bin_sizes is not None:
         kw["bin_sizes"] = tuple(bin_sizes)
     if i_max is not None:
@@ -83,8 +102,10 @@ def training_folds(s: ChromoformerSet, folds: int = CHROMOFORMER_FOLDS) -> tuple
         split = np.arange(len(s)) % folds + 1
         how = f"gene order (one chromosome): gene i in fold i mod {folds} + 1"
     what = f"only split {named[0]}" if len(named) else "no split column"
-    return split, (f"the meta has {what}: folds assigned by {how}; fold k validates on "
-                   "them as in the reference")
+    return split, (
+        f"the meta has {what}: folds assigned by {how}; fold k validates on "
+        "them as in the reference"
+    )
 
 
 class ChromoformerFamily(Family):
@@ -101,8 +122,7 @@ class ChromoformerFamily(Family):
         if not 1 <= tc.fold <= CHROMOFORMER_FOLDS:
             raise DataError(f"--fold must be 1-{CHROMOFORMER_FOLDS}, got {tc.fold}")
         t0 = time.perf_counter()
-        sets = load_sets(tc.meta, tc.npy_dir, task, threads=tc.threads,
-                         cache_dir=tc.cache_dir)
+        sets = load_sets(tc.meta, tc.npy_dir, task, threads=tc.threads, cache_dir=tc.cache_dir)
         load_s = time.perf_counter() - t0
         target = observed(task, sets)
         if target is None or np.isnan(np.asarray(target, np.float64)).any():
@@ -110,30 +130,42 @@ class ChromoformerFamily(Family):
             raise DataError(f"{tc.meta[-1]}: task {task} needs {need} for every gene")
         split, note = training_folds(sets[0])
         val = np.flatnonzero(split == tc.fold)
-        train = np.flatnonzero((split != tc.fold) & (split >= 1)
-                               & (split <= CHROMOFORMER_FOLDS))
+        train = np.flatnonzero((split != tc.fold) & (split >= 1) & (split <= CHROMOFORMER_FOLDS))
         if not len(val) or not len(train):
-            raise DataError(f"fold {tc.fold}: {len(train)} training and {len(val)} validation "
-                            "genes (the meta's split column assigns genes to folds 1-4)")
+            raise DataError(
+                f"fold {tc.fold}: {len(train)} training and {len(val)} validation "
+                "genes (the meta's split column assigns genes to folds 1-4)"
+            )
         cells = (f"fold{tc.fold}",)
 
         def part(name: str, idx: np.ndarray) -> Split:
-            feats = np.concatenate([s.promoters[s.bin_sizes[0]][idx].reshape(len(idx), -1)
-                                    for s in sets], axis=1)
-            return Split(name, joint_inputs(sets, idx), np.asarray(target)[idx],
-                         np.asarray(sets[0].gene_ids)[idx],
-                         np.zeros(len(idx), dtype=np.int16), cells, feats)
+            feats = np.concatenate(
+                [s.promoters[s.bin_sizes[0]][idx].reshape(len(idx), -1) for s in sets], axis=1
+            )
+            return Split(
+                name,
+                joint_inputs(sets, idx),
+                np.asarray(target)[idx],
+                np.asarray(sets[0].gene_ids)[idx],
+                np.zeros(len(idx), dtype=np.int16),
+                cells,
+                feats,
+            )
 
         valid = part("valid", val)
         n_marks = sets[0].promoters[sets[0].bin_sizes[0]].shape[-1]
-        return TrainData(part("train", train), valid, valid,
-                         {"channels": int(n_marks), "bin_sizes": sets[0].bin_sizes},
-                         notes=[note] if note else [],
-                         info={"fold": tc.fold, "load_seconds": load_s,
-                               "cell_types": [str(m) for m in tc.meta]})
+        return TrainData(
+            part("train", train),
+            valid,
+            valid,
+            {"channels": int(n_marks), "bin_sizes": sets[0].bin_sizes},
+            notes=[note] if note else [],
+            info={"fold": tc.fold, "load_seconds": load_s, "cell_types": [str(m) for m in tc.meta]},
+        )
 
-    def model_config(self, arch: str, task: str, layout: dict[str, Any],
-                     options: dict[str, Any]) -> ChromoformerConfig:
+    def model_config(
+        self, arch: str, task: str, layout: dict[str, Any], options: dict[str, Any]
+    ) -> ChromoformerConfig:
         cfg = ChromoformerConfig(task=task, **options)
         if layout["channels"] != cfg.n_marks:  # arrays of other marks than the reference's
             cfg.marks = tuple(f"mark{i + 1}" for i in range(layout["channels"]))
@@ -141,9 +173,11 @@ class ChromoformerFamily(Family):
 
     def check_layout(self, cfg: Any, layout: dict[str, Any], where: str) -> None:
         if layout["channels"] != cfg.n_marks or tuple(layout["bin_sizes"]) != cfg.bin_sizes:
-            raise DataError(f"{where}: arrays of {layout['channels']} marks binned at "
-                            f"{layout['bin_sizes']}, but the model takes {cfg.n_marks} marks "
-                            f"at {cfg.bin_sizes}")
+            raise DataError(
+                f"{where}: arrays of {layout['channels']} marks binned at "
+                f"{layout['bin_sizes']}, but the model takes {cfg.n_marks} marks "
+                f"at {cfg.bin_sizes}"
+            )
 
     # --- training ---------------------------------------------------------------------
     def loss(self, task: str, out: dict, y: Any) -> Any:
@@ -171,15 +205,22 @@ class ChromoformerFamily(Family):
         of regions per gene (none in the first), their lengths and scores."""
         rng = np.random.default_rng(seed)
         lengths = rng.integers(1000, cfg.window, (batch, cfg.i_max))
-        lengths[:, cfg.i_max // 2:] = 0
+        lengths[:, cfg.i_max // 2 :] = 0
         lengths[0, :] = 0  # a gene without regions
-        one = [np.log1p(rng.gamma(1.0, 2.0, (batch, cfg.window // b, cfg.n_marks)))
-               .astype(np.float32) for b in cfg.bin_sizes]
-        one += [np.log1p(rng.gamma(1.0, 2.0, (batch, cfg.i_max, cfg.window // b, cfg.n_marks)))
-                .astype(np.float32) for b in cfg.bin_sizes]
-        one += [lengths.astype(np.int64),
-                (1.5 + rng.exponential(0.5, (batch, cfg.i_max)) * (lengths > 0))
-                .astype(np.float32)]
+        one = [
+            np.log1p(rng.gamma(1.0, 2.0, (batch, cfg.window // b, cfg.n_marks))).astype(np.float32)
+            for b in cfg.bin_sizes
+        ]
+        one += [
+            np.log1p(rng.gamma(1.0, 2.0, (batch, cfg.i_max, cfg.window // b, cfg.n_marks))).astype(
+                np.float32
+            )
+            for b in cfg.bin_sizes
+        ]
+        one += [
+            lengths.astype(np.int64),
+            (1.5 + rng.exponential(0.5, (batch, cfg.i_max)) * (lengths > 0)).astype(np.float32),
+        ]
         return one * cells_for(cfg.task)
 
     def export_module(self, model: Any, **options: Any) -> Any:
@@ -188,62 +229,104 @@ class ChromoformerFamily(Family):
         return DictExportable(model, self.output_names(model.config))
 
     def metadata(self, cfg: Any, ckpt: dict[str, Any]) -> dict[str, str]:
-        return {"bin_sizes": ",".join(str(b) for b in cfg.bin_sizes),
-                "window": str(cfg.window // 2), "i_max": str(cfg.i_max),
-                "training_fold": str(ckpt.get("fold", ""))}
+        return {
+            "bin_sizes": ",".join(str(b) for b in cfg.bin_sizes),
+            "window": str(cfg.window // 2),
+            "i_max": str(cfg.i_max),
+            "training_fold": str(ckpt.get("fold", "")),
+        }
 
     def doc(self, cfg: Any) -> str:
-        return DOC.format(task=cfg.task, sizes="/".join(str(b) for b in cfg.bin_sizes),
-                          i_max=cfg.i_max, marks=", ".join(cfg.marks))
+        return DOC.format(
+            task=cfg.task,
+            sizes="/".join(str(b) for b in cfg.bin_sizes),
+            i_max=cfg.i_max,
+            marks=", ".join(cfg.marks),
+        )
 
     def io_schema(self, cfg: Any) -> dict[str, Any]:
         one: dict[str, Any] = {}
         for b in cfg.bin_sizes:
             n = cfg.window // b
-            one[f"promoter_{b}"] = {"shape": ["batch", n, cfg.n_marks], "dtype": "float32",
-                                    "doc": f"promoter, {n} bins of {b} bp, log(mean depth + 1)"}
+            one[f"promoter_{b}"] = {
+                "shape": ["batch", n, cfg.n_marks],
+                "dtype": "float32",
+                "doc": f"promoter, {n} bins of {b} bp, log(mean depth + 1)",
+            }
         for b in cfg.bin_sizes:
             n = cfg.window // b
-            one[f"pcre_{b}"] = {"shape": ["batch", cfg.i_max, n, cfg.n_marks],
-                                "dtype": "float32",
-                                "doc": f"interacting regions, {n} bins of {b} bp, centred"}
-        one["pcre_lengths"] = {"shape": ["batch", cfg.i_max], "dtype": "int64",
-                               "doc": "region lengths in bp; 0 = no region"}
-        one["pcre_scores"] = {"shape": ["batch", cfg.i_max], "dtype": "float32",
-                              "doc": "normalised interaction frequencies"}
+            one[f"pcre_{b}"] = {
+                "shape": ["batch", cfg.i_max, n, cfg.n_marks],
+                "dtype": "float32",
+                "doc": f"interacting regions, {n} bins of {b} bp, centred",
+            }
+        one["pcre_lengths"] = {
+            "shape": ["batch", cfg.i_max],
+            "dtype": "int64",
+            "doc": "region lengths in bp; 0 = no region",
+        }
+        one["pcre_scores"] = {
+            "shape": ["batch", cfg.i_max],
+            "dtype": "float32",
+            "doc": "normalised interaction frequencies",
+        }
         names = self.input_names(cfg)
         specs = list(one.values()) * cells_for(cfg.task)
         outputs = {
-            "logits": {"shape": ["batch", 2], "dtype": "float32",
-                       "doc": "class logits (0: low, 1: high)"},
-            "probability": {"shape": ["batch"], "dtype": "float32",
-                            "doc": "P(expression >= median)"},
+            "logits": {
+                "shape": ["batch", 2],
+                "dtype": "float32",
+                "doc": "class logits (0: low, 1: high)",
+            },
+            "probability": {
+                "shape": ["batch"],
+                "dtype": "float32",
+                "doc": "P(expression >= median)",
+            },
             "prediction": {"shape": ["batch"], "dtype": "float32", "doc": "log2(RPKM + 1)"},
-            "log2fc": {"shape": ["batch"], "dtype": "float32",
-                       "doc": "log2 fold change of expression, cell b over cell a"},
+            "log2fc": {
+                "shape": ["batch"],
+                "dtype": "float32",
+                "doc": "log2 fold change of expression, cell b over cell a",
+            },
         }
-        return {"inputs": dict(zip(names, specs)),
-                "outputs": {k: outputs[k] for k in self.output_names(cfg)}}
+        return {
+            "inputs": dict(zip(names, specs)),
+            "outputs": {k: outputs[k] for k in self.output_names(cfg)},
+        }
 
     # --- scoring ----------------------------------------------------------------------
-    def chunks(self, info: ModelInfo, source: Any, *, chunk_genes: int,
-               threads: Optional[int]) -> Iterator[Chunk]:
+    def chunks(
+        self, info: ModelInfo, source: Any, *, chunk_genes: int, threads: Optional[int]
+    ) -> Iterator[Chunk]:
         metas, npy_dirs = source
         if len(metas) != len(npy_dirs):
             raise DataError("give one --npy-dir per --meta")
         want = cells_for(info.task)
         if len(metas) != want:
-            raise DataError(f"{info.path} is a {info.task} model: give {want} --meta and "
-                            f"{want} --npy-dir")
-        sets = load_sets(metas, npy_dirs, info.task, bin_sizes=info.bin_sizes,
-                         i_max=info.i_max, channels=len(info.marks), threads=threads)
+            raise DataError(
+                f"{info.path} is a {info.task} model: give {want} --meta and {want} --npy-dir"
+            )
+        sets = load_sets(
+            metas,
+            npy_dirs,
+            info.task,
+            bin_sizes=info.bin_sizes,
+            i_max=info.i_max,
+            channels=len(info.marks),
+            threads=threads,
+        )
         truth = observed(info.task, sets)
         n = len(sets[0])
         ids = np.asarray(sets[0].gene_ids)
         for k in range(0, n, chunk_genes):
             idx = np.arange(k, min(n, k + chunk_genes))
-            yield Chunk(ids[idx], dict(zip(info.inputs, joint_inputs(sets, idx))),
-                        None if truth is None else truth[idx], int(idx[-1]) + 1)
+            yield Chunk(
+                ids[idx],
+                dict(zip(info.inputs, joint_inputs(sets, idx))),
+                None if truth is None else truth[idx],
+                int(idx[-1]) + 1,
+            )
 
     def progress_total(self, source: Any) -> tuple[Optional[int], str]:
         return len(read_meta(source[0][0])), "gene"

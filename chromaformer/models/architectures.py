@@ -1,6 +1,7 @@
 """The four architectures. Each takes raw counts (batch, bins, marks) and returns a dict
 with ``logit`` (batch,) and, where the architecture has them, ``bin_attention``
 (batch, marks, bins) and ``mark_attention`` (batch, marks)."""
+
 from __future__ import annotations
 
 import torch
@@ -13,8 +14,9 @@ Output = dict[str, torch.Tensor]
 
 
 def _mark_transformer(cfg: ModelConfig) -> MarkTransformer:
-    return MarkTransformer(cfg.n_marks, cfg.d_model, cfg.n_heads, cfg.dim_feedforward,
-                           cfg.n_layers, cfg.dropout)
+    return MarkTransformer(
+        cfg.n_marks, cfg.d_model, cfg.n_heads, cfg.dim_feedforward, cfg.n_layers, cfg.dropout
+    )
 
 
 class BiLSTMAttention(nn.Module):
@@ -31,8 +33,11 @@ class BiLSTMAttention(nn.Module):
     def forward(self, counts: torch.Tensor) -> Output:
         emb, alpha = self.bins(self.transform(counts))  # (B, M, 64), (B, M, bins)
         gene, beta = self.marks(emb)  # (B, 32), (B, M)
-        return {"logit": self.head(self._gene_vector(gene, emb)).squeeze(-1),
-                "bin_attention": alpha, "mark_attention": beta}
+        return {
+            "logit": self.head(self._gene_vector(gene, emb)).squeeze(-1),
+            "bin_attention": alpha,
+            "mark_attention": beta,
+        }
 
     def _gene_vector(self, gene: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         """What the head sees: the mark-attention vector (B, 32)."""
@@ -90,8 +95,12 @@ class DeepChromeCNN(nn.Module):
         return {"logit": self.mlp(x.flatten(1)).squeeze(-1)}
 
 
-_CLASSES = {"bilstm_attention": BiLSTMAttention, "bilstm_transformer": BiLSTMTransformer,
-            "hybrid": Hybrid, "cnn": DeepChromeCNN}
+_CLASSES = {
+    "bilstm_attention": BiLSTMAttention,
+    "bilstm_transformer": BiLSTMTransformer,
+    "hybrid": Hybrid,
+    "cnn": DeepChromeCNN,
+}
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:

@@ -1,4 +1,5 @@
 """Checkpoints carry the model config and the package version: enough to rebuild."""
+
 from __future__ import annotations
 
 import os
@@ -10,7 +11,7 @@ from torch import nn
 
 from .. import __version__
 from .._atomic import atomic_path
-from .config import AnyConfig, ChromoformerConfig, config_from_dict
+from .config import AnyConfig, ChromoformerConfig, config_from_dict, config_of
 
 BEST = "best.pt"
 LAST = "last.pt"
@@ -29,8 +30,12 @@ def build_network(cfg: AnyConfig) -> nn.Module:
 
 def save_checkpoint(path: Union[str, os.PathLike], model: nn.Module, **extra: Any) -> None:
     """Write config + weights (+ anything in ``extra``) atomically."""
-    state = {"config": model.config.to_dict(), "state_dict": model.state_dict(),
-             "chromaformer_version": __version__, **extra}
+    state = {
+        "config": config_of(model).to_dict(),
+        "state_dict": model.state_dict(),
+        "chromaformer_version": __version__,
+        **extra,
+    }
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
@@ -68,9 +73,9 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
         head = net.get("fc_head.2.weight")
         if head is None:
             raise ValueError("not a Chromoformer checkpoint: its 'net' has no fc_head")
-        model = Chromoformer(ChromoformerConfig(task="clf" if head.shape[0] == 2 else "reg"))
-        load_reference_state(model, net)
-        return model.eval()
+        ref = Chromoformer(ChromoformerConfig(task="clf" if head.shape[0] == 2 else "reg"))
+        load_reference_state(ref, net)
+        return ref.eval()
     model = build_network(config_from_dict(ckpt["config"]))
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()

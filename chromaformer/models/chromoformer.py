@@ -21,6 +21,7 @@ regulation transformer adds ``gamma_f[head] * score`` to the promoter's logits.
 predicts log2 fold change B/A as ``head(B) - head(A)``: swapping the cells flips the
 sign exactly, and a ``reg`` model's weights are a valid starting point.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,11 +52,18 @@ def _heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
     return x.reshape(b, n, n_heads, d // n_heads).transpose(1, 2)  # (B, H, N, d)
 
 
-def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
-            d_head: int, bias: Optional[torch.Tensor] = None,
-            gamma: Optional[torch.Tensor] = None) -> torch.Tensor:
-    scores = torch.matmul(q, k.transpose(-1, -2)) / (d_head ** 0.5)
-    if bias is not None:
+def _attend(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor,
+    d_head: int,
+    bias: Optional[torch.Tensor] = None,
+    gamma: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    # float32 scores: the mask's -1e9 would overflow float16 under CUDA autocast
+    scores = (torch.matmul(q, k.transpose(-1, -2)) / (d_head**0.5)).float()
+    if bias is not None and gamma is not None:
         scores = scores + gamma.view(1, -1, 1, 1) * bias.unsqueeze(1)
     scores = scores.masked_fill(mask, NEG_INF)
     return torch.matmul(torch.softmax(scores, dim=-1), v)
@@ -73,8 +81,9 @@ class MultiHeadAttention(nn.Module):
         self.ff = nn.Linear(d_model, d_emb)
         self.ln = nn.LayerNorm(d_emb)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor,
-                bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor, bias: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
         parts = [_heads(p, self.n_heads) for p in self.att(x).chunk(4 if self.gate else 3, -1)]
         out = _attend(parts[0], parts[1], parts[2], mask, self.d_head, bias, self.gamma_f)
         if self.gate:
@@ -106,8 +115,11 @@ class PairwiseMultiHeadAttention(nn.Module):
 class FeedForward(nn.Module):
     def __init__(self, d_emb: int, d_ff: int) -> None:
         super().__init__()
-        self.l1, self.l2, self.ln = nn.Linear(d_emb, d_ff), nn.Linear(d_ff, d_emb), \
-            nn.LayerNorm(d_emb)
+        self.l1, self.l2, self.ln = (
+            nn.Linear(d_emb, d_ff),
+            nn.Linear(d_ff, d_emb),
+            nn.LayerNorm(d_emb),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.ln(x + self.l2(F.relu(self.l1(x))))
@@ -134,11 +146,13 @@ class PairwiseAttentionBlock(nn.Module):
 
 
 class Transformer(nn.Module):
-    def __init__(self, n_layers: int, n_heads: int, d_emb: int, d_model: int, d_ff: int,
-                 gate: bool = False) -> None:
+    def __init__(
+        self, n_layers: int, n_heads: int, d_emb: int, d_model: int, d_ff: int, gate: bool = False
+    ) -> None:
         super().__init__()
-        self.layers = nn.ModuleList([AttentionBlock(d_emb, n_heads, d_model, d_ff, gate)
-                                     for _ in range(n_layers)])
+        self.layers = nn.ModuleList(
+            [AttentionBlock(d_emb, n_heads, d_model, d_ff, gate) for _ in range(n_layers)]
+        )
 
     def forward(self, x, mask, bias=None):
         for layer in self.layers:
@@ -147,11 +161,11 @@ class Transformer(nn.Module):
 
 
 class PairwiseTransformer(nn.Module):
-    def __init__(self, n_layers: int, n_heads: int, d_emb: int, d_model: int,
-                 d_ff: int) -> None:
+    def __init__(self, n_layers: int, n_heads: int, d_emb: int, d_model: int, d_ff: int) -> None:
         super().__init__()
-        self.layers = nn.ModuleList([PairwiseAttentionBlock(d_emb, n_heads, d_model, d_ff)
-                                     for _ in range(n_layers)])
+        self.layers = nn.ModuleList(
+            [PairwiseAttentionBlock(d_emb, n_heads, d_model, d_ff) for _ in range(n_layers)]
+        )
 
     def forward(self, x_p, x_c, mask):
         for layer in self.layers:
@@ -162,8 +176,9 @@ class PairwiseTransformer(nn.Module):
 class EmbeddingTransformer(nn.Module):
     """Linear marks -> d, positions, self-attention over the promoter's bins."""
 
-    def __init__(self, n_feats: int, n_bins: int, n_layers: int, n_heads: int, d_model: int,
-                 d_ff: int) -> None:
+    def __init__(
+        self, n_feats: int, n_bins: int, n_layers: int, n_heads: int, d_model: int, d_ff: int
+    ) -> None:
         super().__init__()
         self.lin_proj = nn.Linear(n_feats, d_model, bias=False)
         self.transformer = Transformer(n_layers, n_heads, d_model, d_model, d_ff)
@@ -176,8 +191,16 @@ class EmbeddingTransformer(nn.Module):
 class PairwiseInteractionTransformer(nn.Module):
     """Each pCRE's bins seen from the promoter's bins; returns the centre bin per pCRE."""
 
-    def __init__(self, n_feats_p: int, n_feats_pcre: int, n_bins: int, n_layers: int,
-                 n_heads: int, d_model: int, d_ff: int) -> None:
+    def __init__(
+        self,
+        n_feats_p: int,
+        n_feats_pcre: int,
+        n_bins: int,
+        n_layers: int,
+        n_heads: int,
+        d_model: int,
+        d_ff: int,
+    ) -> None:
         super().__init__()
         self.ln = nn.LayerNorm(d_model)  # unused; kept for weight parity
         self.lin_proj_p = nn.Linear(n_feats_p, d_model, bias=False)
@@ -185,8 +208,9 @@ class PairwiseInteractionTransformer(nn.Module):
         self.transformer = PairwiseTransformer(n_layers, n_heads, d_model, d_model, d_ff)
         self.register_buffer("pe", sinusoid(n_bins, d_model), persistent=False)
 
-    def forward(self, p_full: torch.Tensor, gene: torch.Tensor, pcre: torch.Tensor,
-                mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, p_full: torch.Tensor, gene: torch.Tensor, pcre: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
         """``p_full`` (B, n, d): promoter embeddings; ``gene`` (R,): the gene of each of
         R regions ``pcre`` (R, n, C); ``mask`` (R, 1, 1, n): region bins without data.
         Returns (R, d): each region's centre bin as seen from its promoter."""
@@ -199,8 +223,7 @@ class PairwiseInteractionTransformer(nn.Module):
 class RegulationTransformer(nn.Module):
     """Gated self-attention over the promoter and its pCREs, logits biased by contacts."""
 
-    def __init__(self, d_emb: int, n_layers: int, n_heads: int, d_model: int,
-                 d_ff: int) -> None:
+    def __init__(self, d_emb: int, n_layers: int, n_heads: int, d_model: int, d_ff: int) -> None:
         super().__init__()
         self.transformer = Transformer(n_layers, n_heads, d_emb, d_model, d_ff, gate=True)
 
@@ -221,17 +244,27 @@ class ChromoformerEncoder(nn.Module):
         self.config = cfg
         c, d = cfg.n_marks, cfg.d_emb
         nb = cfg.n_bins
-        self.embed = nn.ModuleDict({str(b): EmbeddingTransformer(c, nb[b], **cfg.embed)
-                                    for b in cfg.bin_sizes})
-        self.pairwise_interaction = nn.ModuleDict({
-            str(b): PairwiseInteractionTransformer(d, c, nb[b], **cfg.pairwise)
-            for b in cfg.bin_sizes})
+        self.embed = nn.ModuleDict(
+            {str(b): EmbeddingTransformer(c, nb[b], **cfg.embed) for b in cfg.bin_sizes}
+        )
+        self.pairwise_interaction = nn.ModuleDict(
+            {
+                str(b): PairwiseInteractionTransformer(d, c, nb[b], **cfg.pairwise)
+                for b in cfg.bin_sizes
+            }
+        )
         reg = cfg.regulation
-        self.regulation = nn.ModuleDict({str(b): RegulationTransformer(d, **reg)
-                                         for b in cfg.bin_sizes})
+        self.regulation = nn.ModuleDict(
+            {str(b): RegulationTransformer(d, **reg) for b in cfg.bin_sizes}
+        )
 
-    def encode(self, promoters: list[torch.Tensor], pcres: list[torch.Tensor],
-               pcre_lengths: torch.Tensor, pcre_scores: torch.Tensor) -> torch.Tensor:
+    def encode(
+        self,
+        promoters: list[torch.Tensor],
+        pcres: list[torch.Tensor],
+        pcre_lengths: torch.Tensor,
+        pcre_scores: torch.Tensor,
+    ) -> torch.Tensor:
         cfg = self.config
         b = pcre_lengths.shape[0]
         present = pcre_lengths > 0  # (B, I)
@@ -252,12 +285,14 @@ class ChromoformerEncoder(nn.Module):
             valid = region_valid(pcre_lengths, size, n).reshape(-1, n)[rows]  # (R, n)
             c_rows = c.reshape(-1, n, c.shape[-1])[rows]
             pw_rows = self.pairwise_interaction[str(size)](
-                p_full, gene, c_rows, ~valid.unsqueeze(1).unsqueeze(1))
-            pw = torch.zeros(b * cfg.i_max, pw_rows.shape[-1], dtype=pw_rows.dtype,
-                             device=pw_rows.device).index_copy(0, rows, pw_rows)
-            x_in = torch.cat([p_full[:, n // 2].unsqueeze(1), pw.reshape(b, cfg.i_max, -1)],
-                             dim=1)
-            x_out = self.regulation[str(size)].transformer(x_in, inter_mask, freq)
+                p_full, gene, c_rows, ~valid.unsqueeze(1).unsqueeze(1)
+            )
+            pw = torch.zeros(
+                b * cfg.i_max, pw_rows.shape[-1], dtype=pw_rows.dtype, device=pw_rows.device
+            ).index_copy(0, rows, pw_rows)
+            x_in = torch.cat([p_full[:, n // 2].unsqueeze(1), pw.reshape(b, cfg.i_max, -1)], dim=1)
+            regulation: RegulationTransformer = self.regulation[str(size)]  # type: ignore[assignment]
+            x_out = regulation.transformer(x_in, inter_mask, freq)
             emb.append(x_in[:, 0])
             out.append(x_out[:, 0])
         return torch.cat(out, dim=1) + torch.cat(emb, dim=1)
@@ -271,8 +306,11 @@ class Chromoformer(ChromoformerEncoder):
     def __init__(self, cfg: ChromoformerConfig) -> None:
         super().__init__(cfg)
         out = 2 if cfg.task == "clf" else 1
-        self.fc_head = nn.Sequential(nn.Linear(cfg.d_emb * len(cfg.bin_sizes), cfg.d_head),
-                                     nn.ReLU(), nn.Linear(cfg.d_head, out))
+        self.fc_head = nn.Sequential(
+            nn.Linear(cfg.d_emb * len(cfg.bin_sizes), cfg.d_head),
+            nn.ReLU(),
+            nn.Linear(cfg.d_head, out),
+        )
 
     def input_names(self) -> list[str]:
         return chromoformer_input_names(self.config.bin_sizes, self.config.task)
@@ -282,8 +320,9 @@ class Chromoformer(ChromoformerEncoder):
 
     def _one(self, xs: tuple[torch.Tensor, ...]) -> torch.Tensor:
         k = len(self.config.bin_sizes)
-        return self.fc_head(self.encode(list(xs[:k]), list(xs[k:2 * k]), xs[2 * k],
-                                        xs[2 * k + 1]))
+        return self.fc_head(
+            self.encode(list(xs[:k]), list(xs[k : 2 * k]), xs[2 * k], xs[2 * k + 1])
+        )
 
     def forward(self, *xs: torch.Tensor) -> dict[str, torch.Tensor]:
         task = self.config.task
@@ -303,5 +342,7 @@ def load_reference_state(model: Chromoformer, state: dict[str, torch.Tensor]) ->
     state = {k.removeprefix("module."): v for k, v in state.items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise ValueError(f"not a Chromoformer state_dict for this config: missing "
-                         f"{missing[:3]}, unexpected {unexpected[:3]}")
+        raise ValueError(
+            f"not a Chromoformer state_dict for this config: missing "
+            f"{missing[:3]}, unexpected {unexpected[:3]}"
+        )

@@ -1,13 +1,21 @@
 """One config per model family: every hyperparameter, the marks and the layout, saved
 inside checkpoints and ONNX metadata (no torch here)."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Union
+from typing import Any, Union, cast
 
 from ..contract import TASKS
-from ..layout import (BENCHMARK_BINS, BENCHMARK_MARKS, BIN_SIZE, CHROMOFORMER_BIN_SIZES,
-                      CHROMOFORMER_I_MAX, CHROMOFORMER_MARKS, CHROMOFORMER_WINDOW)
+from ..layout import (
+    BENCHMARK_BINS,
+    BENCHMARK_MARKS,
+    BIN_SIZE,
+    CHROMOFORMER_BIN_SIZES,
+    CHROMOFORMER_I_MAX,
+    CHROMOFORMER_MARKS,
+    CHROMOFORMER_WINDOW,
+)
 
 #: Architecture names; the reference work's spellings map onto ours.
 ARCHITECTURES = ("bilstm_attention", "bilstm_transformer", "hybrid", "cnn")
@@ -62,12 +70,16 @@ class ModelConfig:
         self.marks = tuple(self.marks)
         self.cnn_hidden = tuple(self.cnn_hidden)
         if self.input_transform not in ("log1p", "none"):
-            raise ValueError(f"input_transform must be 'log1p' or 'none', got {self.input_transform!r}")
+            raise ValueError(
+                f"input_transform must be 'log1p' or 'none', got {self.input_transform!r}"
+            )
         if self.bins < 1 or not self.marks:
             raise ValueError("bins and marks must be positive")
         d_model = 2 * self.bin_hidden
         if self.arch in ("bilstm_transformer", "hybrid") and d_model % self.n_heads:
-            raise ValueError(f"n_heads={self.n_heads} must divide d_model={d_model} (2 x bin_hidden)")
+            raise ValueError(
+                f"n_heads={self.n_heads} must divide d_model={d_model} (2 x bin_hidden)"
+            )
         if self.arch == "cnn" and self.bins < self.cnn_kernel + self.cnn_pool - 1:
             raise ValueError(f"the CNN needs at least {self.cnn_kernel + self.cnn_pool - 1} bins")
 
@@ -95,7 +107,7 @@ class ModelConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names
         if unknown:
@@ -115,12 +127,13 @@ class ChromoformerConfig:
     i_max: int = CHROMOFORMER_I_MAX
     d_emb: int = 128
     d_head: int = 128
-    embed: dict = field(default_factory=lambda: dict(n_layers=1, n_heads=2, d_model=128,
-                                                     d_ff=128))
-    pairwise: dict = field(default_factory=lambda: dict(n_layers=2, n_heads=2, d_model=128,
-                                                        d_ff=256))
-    regulation: dict = field(default_factory=lambda: dict(n_layers=6, n_heads=8, d_model=256,
-                                                          d_ff=256))
+    embed: dict = field(default_factory=lambda: dict(n_layers=1, n_heads=2, d_model=128, d_ff=128))
+    pairwise: dict = field(
+        default_factory=lambda: dict(n_layers=2, n_heads=2, d_model=128, d_ff=256)
+    )
+    regulation: dict = field(
+        default_factory=lambda: dict(n_layers=6, n_heads=8, d_model=256, d_ff=256)
+    )
     arch: str = "chromoformer"
 
     def __post_init__(self) -> None:
@@ -133,13 +146,16 @@ class ChromoformerConfig:
                 raise ValueError(f"window {self.window} is not a whole number of {b} bp bins")
         self.embed = {**self.embed, "d_model": self.d_emb}  # as the reference does
         if self.pairwise["d_model"] != self.d_emb:
-            raise ValueError(f"pairwise d_model {self.pairwise['d_model']} must equal d_emb "
-                             f"{self.d_emb} (its outputs join the promoter's embedding)")
+            raise ValueError(
+                f"pairwise d_model {self.pairwise['d_model']} must equal d_emb "
+                f"{self.d_emb} (its outputs join the promoter's embedding)"
+            )
         for name in ("embed", "pairwise", "regulation"):
             kw = getattr(self, name)
             if kw["d_model"] % kw["n_heads"]:
-                raise ValueError(f"{name}: d_model {kw['d_model']} is not divisible by "
-                                 f"{kw['n_heads']} heads")
+                raise ValueError(
+                    f"{name}: d_model {kw['d_model']} is not divisible by {kw['n_heads']} heads"
+                )
 
     @property
     def n_bins(self) -> dict[int, int]:
@@ -159,12 +175,17 @@ class ChromoformerConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ChromoformerConfig":
+    def from_dict(cls, d: dict[str, Any]) -> ChromoformerConfig:
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
 
 AnyConfig = Union[ModelConfig, ChromoformerConfig]
+
+
+def config_of(model: Any) -> AnyConfig:
+    """The config a network carries (``model.config``), typed."""
+    return cast(AnyConfig, model.config)
 
 
 def config_from_dict(d: dict[str, Any]) -> AnyConfig:

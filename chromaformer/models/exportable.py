@@ -1,9 +1,11 @@
 """Wrappers that give a network the tuple outputs of its graph, in the contract's order."""
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from .config import config_of
 from .grouped import grouped_copy
 
 
@@ -14,7 +16,7 @@ class BinsExportable(nn.Module):
     def __init__(self, model: nn.Module, grouped: bool = True) -> None:
         super().__init__()
         self.model = grouped_copy(model) if grouped else model
-        self.attention = model.config.has_attention
+        self.attention = config_of(model).has_attention
 
     def forward(self, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = self.model(*xs)  # xs: (counts,), (batch, bins, marks)

@@ -12,6 +12,7 @@ operators (MatMul, Sigmoid, Tanh, Mul, Add, Concat) that any ONNX runtime runs.
 Weights are copied from the trained module, gate by gate, with the input weight and
 both biases folded into the recurrent matrix (the step's input is ``[h, x_t, 1]``).
 """
+
 from __future__ import annotations
 
 import torch
@@ -32,24 +33,34 @@ class GroupedPerMarkBiLSTM(nn.Module):
 
     def __init__(self, source: PerMarkBiLSTM) -> None:
         super().__init__()
-        lstm0 = source.lstms[0]
-        hidden = lstm0.hidden_size
+        lstm0: nn.LSTM = source.lstms[0]  # type: ignore[assignment]
+        hidden = int(lstm0.hidden_size)
         if lstm0.input_size != 1 or lstm0.num_layers != 1 or not lstm0.bidirectional:
-            raise ValueError("the grouped form needs single-layer bidirectional LSTMs over one mark")
-        self.hidden = hidden
+            raise ValueError(
+                "the grouped form needs single-layer bidirectional LSTMs over one mark"
+            )
+        self.hidden: int = hidden
         self.n_marks = len(source.lstms)
+        self.w_i: torch.Tensor  # (G, H+2, H) per gate, G = 2 x marks; buffers below
+        self.w_f: torch.Tensor
+        self.w_g: torch.Tensor
+        self.w_o: torch.Tensor
+        self.context: torch.Tensor  # (G, H, 1)
         per_gate: list[list[torch.Tensor]] = [[] for _ in _GATES]
         with torch.no_grad():
             for suffix in ("", "_reverse"):  # groups: forward of every mark, then backward
                 for lstm in source.lstms:
-                    w_ih = getattr(lstm, "weight_ih_l0" + suffix)  # (4H, 1)
+                    w_ih: torch.Tensor = getattr(lstm, "weight_ih_l0" + suffix)  # (4H, 1)
                     w_hh = getattr(lstm, "weight_hh_l0" + suffix)  # (4H, H)
-                    bias = getattr(lstm, "bias_ih_l0" + suffix) + getattr(lstm, "bias_hh_l0" + suffix)
+                    bias = getattr(lstm, "bias_ih_l0" + suffix) + getattr(
+                        lstm, "bias_hh_l0" + suffix
+                    )
                     for k in range(len(_GATES)):
                         rows = slice(k * hidden, (k + 1) * hidden)
                         # [h, x, 1] @ W -> gate pre-activation: W is (H + 2, H)
-                        per_gate[k].append(torch.cat([w_hh[rows].t(), w_ih[rows].t(),
-                                                      bias[rows][None]], dim=0))
+                        per_gate[k].append(
+                            torch.cat([w_hh[rows].t(), w_ih[rows].t(), bias[rows][None]], dim=0)
+                        )
             for k, name in enumerate(_GATES):
                 self.register_buffer(f"w_{name}", torch.stack(per_gate[k]).clone())  # (G, H+2, H)
             ctx = source.context.detach()  # (marks, 2H): forward half, backward half
@@ -85,13 +96,14 @@ class GroupedPerMarkBiLSTM(nn.Module):
         emb = (weights * hs).sum(dim=0)  # (G, batch, H)
         emb = torch.cat([emb[:marks], emb[marks:]], dim=-1)  # (marks, batch, 2H)
         return emb.transpose(0, 1), alpha.permute(2, 1, 0)
-        
+
 
 def grouped_copy(model: nn.Module) -> nn.Module:
     """A deep copy of ``model`` whose bin level is the grouped form (for export)."""
     import copy
 
     out = copy.deepcopy(model).eval()
-    if isinstance(getattr(out, "bins", None), PerMarkBiLSTM):
-        out.bins = GroupedPerMarkBiLSTM(out.bins)
+    bins = getattr(out, "bins", None)
+    if isinstance(bins, PerMarkBiLSTM):
+        out.bins = GroupedPerMarkBiLSTM(bins)
     return out

@@ -1,4 +1,5 @@
 """Building blocks shared by the architectures. Shapes are written beside the code."""
+
 from __future__ import annotations
 
 import math
@@ -73,10 +74,13 @@ class SinusoidalPositions(nn.Module):
     def __init__(self, length: int, d_model: int) -> None:
         super().__init__()
         pos = torch.arange(length, dtype=torch.float32)[:, None]
-        div = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model))
+        div = torch.exp(
+            torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model)
+        )
         pe = torch.zeros(length, d_model)
         pe[:, 0::2] = torch.sin(pos * div)
         pe[:, 1::2] = torch.cos(pos * div)
+        self.pe: torch.Tensor
         self.register_buffer("pe", pe, persistent=False)  # (length, d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -89,8 +93,9 @@ class MarkTransformer(nn.Module):
     in: (batch, marks, d_model); out: (batch, d_model)
     """
 
-    def __init__(self, n_marks: int, d_model: int, n_heads: int, ff: int, layers: int,
-                 dropout: float) -> None:
+    def __init__(
+        self, n_marks: int, d_model: int, n_heads: int, ff: int, layers: int, dropout: float
+    ) -> None:
         super().__init__()
         self.pos = SinusoidalPositions(n_marks, d_model)
         layer = nn.TransformerEncoderLayer(d_model, n_heads, ff, dropout, batch_first=True)

@@ -1,6 +1,7 @@
 """Readers for what ``chromaformer-prepare`` joins to the tracks: genes (GTF or BED),
 expression tables and promoter-region interaction tables. Every bad line raises a
 :class:`FormatError` naming the file, the line and what was expected."""
+
 from __future__ import annotations
 
 import re
@@ -82,23 +83,31 @@ def _read_gtf(path: str, feature: str) -> GeneSet:
         f = line.split("\t")
         where = f"{path}:{no}"
         if len(f) < 9:
-            raise FormatError(f"{where}: expected 9 tab-separated GTF fields, found {len(f)}",
-                              path, no)
+            raise FormatError(
+                f"{where}: expected 9 tab-separated GTF fields, found {len(f)}", path, no
+            )
         kind = f[2]
         if kind not in ("gene", "transcript"):
             continue
         try:
             start, end = int(f[3]), int(f[4])
         except ValueError:
-            raise FormatError(f"{where}: expected integer start and end in fields 4-5, found "
-                              f"{f[3]!r}, {f[4]!r}", path, no) from None
+            raise FormatError(
+                f"{where}: expected integer start and end in fields 4-5, found {f[3]!r}, {f[4]!r}",
+                path,
+                no,
+            ) from None
         if start < 1 or end < start:
-            raise FormatError(f"{where}: expected 1 <= start <= end (GTF is 1-based), found "
-                              f"{start}, {end}", path, no)
+            raise FormatError(
+                f"{where}: expected 1 <= start <= end (GTF is 1-based), found {start}, {end}",
+                path,
+                no,
+            )
         strand = f[6]
         if strand not in ("+", "-"):
-            raise FormatError(f"{where}: expected strand + or - in field 7, found {strand!r}",
-                              path, no)
+            raise FormatError(
+                f"{where}: expected strand + or - in field 7, found {strand!r}", path, no
+            )
         attrs = dict(_GTF_ATTR.findall(f[8]))
         gid = attrs.get("gene_id")
         if not gid:
@@ -115,14 +124,19 @@ def _read_gtf(path: str, feature: str) -> GeneSet:
     use_genes = feature == "gene" or (feature == "auto" and genes)
     if use_genes:
         if not genes:
-            raise FormatError(f"{path}: no gene records (feature 'gene' in field 3); try "
-                              "--feature transcript", path)
+            raise FormatError(
+                f"{path}: no gene records (feature 'gene' in field 3); try --feature transcript",
+                path,
+            )
         kept, dup = _keep_first(genes)
         return GeneSet(kept, "GTF gene records", dup)
     if not tx_order:
         raise FormatError(f"{path}: no gene or transcript records in field 3", path)
-    return GeneSet([tx_canonical.get(gid, tx_first[gid]) for gid in tx_order],
-                   "GTF transcript records (one per gene: Ensembl_canonical, else the first)", 0)
+    return GeneSet(
+        [tx_canonical.get(gid, tx_first[gid]) for gid in tx_order],
+        "GTF transcript records (one per gene: Ensembl_canonical, else the first)",
+        0,
+    )
 
 
 def _read_bed(path: str) -> GeneSet:
@@ -131,23 +145,36 @@ def _read_bed(path: str) -> GeneSet:
         f = line.split("\t") if "\t" in line else line.split()
         where = f"{path}:{no}"
         if len(f) < 6:
-            raise FormatError(f"{where}: expected BED6 'chrom start end name score strand' "
-                              f"(the strand is needed), found {len(f)} fields", path, no)
+            raise FormatError(
+                f"{where}: expected BED6 'chrom start end name score strand' "
+                f"(the strand is needed), found {len(f)} fields",
+                path,
+                no,
+            )
         try:
             start, end = int(f[1]), int(f[2])
         except ValueError:
-            raise FormatError(f"{where}: expected integer start and end in fields 2-3, found "
-                              f"{f[1]!r}, {f[2]!r}", path, no) from None
+            raise FormatError(
+                f"{where}: expected integer start and end in fields 2-3, found {f[1]!r}, {f[2]!r}",
+                path,
+                no,
+            ) from None
         if start < 0 or end <= start:
-            raise FormatError(f"{where}: expected 0 <= start < end (BED is 0-based, half-open), "
-                              f"found {start}, {end}", path, no)
+            raise FormatError(
+                f"{where}: expected 0 <= start < end (BED is 0-based, half-open), "
+                f"found {start}, {end}",
+                path,
+                no,
+            )
         strand = f[5]
         if strand not in ("+", "-"):
-            raise FormatError(f"{where}: expected strand + or - in field 6, found {strand!r}",
-                              path, no)
+            raise FormatError(
+                f"{where}: expected strand + or - in field 6, found {strand!r}", path, no
+            )
         if not f[3] or "," in f[3]:
-            raise FormatError(f"{where}: expected a gene id without commas in field 4, found "
-                              f"{f[3]!r}", path, no)
+            raise FormatError(
+                f"{where}: expected a gene id without commas in field 4, found {f[3]!r}", path, no
+            )
         genes.append(Gene(f[3], f[0], start if strand == "+" else end - 1, strand, where))
     if not genes:
         raise FormatError(f"{path}: no genes in the file (expected BED6 lines)", path)
@@ -183,19 +210,24 @@ class Expression:
         for no, line in data_lines(path):
             f = [x.strip() for x in _fields(line)]
             if len(f) < 2:
-                raise FormatError(f"{path}:{no}: expected 'gene<TAB>value', found "
-                                  f"{len(f)} field", path, no)
+                raise FormatError(
+                    f"{path}:{no}: expected 'gene<TAB>value', found {len(f)} field", path, no
+                )
             v = _number(f[1])
             if v is None:
                 if first:  # a header
                     first = False
                     continue
-                raise FormatError(f"{path}:{no}: expected a finite number in field 2, found "
-                                  f"{f[1]!r}", path, no)
+                raise FormatError(
+                    f"{path}:{no}: expected a finite number in field 2, found {f[1]!r}", path, no
+                )
             first = False
             if f[0] in first_line:
-                raise FormatError(f"{path}:{no}: gene {f[0]} is listed twice (first on line "
-                                  f"{first_line[f[0]]})", path, no)
+                raise FormatError(
+                    f"{path}:{no}: gene {f[0]} is listed twice (first on line {first_line[f[0]]})",
+                    path,
+                    no,
+                )
             first_line[f[0]] = no
             self.values[f[0]] = v
         if not self.values:
@@ -232,8 +264,11 @@ def read_interactions(path: str) -> dict[str, list[tuple[str, int, int, float]]]
                 if first:
                     first = False
                     continue
-                raise FormatError(f"{where}: expected a region chrom:start-end in field 2, "
-                                  f"found {f[1]!r}", path, no) from None
+                raise FormatError(
+                    f"{where}: expected a region chrom:start-end in field 2, found {f[1]!r}",
+                    path,
+                    no,
+                ) from None
             score = _number(f[2])
         elif len(f) == 5:
             try:
@@ -242,18 +277,26 @@ def read_interactions(path: str) -> dict[str, list[tuple[str, int, int, float]]]
                 if first:
                     first = False
                     continue
-                raise FormatError(f"{where}: expected integer start and end in fields 3-4, "
-                                  f"found {f[2]!r}, {f[3]!r}", path, no) from None
+                raise FormatError(
+                    f"{where}: expected integer start and end in fields 3-4, "
+                    f"found {f[2]!r}, {f[3]!r}",
+                    path,
+                    no,
+                ) from None
             score = _number(f[4])
         else:
-            raise FormatError(f"{where}: expected 'gene chrom:start-end score' or 'gene chrom "
-                              f"start end score', found {len(f)} fields", path, no)
+            raise FormatError(
+                f"{where}: expected 'gene chrom:start-end score' or 'gene chrom "
+                f"start end score', found {len(f)} fields",
+                path,
+                no,
+            )
         first = False
         if score is None:
-            raise FormatError(f"{where}: expected a finite score in the last field, found "
-                              f"{f[-1]!r}", path, no)
+            raise FormatError(
+                f"{where}: expected a finite score in the last field, found {f[-1]!r}", path, no
+            )
         if start < 0 or end <= start:
-            raise FormatError(f"{where}: expected 0 <= start < end, found {start}, {end}",
-                              path, no)
+            raise FormatError(f"{where}: expected 0 <= start < end, found {start}, {end}", path, no)
         out.setdefault(f[0], []).append((chrom, start, end, score))
     return out

@@ -13,6 +13,7 @@ Two layouts:
   per-base depth (float16) for each promoter (TSS +- 20 kb, genome orientation; the
   model reverses minus-strand genes itself) and each interacting region (pCRE).
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -23,15 +24,23 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
 from ..data.bins import write_bins
 from ..errors import DataError
-from ..layout import (BENCHMARK_MARKS, CHROMOFORMER_HALF_WINDOW, CHROMOFORMER_I_MAX,
-                      CHROMOFORMER_MARKS, CHROMOFORMER_MAX_REGION, assign_folds,
-                      parse_region, promoter_region, region_name)
+from ..layout import (
+    BENCHMARK_MARKS,
+    CHROMOFORMER_HALF_WINDOW,
+    CHROMOFORMER_I_MAX,
+    CHROMOFORMER_MARKS,
+    CHROMOFORMER_MAX_REGION,
+    assign_folds,
+    parse_region,
+    promoter_region,
+    region_name,
+)
 from .annotation import Expression, Gene, read_genes, read_interactions
 from .tracks import Track, chrom_aliases, open_track
 
@@ -52,8 +61,9 @@ class PrepareResult:
     regions: int = 0  # chromoformer layout: pCRE files written
 
 
-def order_marks(given: Sequence[str], layout: str,
-                model_marks: Optional[Sequence[str]] = None) -> tuple[str, ...]:
+def order_marks(
+    given: Sequence[str], layout: str, model_marks: Optional[Sequence[str]] = None
+) -> tuple[str, ...]:
     """The output's mark order: the model's, else the layout's canonical order, then the rest."""
     if model_marks is not None:
         missing = [m for m in model_marks if m not in given]
@@ -64,8 +74,7 @@ def order_marks(given: Sequence[str], layout: str,
                 parts.append(f"no --mark for {', '.join(missing)}")
             if extra:
                 parts.append(f"{', '.join(extra)} not among its marks")
-            raise DataError(f"the model expects marks {','.join(model_marks)}: "
-                            f"{'; '.join(parts)}")
+            raise DataError(f"the model expects marks {','.join(model_marks)}: {'; '.join(parts)}")
         return tuple(model_marks)
     canon = BENCHMARK_MARKS if layout == "benchmark" else CHROMOFORMER_MARKS
     return tuple([m for m in canon if m in given] + [m for m in given if m not in canon])
@@ -104,8 +113,9 @@ def _region_task(task: tuple) -> int:
     return len(regions)
 
 
-def _run(tasks: list, fn: Callable, tracks: list[Track], jobs: int,
-         done: Callable[[object], None]) -> None:
+def _run(
+    tasks: list, fn: Callable, tracks: list[Track], jobs: int, done: Callable[[Any], None]
+) -> None:
     if jobs <= 1 or len(tasks) <= 1:
         _init_worker(tracks)
         for t in tasks:
@@ -114,14 +124,16 @@ def _run(tasks: list, fn: Callable, tracks: list[Track], jobs: int,
     # spawn, not fork: a fork of a process that runs threads (torch, BLAS, a host
     # application) can inherit a held lock and hang forever
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
-                             initargs=(tracks,)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=jobs, mp_context=ctx, initializer=_init_worker, initargs=(tracks,)
+    ) as pool:
         for r in pool.map(fn, tasks):
             done(r)
 
 
-def _resolve(genes: list[Gene], tracks: list[Track], missing: str,
-             warnings: list[str]) -> tuple[list[Gene], dict[str, list[Optional[str]]]]:
+def _resolve(
+    genes: list[Gene], tracks: list[Track], missing: str, warnings: list[str]
+) -> tuple[list[Gene], dict[str, list[Optional[str]]]]:
     """Each gene chromosome's name in each track; genes on absent contigs per ``missing``."""
     names: dict[str, list[Optional[str]]] = {}
     for chrom in dict.fromkeys(g.chrom for g in genes):
@@ -131,16 +143,22 @@ def _resolve(genes: list[Gene], tracks: list[Track], missing: str,
     for m, t in enumerate(tracks):
         absent = {c: counts[c] for c, n in names.items() if n[m] is None}
         if absent:
-            listed = ", ".join(f"{c} ({n})" for c, n in sorted(absent.items(),
-                                                              key=lambda kv: -kv[1])[:5])
+            listed = ", ".join(
+                f"{c} ({n})" for c, n in sorted(absent.items(), key=lambda kv: -kv[1])[:5]
+            )
             more = f" and {len(absent) - 5} more" if len(absent) > 5 else ""
-            what = {"skip": "left out", "zero": "given zero signal for this mark",
-                    "error": ""}[missing]
-            msg = (f"{sum(absent.values())} genes on {len(absent)} contigs absent from "
-                   f"{t.describe()}: {listed}{more}")
+            what = {"skip": "left out", "zero": "given zero signal for this mark", "error": ""}[
+                missing
+            ]
+            msg = (
+                f"{sum(absent.values())} genes on {len(absent)} contigs absent from "
+                f"{t.describe()}: {listed}{more}"
+            )
             if missing == "error":
-                raise DataError(f"{msg} (--missing skip leaves them out, --missing zero "
-                                "keeps them with zero signal)")
+                raise DataError(
+                    f"{msg} (--missing skip leaves them out, --missing zero "
+                    "keeps them with zero signal)"
+                )
             warnings.append(f"{msg}; {what}")
     if missing == "skip":
         keep = [g for g in genes if all(n is not None for n in names[g.chrom])]
@@ -151,11 +169,13 @@ def _resolve(genes: list[Gene], tracks: list[Track], missing: str,
     return genes, names
 
 
-def _labels(genes: list[Gene], expression: Optional[str], threshold: str,
-            warnings: list[str]) -> tuple[list[Gene], np.ndarray, Optional[np.ndarray]]:
+def _labels(
+    genes: list[Gene], expression: Optional[str], threshold: str, warnings: list[str]
+) -> tuple[list[Gene], np.ndarray, Optional[np.ndarray]]:
     if expression is None:
-        warnings.append("no --expression: every label is 0, so the file is for scoring, "
-                        "not training")
+        warnings.append(
+            "no --expression: every label is 0, so the file is for scoring, not training"
+        )
         return genes, np.zeros(len(genes), dtype=np.uint8), None
     expr = Expression(expression)
     cut = expr.threshold(threshold)
@@ -163,14 +183,20 @@ def _labels(genes: list[Gene], expression: Optional[str], threshold: str,
     keep = [i for i, v in enumerate(values) if v is not None]
     if len(keep) < len(genes):
         example = next(g.gene_id for g, v in zip(genes, values) if v is None)
-        warnings.append(f"{len(genes) - len(keep)} genes have no value in {expression} "
-                        f"(e.g. {example}) and are left out")
+        warnings.append(
+            f"{len(genes) - len(keep)} genes have no value in {expression} "
+            f"(e.g. {example}) and are left out"
+        )
     if not keep:
-        raise DataError(f"{expression}: none of the genes' ids appear in it (e.g. "
-                        f"{genes[0].gene_id}); expected the annotation's gene ids")
+        raise DataError(
+            f"{expression}: none of the genes' ids appear in it (e.g. "
+            f"{genes[0].gene_id}); expected the annotation's gene ids"
+        )
     vals = np.array([values[i] for i in keep], dtype=np.float64)
-    warnings.append(f"labels: expression >= {cut:g} ({threshold}) -> "
-                    f"{int((vals >= cut).sum())} of {len(vals)} genes labelled 1")
+    warnings.append(
+        f"labels: expression >= {cut:g} ({threshold}) -> "
+        f"{int((vals >= cut).sum())} of {len(vals)} genes labelled 1"
+    )
     return [genes[i] for i in keep], (vals >= cut).astype(np.uint8), vals
 
 
@@ -224,35 +250,46 @@ def prepare(
     path_of = dict(tracks)
     if layout == "benchmark":
         if window <= 0 or bin_size <= 0 or (2 * window) % bin_size:
-            raise DataError(f"--window {window} and --bin-size {bin_size}: the window "
-                            "(2 x window bp) must be a whole number of bins")
+            raise DataError(
+                f"--window {window} and --bin-size {bin_size}: the window "
+                "(2 x window bp) must be a whole number of bins"
+            )
         if interactions is not None:
             raise DataError("--interactions is for --layout chromoformer")
     out_path = Path(output)
-    if layout == "chromoformer" and out_path.exists() and any(out_path.iterdir()) \
-            and not force:
+    if layout == "chromoformer" and out_path.exists() and any(out_path.iterdir()) and not force:
         raise DataError(f"{output}: exists and is not empty (pass --force to replace it)")
     opened = [open_track(m, path_of[m]) for m in order]
     gene_set = read_genes(genes_path, feature)
     warnings: list[str] = []
     if gene_set.duplicates:
-        warnings.append(f"{gene_set.duplicates} repeated gene ids in {genes_path}: the first "
-                        "record of each is used")
+        warnings.append(
+            f"{gene_set.duplicates} repeated gene ids in {genes_path}: the first "
+            "record of each is used"
+        )
     genes, names = _resolve(gene_set.genes, opened, missing, warnings)
     genes, labels, values = _labels(genes, expression, label_threshold, warnings)
     if not genes:
         raise DataError(f"{genes_path}: no gene is left to prepare")
     if on_start is not None:
         on_start(len(genes))
-    common = dict(output=output, layout=layout, marks=order, genes_in=len(gene_set.genes),
-                  genes_written=len(genes),
-                  expressed=None if values is None else int(labels.sum()), warnings=warnings)
+    common: dict[str, Any] = dict(
+        output=output,
+        layout=layout,
+        marks=order,
+        genes_in=len(gene_set.genes),
+        genes_written=len(genes),
+        expressed=None if values is None else int(labels.sum()),
+        warnings=warnings,
+    )
     if layout == "benchmark":
         counts = _benchmark(genes, names, opened, window, bin_size, jobs, progress)
         if np.any(counts < 0):
             m = int(np.argwhere(counts < 0)[0][2])
-            raise DataError(f"{opened[m].describe()} has negative values (a fold-change or "
-                            "log-ratio track?): expected read coverage or signal >= 0")
+            raise DataError(
+                f"{opened[m].describe()} has negative values (a fold-change or "
+                "log-ratio track?): expected read coverage or signal >= 0"
+            )
         if stat == "mean":
             counts /= bin_size
         elif read_length:
@@ -261,20 +298,39 @@ def prepare(
             counts = np.round(counts, decimals)
         write_bins(output, counts.astype(np.float32), labels, [g.gene_id for g in genes])
         return PrepareResult(seconds=time.perf_counter() - t0, **common)
-    regions = _chromoformer(genes, names, opened, out_path, labels, values, interactions,
-                            jobs, force, progress, warnings)
+    regions = _chromoformer(
+        genes,
+        names,
+        opened,
+        out_path,
+        labels,
+        values,
+        interactions,
+        jobs,
+        force,
+        progress,
+        warnings,
+    )
     return PrepareResult(seconds=time.perf_counter() - t0, regions=regions, **common)
 
 
-def _benchmark(genes: list[Gene], names: dict[str, list[Optional[str]]], tracks: list[Track],
-               window: int, bin_size: int, jobs: int,
-               progress: Optional[Callable[[int], None]]) -> np.ndarray:
+def _benchmark(
+    genes: list[Gene],
+    names: dict[str, list[Optional[str]]],
+    tracks: list[Track],
+    window: int,
+    bin_size: int,
+    jobs: int,
+    progress: Optional[Callable[[int], None]],
+) -> np.ndarray:
     bins = 2 * window // bin_size
     tss = np.array([g.tss for g in genes], dtype=np.int64)
     minus = np.array([g.strand == "-" for g in genes])
     lows = tss - window + minus  # the - window is the + window mirrored about the TSS base
-    tasks = [(idx, names[genes[idx[0]].chrom], lows[idx], minus[idx], bins, bin_size)
-             for idx in _tasks_by_chrom(genes, GENES_PER_TASK)]
+    tasks = [
+        (idx, names[genes[idx[0]].chrom], lows[idx], minus[idx], bins, bin_size)
+        for idx in _tasks_by_chrom(genes, GENES_PER_TASK)
+    ]
     counts = np.zeros((len(genes), bins, len(tracks)), dtype=np.float64)
 
     def done(result) -> None:
@@ -287,11 +343,19 @@ def _benchmark(genes: list[Gene], names: dict[str, list[Optional[str]]], tracks:
     return counts
 
 
-def _chromoformer(genes: list[Gene], names: dict[str, list[Optional[str]]],
-                  tracks: list[Track], out_path: Path, labels: np.ndarray,
-                  values: Optional[np.ndarray], interactions: Optional[str], jobs: int,
-                  force: bool, progress: Optional[Callable[[int], None]],
-                  warnings: list[str]) -> int:
+def _chromoformer(
+    genes: list[Gene],
+    names: dict[str, list[Optional[str]]],
+    tracks: list[Track],
+    out_path: Path,
+    labels: np.ndarray,
+    values: Optional[np.ndarray],
+    interactions: Optional[str],
+    jobs: int,
+    force: bool,
+    progress: Optional[Callable[[int], None]],
+    warnings: list[str],
+) -> int:
     import pandas as pd
 
     contacts = read_interactions(interactions) if interactions else {}
@@ -321,20 +385,27 @@ def _chromoformer(genes: list[Gene], names: dict[str, list[Optional[str]]],
         for key, _ in best:
             _, start, end = parse_region(key)
             region_files.setdefault(key, (key + ".npy", names[g.chrom], start, end))
-        rows.append({
-            "gene_id": g.gene_id,
-            "expression": np.nan if values is None else values[i],
-            "label": int(labels[i]),
-            "chrom": g.chrom, "start": g.tss, "end": g.tss + 1, "strand": g.strand,
-            "split": folds[g.chrom],
-            "neighbors": ";".join(k for k, _ in best) or np.nan,
-            "scores": ";".join(f"{s:g}" for _, s in best) or np.nan,
-        })
+        rows.append(
+            {
+                "gene_id": g.gene_id,
+                "expression": np.nan if values is None else values[i],
+                "label": int(labels[i]),
+                "chrom": g.chrom,
+                "start": g.tss,
+                "end": g.tss + 1,
+                "strand": g.strand,
+                "split": folds[g.chrom],
+                "neighbors": ";".join(k for k, _ in best) or np.nan,
+                "scores": ";".join(f"{s:g}" for _, s in best) or np.nan,
+            }
+        )
     if trans:
         warnings.append(f"{trans} contacts with another chromosome ignored")
     if too_long:
-        warnings.append(f"{too_long} contacts with regions over {CHROMOFORMER_MAX_REGION} bp "
-                        "ignored (as the reference model does)")
+        warnings.append(
+            f"{too_long} contacts with regions over {CHROMOFORMER_MAX_REGION} bp "
+            "ignored (as the reference model does)"
+        )
     tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -342,7 +413,7 @@ def _chromoformer(genes: list[Gene], names: dict[str, list[Optional[str]]],
     try:
         items = list(region_files.values())
         step = max(1, min(64, len(items) // max(1, 8 * jobs)))
-        tasks = [(str(tmp / "npy"), items[k:k + step]) for k in range(0, len(items), step)]
+        tasks = [(str(tmp / "npy"), items[k : k + step]) for k in range(0, len(items), step)]
         genes_per_region = len(genes) / max(1, len(items))
         written = [0.0]
 
@@ -353,8 +424,21 @@ def _chromoformer(genes: list[Gene], names: dict[str, list[Optional[str]]],
                 progress(int(written[0]) - before)
 
         _run(tasks, _region_task, tracks, jobs, done)
-        meta = pd.DataFrame(rows, columns=["gene_id", "expression", "label", "chrom", "start",
-                                           "end", "strand", "split", "neighbors", "scores"])
+        meta = pd.DataFrame(
+            rows,
+            columns=[
+                "gene_id",
+                "expression",
+                "label",
+                "chrom",
+                "start",
+                "end",
+                "strand",
+                "split",
+                "neighbors",
+                "scores",
+            ],
+        )
         meta.to_csv(tmp / "meta.csv", index=False)
         if out_path.exists():
             old = out_path.with_name(f".{out_path.name}.old-{os.getpid()}")

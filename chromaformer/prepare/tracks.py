@@ -8,6 +8,7 @@ bigWig goes through pyBigWig's base-level reader; bedGraph is read once into
 sorted interval arrays and answered from a running integral, so neither kind
 approximates with zoom levels.
 """
+
 from __future__ import annotations
 
 import os
@@ -102,7 +103,7 @@ class BigWigTrack(Track):
         lo, hi = max(start, 0), min(end, self._chroms[chrom])
         if hi > lo:
             v = self._handle().values(chrom, lo, hi, numpy=True)
-            out[lo - start:hi - start] = np.nan_to_num(v, nan=0.0)
+            out[lo - start : hi - start] = np.nan_to_num(v, nan=0.0)
         return out
 
 
@@ -120,18 +121,27 @@ class BedGraphTrack(Track):
         import pandas as pd
 
         try:
-            df = pd.read_csv(self.path, sep=r"\s+", header=None, comment="#",
-                             skiprows=_header_lines(self.path),
-                             usecols=[0, 1, 2, 3], names=["c", "s", "e", "v"],
-                             dtype={"c": str, "s": np.int64, "e": np.int64, "v": np.float64},
-                             skip_blank_lines=True, engine="c")
+            df = pd.read_csv(
+                self.path,
+                sep=r"\s+",
+                header=None,
+                comment="#",
+                skiprows=_header_lines(self.path),
+                usecols=[0, 1, 2, 3],
+                names=["c", "s", "e", "v"],
+                dtype={"c": str, "s": np.int64, "e": np.int64, "v": np.float64},
+                skip_blank_lines=True,
+                engine="c",
+            )
         except (ValueError, pd.errors.ParserError) as err:
             raise _first_bad_bedgraph_line(self.path) or FormatError(
-                f"{self.path}: not a bedGraph file ({err})", self.path) from None
+                f"{self.path}: not a bedGraph file ({err})", self.path
+            ) from None
         bad = (df["s"] < 0) | (df["e"] <= df["s"]) | ~np.isfinite(df["v"])
         if bad.any():
             raise _first_bad_bedgraph_line(self.path) or FormatError(
-                f"{self.path}: bad interval", self.path)
+                f"{self.path}: bad interval", self.path
+            )
         for chrom, part in df.groupby("c", sort=False):
             order = np.argsort(part["s"].to_numpy(), kind="stable")
             s = part["s"].to_numpy()[order]
@@ -142,7 +152,8 @@ class BedGraphTrack(Track):
                 raise FormatError(
                     f"{self.path}: intervals overlap on {chrom} at {s[i]} (bedGraph intervals "
                     "must not overlap; merge them with bedtools merge or use a bigWig)",
-                    self.path)
+                    self.path,
+                )
             # integral[k] = sum of value * length over the first k intervals
             integral = np.concatenate([[0.0], np.cumsum(v * (e - s))])
             self._data[str(chrom)] = (s, e, v, integral)
@@ -172,7 +183,7 @@ class BedGraphTrack(Track):
         i = np.searchsorted(e, start, side="right")
         j = np.searchsorted(s, end, side="left")
         for a, b, val in zip(s[i:j], e[i:j], v[i:j]):
-            out[max(a, start) - start:min(b, end) - start] = val
+            out[max(a, start) - start : min(b, end) - start] = val
         return out
 
 
@@ -218,8 +229,9 @@ def open_track(mark: str, path: str) -> Track:
         return BigWigTrack(mark, path)
     if head[:2] == b"\x1f\x8b" or _looks_like_text(path):
         return BedGraphTrack(mark, path)
-    raise FormatError(f"{path}: neither a bigWig nor a bedGraph file (the track given for "
-                      f"{mark})", path)
+    raise FormatError(
+        f"{path}: neither a bigWig nor a bedGraph file (the track given for {mark})", path
+    )
 
 
 def _looks_like_text(path: str) -> bool:
@@ -232,8 +244,9 @@ def _looks_like_text(path: str) -> bool:
     return True
 
 
-def write_bigwig(path: str, chrom_sizes: dict[str, int],
-                 signal: dict[str, list[tuple[int, np.ndarray]]]) -> None:
+def write_bigwig(
+    path: str, chrom_sizes: dict[str, int], signal: dict[str, list[tuple[int, np.ndarray]]]
+) -> None:
     """Write per-base values as a bigWig: ``signal[chrom]`` holds ``(offset, values)``
     pieces (non-overlapping). Runs of equal values become one interval; zeros are left
     out (no data reads back as 0). For tests, benchmarks and demos."""
@@ -257,6 +270,7 @@ def write_bigwig(path: str, chrom_sizes: dict[str, int],
         if starts:
             s_all, e_all, v_all = (np.concatenate(x) for x in (starts, ends, vals))
             if len(s_all):
-                bw.addEntries([chrom] * len(s_all), s_all.tolist(), ends=e_all.tolist(),
-                              values=v_all.tolist())
+                bw.addEntries(
+                    [chrom] * len(s_all), s_all.tolist(), ends=e_all.tolist(), values=v_all.tolist()
+                )
     bw.close()

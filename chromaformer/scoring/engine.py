@@ -5,6 +5,7 @@ The family turns its input (bin CSVs; Chromoformer's layout) into chunks of grap
 reading the next chunk with scoring this one, the atomic TSV, optional attention maps
 (bounded memory), and metrics when the input carries the truth.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,30 +37,40 @@ CHUNK_GENES = {"bins": 2048, "chromoformer": 256}
 class Scorer:
     """An onnxruntime session over one exported model (any family), on cpu or cuda."""
 
-    def __init__(self, model: PathLike, *, device: str = "cpu",
-                 threads: Optional[int] = None) -> None:
+    def __init__(
+        self, model: PathLike, *, device: str = "cpu", threads: Optional[int] = None
+    ) -> None:
         self.session, self.info = open_session(model, device, threads)
         self.family = get_family(self.info.family)
         self.device = device
 
-    def run(self, feeds: dict[str, np.ndarray], names: Sequence[str], *,
-            batch_size: Optional[int] = None) -> dict[str, np.ndarray]:
+    def run(
+        self,
+        feeds: dict[str, np.ndarray],
+        names: Sequence[str],
+        *,
+        batch_size: Optional[int] = None,
+    ) -> dict[str, np.ndarray]:
         """Outputs ``names`` for ``feeds`` (each ``(genes, ...)``), in batches."""
         size = batch_size or BATCH_SIZE[self.info.family]
         n = len(next(iter(feeds.values())))
-        parts = [self.session.run(list(names), {k: v[i:i + size] for k, v in feeds.items()})
-                 for i in range(0, n, size)]
+        parts = [
+            self.session.run(list(names), {k: v[i : i + size] for k, v in feeds.items()})
+            for i in range(0, n, size)
+        ]
         if not parts:
             return {k: np.empty((0,), np.float32) for k in names}
         return {k: np.concatenate([p[j] for p in parts]) for j, k in enumerate(names)}
 
-    def predict(self, counts: np.ndarray, *, attention: bool = False,
-                batch_size: Optional[int] = None) -> dict[str, np.ndarray]:
+    def predict(
+        self, counts: np.ndarray, *, attention: bool = False, batch_size: Optional[int] = None
+    ) -> dict[str, np.ndarray]:
         """A bin model's probabilities (and attention maps) for counts
         ``(genes, bins, marks)``."""
         if self.info.family != "bins":
-            raise DataError(f"{self.info.path}: a {self.info.family} model; use "
-                            "Scorer.run with its feeds")
+            raise DataError(
+                f"{self.info.path}: a {self.info.family} model; use Scorer.run with its feeds"
+            )
         names = [self.info.primary_output]
         if attention and self.info.has_attention:
             names += list(ATTENTION_OUTPUTS)
@@ -92,7 +103,7 @@ class ScoreResult:
 def _prefetch(batches: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
     """Parse ahead in a thread: the C++ reader releases the GIL, so the next batch is
     parsed while the current one is scored."""
-    q: "queue.Queue[Any]" = queue.Queue(maxsize=depth)
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
     done = object()
     stop = threading.Event()
 
@@ -148,11 +159,18 @@ class _NpzStream:
             f.close()
         with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
             for name, (dtype, tail, n) in self.meta.items():
-                with zf.open(f"{name}.npy", "w", force_zip64=True) as out, \
-                        open(self.folder / f"{name}.raw", "rb") as raw:
+                with (
+                    zf.open(f"{name}.npy", "w", force_zip64=True) as out,
+                    open(self.folder / f"{name}.raw", "rb") as raw,
+                ):
                     np.lib.format.write_array_header_2_0(
-                        out, {"descr": np.lib.format.dtype_to_descr(dtype),
-                              "fortran_order": False, "shape": (n, *tail)})
+                        out,
+                        {
+                            "descr": np.lib.format.dtype_to_descr(dtype),
+                            "fortran_order": False,
+                            "shape": (n, *tail),
+                        },
+                    )
                     while chunk := raw.read(1 << 24):
                         out.write(chunk)
             for name, arr in extra.items():
@@ -167,11 +185,18 @@ def _metrics(task: str, observed: np.ndarray, values: np.ndarray) -> dict[str, A
     return regression_metrics(observed[ok], values[ok]) if ok.sum() > 1 else {}
 
 
-def score(scorer: Scorer, source: Any, output: PathLike, *,
-          attention: Optional[PathLike] = None, batch_size: Optional[int] = None,
-          genes_per_chunk: Optional[int] = None, threads: Optional[int] = None,
-          labels: bool = True,
-          progress: Optional[Callable[[int, int], None]] = None) -> ScoreResult:
+def score(
+    scorer: Scorer,
+    source: Any,
+    output: PathLike,
+    *,
+    attention: Optional[PathLike] = None,
+    batch_size: Optional[int] = None,
+    genes_per_chunk: Optional[int] = None,
+    threads: Optional[int] = None,
+    labels: bool = True,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> ScoreResult:
     """Score one input into a TSV ``gene_id, <output>[, label|observed]``.
 
     ``source``: a bin CSV path (plain or gzip) for the bin models; ``(metas, npy_dirs)``
@@ -186,8 +211,9 @@ def score(scorer: Scorer, source: Any, output: PathLike, *,
     out = Path(output)
     attn_path = Path(attention) if attention is not None else None
     if attn_path is not None and not info.has_attention:
-        raise DataError(f"{info.path}: the {info.architecture} architecture has no attention "
-                        "maps to write")
+        raise DataError(
+            f"{info.path}: the {info.architecture} architecture has no attention maps to write"
+        )
     key = info.primary_output
     names = [key] + (list(ATTENTION_OUTPUTS) if attn_path is not None else [])
     chunk = genes_per_chunk or CHUNK_GENES[info.family]
@@ -197,23 +223,26 @@ def score(scorer: Scorer, source: Any, output: PathLike, *,
     ids: list[np.ndarray] = []
     genes = 0
     column = ""
-    with tempfile.TemporaryDirectory(prefix=".chromaformer-score-",
-                                     dir=out.parent if out.parent.exists() else None) as tmp, \
-            atomic_path(out) as tmp_out:
+    with (
+        tempfile.TemporaryDirectory(
+            prefix=".chromaformer-score-", dir=out.parent if out.parent.exists() else None
+        ) as tmp,
+        atomic_path(out) as tmp_out,
+    ):
         npz = _NpzStream(Path(tmp)) if attn_path is not None else None
         with open(tmp_out, "w", encoding="utf-8", newline="\n") as fh:
             for part in _prefetch(family.chunks(info, src, chunk_genes=chunk, threads=threads)):
                 res = scorer.run(part.feeds, names, batch_size=batch_size)
                 vals = res[key]
                 if genes == 0:
-                    column = (OBSERVED_COLUMN[info.task]
-                              if labels and part.observed is not None else "")
+                    column = (
+                        OBSERVED_COLUMN[info.task] if labels and part.observed is not None else ""
+                    )
                     fh.write(f"gene_id\t{key}" + (f"\t{column}" if column else "") + "\n")
                 cols = [part.gene_ids, np.char.mod("%.7g", vals)]
-                if column:
+                if column and part.observed is not None:
                     obs = part.observed
-                    cols.append(obs.astype(str) if info.task == "clf"
-                                else np.char.mod("%.7g", obs))
+                    cols.append(obs.astype(str) if info.task == "clf" else np.char.mod("%.7g", obs))
                     truth.append(obs)
                 fh.write("".join("\t".join(row) + "\n" for row in zip(*cols)))
                 if npz is not None:
@@ -228,8 +257,9 @@ def score(scorer: Scorer, source: Any, output: PathLike, *,
             raise DataError(f"{_describe(src)}: no genes to score")
         if npz is not None and attn_path is not None:
             with atomic_path(attn_path) as tmp_npz:
-                npz.write(Path(tmp_npz), {"gene_id": np.concatenate(ids),
-                                          "marks": np.array(info.marks)})
+                npz.write(
+                    Path(tmp_npz), {"gene_id": np.concatenate(ids), "marks": np.array(info.marks)}
+                )
     seconds = time.perf_counter() - t0
     all_values = np.concatenate(values)
     result = ScoreResult(_describe(src), out, genes, seconds, all_values, key, attn_path)
@@ -262,5 +292,3 @@ def output_names(sources: Sequence[PathLike]) -> list[str]:
         if len(set(names)) == len(names):
             return names
     raise DataError("the same input is named twice")
-
-

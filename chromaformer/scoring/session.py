@@ -1,5 +1,6 @@
 """onnxruntime sessions over exported models (no torch): options, providers, and what
 the model says about itself."""
+
 from __future__ import annotations
 
 import os
@@ -30,16 +31,18 @@ def session_options(threads: Optional[int] = None) -> Any:
     return opts
 
 
-def open_session(model: PathLike, device: str = "cpu",
-                 threads: Optional[int] = None) -> tuple[Any, ModelInfo]:
+def open_session(
+    model: PathLike, device: str = "cpu", threads: Optional[int] = None
+) -> tuple[Any, ModelInfo]:
     """An onnxruntime session on ``cpu`` or ``cuda`` and the model's :class:`ModelInfo`,
     with clear errors for a missing file, a non-model and a missing CUDA provider."""
     import onnxruntime as ort
 
     path = os.fspath(model)
     if not os.path.isfile(path):
-        raise DataError(f"{path}: no such model file (expected an .onnx file from "
-                        "chromaformer-export)")
+        raise DataError(
+            f"{path}: no such model file (expected an .onnx file from chromaformer-export)"
+        )
     if device not in DEVICES:
         raise DataError(f"--device must be cpu or cuda, got {device!r}")
     providers = ["CPUExecutionProvider"]
@@ -49,16 +52,18 @@ def open_session(model: PathLike, device: str = "cpu",
             raise DataError(
                 "--device cuda: this onnxruntime has no CUDA provider (it has "
                 f"{', '.join(available)}); install onnxruntime-gpu in place of "
-                "onnxruntime: pip uninstall -y onnxruntime && pip install onnxruntime-gpu")
+                "onnxruntime: pip uninstall -y onnxruntime && pip install onnxruntime-gpu"
+            )
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
     try:
         session = ort.InferenceSession(path, session_options(threads), providers=providers)
     except Exception as err:  # not ONNX, or not a model this runtime can run
-        raise DataError(f"{path}: not a loadable ONNX model: "
-                        f"{str(err).splitlines()[0]}") from None
+        raise DataError(f"{path}: not a loadable ONNX model: {str(err).splitlines()[0]}") from None
     if device == "cuda" and session.get_providers()[0] != "CUDAExecutionProvider":
-        raise DataError("--device cuda: onnxruntime-gpu is installed but could not start "
-                        "its CUDA provider (no GPU visible, or CUDA/cuDNN libraries "
-                        "missing); run with --device cpu")
+        raise DataError(
+            "--device cuda: onnxruntime-gpu is installed but could not start "
+            "its CUDA provider (no GPU visible, or CUDA/cuDNN libraries "
+            "missing); run with --device cpu"
+        )
     meta = dict(session.get_modelmeta().custom_metadata_map)
     return session, ModelInfo.from_metadata(path, meta)

@@ -1,5 +1,6 @@
 """Simulated data in the exact input formats, seeded: the built-in default of the demo,
 the benchmarks and the large tests. Nothing in the library imports this package."""
+
 from .chromoformer import npy_bytes, simulate_chromoformer
 from .genome import simulate_genome, write_simulated
 

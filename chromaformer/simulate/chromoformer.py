@@ -7,6 +7,7 @@ latent level, more strongly for higher contact scores, so the 3D part carries si
 its own. Per-base depth is Poisson around smooth 100-bp profiles, stored as float16
 ``(7, L)`` arrays exactly as the reference's ``npy`` files.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,14 @@ from typing import Optional
 import numpy as np
 
 from .._atomic import atomic_path
-from ..layout import (CHROMOFORMER_HALF_WINDOW, CHROMOFORMER_I_MAX, CHROMOFORMER_MARKS,
-                      assign_folds, promoter_region, region_name)
+from ..layout import (
+    CHROMOFORMER_HALF_WINDOW,
+    CHROMOFORMER_I_MAX,
+    CHROMOFORMER_MARKS,
+    assign_folds,
+    promoter_region,
+    region_name,
+)
 
 _M = {m: i for i, m in enumerate(CHROMOFORMER_MARKS)}
 
@@ -28,13 +35,13 @@ def _profile(rng: np.random.Generator, bins: int, strand: str, z: float) -> np.n
     down = x if strand == "+" else -x  # bins downstream of the TSS are > 0
     on = 1 / (1 + np.exp(-(z + rng.normal(0, 0.9))))
     prof = np.full((7, bins), 0.3) + rng.gamma(2.0, 0.1, (7, bins))
-    peak = np.exp(-0.5 * (down - 2) ** 2 / 6.0 ** 2)
+    peak = np.exp(-0.5 * (down - 2) ** 2 / 6.0**2)
     prof[_M["H3K4me3"]] += 12 * on * peak
     prof[_M["H3K27ac"]] += 8 * on * peak
     prof[_M["H3K9ac"]] += 6 * on * peak
-    prof[_M["H3K4me1"]] += 3 * np.exp(-0.5 * (np.abs(down) - 15) ** 2 / 8.0 ** 2)
+    prof[_M["H3K4me1"]] += 3 * np.exp(-0.5 * (np.abs(down) - 15) ** 2 / 8.0**2)
     prof[_M["H3K36me3"]] += 4 * on * (down > 5) * np.minimum(1, down / 80)
-    prof[_M["H3K27me3"]] += 5 * (1 - on) * np.exp(-0.5 * down ** 2 / 60.0 ** 2)
+    prof[_M["H3K27me3"]] += 5 * (1 - on) * np.exp(-0.5 * down**2 / 60.0**2)
     prof[_M["H3K9me3"]] += 0.5 * rng.random()
     return prof
 
@@ -44,9 +51,15 @@ def _depth(rng: np.random.Generator, prof: np.ndarray, length: int) -> np.ndarra
     return rng.poisson(per_base).astype(np.float16)
 
 
-def simulate_chromoformer(out_dir: str, genes: int = 200, *, seed: int = 1,
-                          layout_seed: Optional[int] = None, chromosomes: int = 4,
-                          noise: float = 0.8):
+def simulate_chromoformer(
+    out_dir: str,
+    genes: int = 200,
+    *,
+    seed: int = 1,
+    layout_seed: Optional[int] = None,
+    chromosomes: int = 4,
+    noise: float = 0.8,
+):
     """Write ``out_dir/meta.csv`` and ``out_dir/npy/*.npy``; returns the meta table.
 
     ``layout_seed`` fixes the genes, their positions, regions, contact scores and a
@@ -71,8 +84,10 @@ def simulate_chromoformer(out_dir: str, genes: int = 200, *, seed: int = 1,
         tss = 1_000_000 + (g // chromosomes) * 1_000_000 + int(lay.integers(0, 1000))
         strand = "+" if lay.random() < 0.5 else "-"
         zg = z[g] + rng.normal(0, noise)
-        np.save(npy / f"{promoter_region(chrom, tss)}.npy",
-                _depth(rng, _profile(rng, 2 * half // 100, strand, zg), 2 * half))
+        np.save(
+            npy / f"{promoter_region(chrom, tss)}.npy",
+            _depth(rng, _profile(rng, 2 * half // 100, strand, zg), 2 * half),
+        )
         n = int(min(CHROMOFORMER_I_MAX, lay.poisson(3.0)))
         scores = np.sort(np.round(1.5 + lay.exponential(0.5, n), 4))[::-1]
         regions = []
@@ -90,10 +105,18 @@ def simulate_chromoformer(out_dir: str, genes: int = 200, *, seed: int = 1,
             np.save(npy / f"{name}.npy", _depth(rng, prof, length))
             regions.append(name)
         gene_id = f"ENSGSIM{g:07d}"
-        rows.append({"gene_id": gene_id, "expression": expression[g], "chrom": chrom,
-                     "start": tss, "end": tss + 1, "strand": strand,
-                     "neighbors": ";".join(regions) or np.nan,
-                     "scores": ";".join(f"{s:g}" for s in scores) or np.nan})
+        rows.append(
+            {
+                "gene_id": gene_id,
+                "expression": expression[g],
+                "chrom": chrom,
+                "start": tss,
+                "end": tss + 1,
+                "strand": strand,
+                "neighbors": ";".join(regions) or np.nan,
+                "scores": ";".join(f"{s:g}" for s in scores) or np.nan,
+            }
+        )
     meta = pd.DataFrame(rows)
     meta.insert(2, "label", (meta.expression >= meta.expression.median()).astype(int))
     folds = assign_folds(meta.chrom)

@@ -14,6 +14,7 @@ TSS +- 5 kb, fitted by eye to the real ``deepdiff_sample`` cells:
 Counts are gamma-Poisson (negative binomial) around these means, times a per-gene
 depth factor, with rare 5x spikes: mostly 0-20 with a heavy tail, as in the real data.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence

@@ -1,7 +1,16 @@
 """Training and evaluation, one engine for every model family (torch)."""
+
 from .config import RECIPES, TrainConfig
 from .engine import evaluate_run, predict, resolve_device, train
 from .report import format_metrics, format_run
 
-__all__ = ["RECIPES", "TrainConfig", "evaluate_run", "format_metrics", "format_run", "predict",
-           "resolve_device", "train"]
+__all__ = [
+    "RECIPES",
+    "TrainConfig",
+    "evaluate_run",
+    "format_metrics",
+    "format_run",
+    "predict",
+    "resolve_device",
+    "train",
+]

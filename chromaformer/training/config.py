@@ -3,21 +3,51 @@
 Every training default lives here, once: the CLI, the demo and the library read them
 from :data:`RECIPES` through :class:`TrainConfig`.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 #: Each family's training recipe. bins: the AttentiveChrome benchmark recipe (Adam
 #: 2e-4, batch 16, 30 epochs). chromoformer: the reference's (AdamW 3e-5, StepLR x0.87
 #: per epoch, batch 64, 10 epochs, no clipping).
 RECIPES: dict[str, dict[str, Any]] = {
-    "bins": dict(epochs=30, batch_size=16, lr=2e-4, optimizer="adam", lr_gamma=1.0,
-                 clip=1.0, seed=1, eval_batch_size=2048),
-    "chromoformer": dict(epochs=10, batch_size=64, lr=3e-5, optimizer="adamw", lr_gamma=0.87,
-                         clip=0.0, seed=123, eval_batch_size=256),
+    "bins": dict(
+        epochs=30,
+        batch_size=16,
+        lr=2e-4,
+        optimizer="adam",
+        lr_gamma=1.0,
+        clip=1.0,
+        seed=1,
+        eval_batch_size=2048,
+    ),
+    "chromoformer": dict(
+        epochs=10,
+        batch_size=64,
+        lr=3e-5,
+        optimizer="adamw",
+        lr_gamma=0.87,
+        clip=0.0,
+        seed=123,
+        eval_batch_size=256,
+    ),
 }
 OPTIMIZERS = ("adam", "adamw")
+
+
+class Recipe(NamedTuple):
+    """A run's resolved training recipe (no ``None`` left)."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    optimizer: str
+    lr_gamma: float
+    clip: float
+    seed: int
+    eval_batch_size: int
 
 
 @dataclass
@@ -59,26 +89,36 @@ class TrainConfig:
         self.meta, self.npy_dir = list(self.meta), list(self.npy_dir)
         if self.family is not None:
             if self.family not in RECIPES:
-                raise ValueError(f"unknown model family {self.family!r}; expected one of "
-                                 f"{', '.join(RECIPES)}")
+                raise ValueError(
+                    f"unknown model family {self.family!r}; expected one of {', '.join(RECIPES)}"
+                )
             for key, value in RECIPES[self.family].items():
                 if getattr(self, key) is None:
                     setattr(self, key, value)
             if self.optimizer not in OPTIMIZERS:
-                raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, "
-                                 f"got {self.optimizer!r}")
+                raise ValueError(
+                    f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
+                )
 
-    def for_family(self, family: str) -> "TrainConfig":
+    def for_family(self, family: str) -> TrainConfig:
         """This config with ``family``'s recipe filling the fields left ``None``."""
         if self.family not in (None, family):
-            raise ValueError(f"this run's TrainConfig is for the {self.family} family, "
-                             f"not {family}")
+            raise ValueError(
+                f"this run's TrainConfig is for the {self.family} family, not {family}"
+            )
         return TrainConfig.from_dict({**self.to_dict(), "family": family})
+
+    @property
+    def recipe(self) -> Recipe:
+        """The resolved recipe (after :meth:`for_family`), typed."""
+        if self.family is None:
+            raise ValueError("TrainConfig.recipe: no family yet (call for_family)")
+        return Recipe(**{k: getattr(self, k) for k in Recipe._fields})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})

@@ -8,11 +8,11 @@ best/last checkpoints, atomic run-folder outputs and progress.
 Inputs are contiguous tensors; batches are index slices of a seeded permutation (no
 per-sample Python). ``last.pt`` holds everything needed to resume bit-identically.
 """
+
 from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import sys
 import time
@@ -27,9 +27,15 @@ from .._atomic import atomic_path
 from ..errors import DataError
 from ..families import Family, Split, family_for
 from ..metrics import BASELINE_NAME, SELECTION, fit_baseline, is_better
-from ..models.checkpoint import (BEST, LAST, build_network, model_from_checkpoint,
-                                 read_checkpoint, save_checkpoint)
-from ..models.config import AnyConfig, canonical_arch, config_from_dict
+from ..models.checkpoint import (
+    BEST,
+    LAST,
+    build_network,
+    model_from_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
+from ..models.config import AnyConfig, canonical_arch, config_from_dict, config_of
 from ..progress import bar
 from .config import TrainConfig
 
@@ -45,8 +51,10 @@ def resolve_device(name: Union[str, torch.device]) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise DataError(f"--device {name}: CUDA is not available here (torch {torch.__version__}, "
-                        f"cuda build: {torch.version.cuda or 'none'}); use --device cpu")
+        raise DataError(
+            f"--device {name}: CUDA is not available here (torch {torch.__version__}, "
+            f"cuda build: {torch.version.cuda or 'none'}); use --device cpu"
+        )
     if name != "cpu" and not name.startswith("cuda"):
         raise DataError(f"unknown device {name!r}; expected auto, cpu or cuda")
     return torch.device(name)
@@ -80,16 +88,23 @@ def _tensors(arrays: Sequence[np.ndarray], device: torch.device) -> list[torch.T
     return ts
 
 
-def _take(ts: Sequence[torch.Tensor], idx: torch.Tensor, device: torch.device) -> list[torch.Tensor]:
+def _take(
+    ts: Sequence[torch.Tensor], idx: torch.Tensor, device: torch.device
+) -> list[torch.Tensor]:
     return [t[idx.to(t.device)].to(device, non_blocking=True) for t in ts]
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, inputs: Sequence[Union[np.ndarray, torch.Tensor]], *,
-            batch_size: int = 2048, device: Union[str, torch.device, None] = None) -> np.ndarray:
+def predict(
+    model: torch.nn.Module,
+    inputs: Sequence[Union[np.ndarray, torch.Tensor]],
+    *,
+    batch_size: int = 2048,
+    device: Union[str, torch.device, None] = None,
+) -> np.ndarray:
     """What the metrics read for each gene (P(class 1), or the predicted value), in eval
     mode, batched. ``inputs`` are the network's inputs, each ``(genes, ...)``."""
-    cfg = model.config
+    cfg = config_of(model)
     family = family_for(cfg)
     dev = resolve_device(device) if device is not None else next(model.parameters()).device
     ts = [torch.as_tensor(x) for x in inputs]
@@ -98,7 +113,7 @@ def predict(model: torch.nn.Module, inputs: Sequence[Union[np.ndarray, torch.Ten
     model.eval()
     out = []
     for i in range(0, n, batch_size):
-        xs = [t[i:i + batch_size].to(dev) for t in ts]
+        xs = [t[i : i + batch_size].to(dev) for t in ts]
         out.append(family.prediction(cfg.task, model(*xs)).float().cpu())
     model.train(was_training)
     return torch.cat(out).numpy() if out else np.empty(0, np.float32)
@@ -110,8 +125,11 @@ def _write_json(path: Path, obj: Any) -> None:
 
 
 def _scalars(prefix: str, metrics: dict[str, Any]) -> dict[str, float]:
-    return {f"{prefix}{k}": float(v) for k, v in metrics.items()
-            if isinstance(v, (int, float)) and k != "genes"}
+    return {
+        f"{prefix}{k}": float(v)
+        for k, v in metrics.items()
+        if isinstance(v, (int, float)) and k != "genes"
+    }
 
 
 def _say(tc: TrainConfig, dist: _Dist, text: str) -> None:
@@ -119,8 +137,13 @@ def _say(tc: TrainConfig, dist: _Dist, text: str) -> None:
         print(text, file=sys.stderr)
 
 
-def train(tc: TrainConfig, model: ModelSpec = "hybrid", *, task: str = "clf",
-          options: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+def train(
+    tc: TrainConfig,
+    model: ModelSpec = "hybrid",
+    *,
+    task: str = "clf",
+    options: Optional[dict[str, Any]] = None,
+) -> dict[str, Any]:
     """Train ``model`` (an architecture name, or a config object) on ``tc``'s data;
     returns (and writes) the run's metrics. ``task``/``options`` apply to a name:
     the task (clf; reg, diff for Chromoformer) and model hyperparameters.
@@ -130,6 +153,7 @@ def train(tc: TrainConfig, model: ModelSpec = "hybrid", *, task: str = "clf",
     """
     family = family_for(model)
     tc = tc.for_family(family.name)
+    rc = tc.recipe
     device = resolve_device(tc.device)
     if tc.threads:
         torch.set_num_threads(tc.threads)
@@ -149,23 +173,25 @@ def train(tc: TrainConfig, model: ModelSpec = "hybrid", *, task: str = "clf",
     for note in data.notes:
         _say(tc, dist, f"note: {note}")
     if mc is None:
-        arch = canonical_arch(model) if family.name == "bins" else str(model)
+        arch = canonical_arch(str(model)) if family.name == "bins" else str(model)
         mc = family.model_config(arch, task, data.layout, dict(options or {}))
     family.check_layout(mc, data.layout, "the training data")
 
-    torch.manual_seed(tc.seed)
-    np.random.seed(tc.seed)
+    torch.manual_seed(rc.seed)
+    np.random.seed(rc.seed)
     network = build_network(mc).to(device)
     if state is not None:
         network.load_state_dict(state["state_dict"])
     net: torch.nn.Module = network
     if dist.active:
         net = torch.nn.parallel.DistributedDataParallel(
-            network, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=family.unused_parameters)
-    opt_class = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
-    opt = opt_class(network.parameters(), lr=tc.lr)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=tc.lr_gamma)
+            network,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=family.unused_parameters,
+        )
+    opt_class = torch.optim.AdamW if rc.optimizer == "adamw" else torch.optim.Adam
+    opt = opt_class(network.parameters(), lr=rc.lr)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=rc.lr_gamma)
     use_amp = tc.amp and device.type == "cuda"
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
@@ -189,20 +215,30 @@ def train(tc: TrainConfig, model: ModelSpec = "hybrid", *, task: str = "clf",
     key, _ = SELECTION[task]
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
-        _write_json(out / "config.json", {"train": tc.to_dict(), "model": mc.to_dict(),
-                                          "chromaformer_version": __version__})
-    extra = {"cell_types": data.info.get("cell_types", []), "fold": data.info.get("fold"),
-             "task": task, "train_config": tc.to_dict()}
+        _write_json(
+            out / "config.json",
+            {"train": tc.to_dict(), "model": mc.to_dict(), "chromaformer_version": __version__},
+        )
+    extra = {
+        "cell_types": data.info.get("cell_types", []),
+        "fold": data.info.get("fold"),
+        "task": task,
+        "train_config": tc.to_dict(),
+    }
 
-    for epoch in range(start_epoch, tc.epochs):
+    for epoch in range(start_epoch, rc.epochs):
         t0 = time.perf_counter()
         net.train()
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(tc.seed * 100_003 + epoch))
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(rc.seed * 100_003 + epoch))
         total, seen = 0.0, 0
-        progress = bar(total=n, quiet=tc.quiet or not dist.main, unit="gene",
-                       desc=f"epoch {epoch + 1}/{tc.epochs}")
-        for start in range(0, n, tc.batch_size):
-            idx = perm[start:start + tc.batch_size]
+        progress = bar(
+            total=n,
+            quiet=tc.quiet or not dist.main,
+            unit="gene",
+            desc=f"epoch {epoch + 1}/{rc.epochs}",
+        )
+        for start in range(0, n, rc.batch_size):
+            idx = perm[start : start + rc.batch_size]
             global_n = len(idx)
             if dist.active:
                 idx = idx.tensor_split(dist.world)[dist.rank]
@@ -214,9 +250,9 @@ def train(tc: TrainConfig, model: ModelSpec = "hybrid", *, task: str = "clf",
             loss = loss * (dist.world / global_n)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
-            if tc.clip and tc.clip > 0:
+            if rc.clip and rc.clip > 0:
                 scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(network.parameters(), tc.clip)
+                torch.nn.utils.clip_grad_norm_(network.parameters(), rc.clip)
             scaler.step(opt)
             scaler.update()
             total += float(loss.detach()) * global_n / dist.world
@@ -227,31 +263,54 @@ def train(tc: TrainConfig, model: ModelSpec = "hybrid", *, task: str = "clf",
         lr = opt.param_groups[0]["lr"]
         sched.step()
         train_seconds = time.perf_counter() - t0
-        valid = family.metrics(task, data.valid, predict(
-            network, data.valid.inputs, batch_size=tc.eval_batch_size, device=device))
+        valid = family.metrics(
+            task,
+            data.valid,
+            predict(
+                network, data.valid.inputs, batch_size=tc.recipe.eval_batch_size, device=device
+            ),
+        )
         improved = is_better(task, valid, best_valid)
         if improved:
             best_valid, best_epoch, stale = valid, epoch + 1, 0
         else:
             stale += 1
-        row = {"epoch": epoch + 1, "train_loss": total / max(seen, 1),
-               **_scalars("valid_", valid), "lr": lr, "epoch_seconds": train_seconds}
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": total / max(seen, 1),
+            **_scalars("valid_", valid),
+            "lr": lr,
+            "epoch_seconds": train_seconds,
+        }
         history.append(row)
         if dist.main:
             if improved:
                 save_checkpoint(out / BEST, network, epoch=epoch + 1, valid=valid, **extra)
-            save_checkpoint(out / LAST, network, epoch=epoch + 1, optimizer=opt.state_dict(),
-                            scheduler=sched.state_dict(), best_valid=best_valid,
-                            best_epoch=best_epoch, history=history, stale=stale,
-                            rng=torch.get_rng_state(),
-                            scaler=scaler.state_dict() if scaler.is_enabled() else None,
-                            valid=valid, **extra)
+            save_checkpoint(
+                out / LAST,
+                network,
+                epoch=epoch + 1,
+                optimizer=opt.state_dict(),
+                scheduler=sched.state_dict(),
+                best_valid=best_valid,
+                best_epoch=best_epoch,
+                history=history,
+                stale=stale,
+                rng=torch.get_rng_state(),
+                scaler=scaler.state_dict() if scaler.is_enabled() else None,
+                valid=valid,
+                **extra,
+            )
             with atomic_path(out / "log.csv") as tmp, open(tmp, "w", newline="") as fh:
                 writer = csv.DictWriter(fh, fieldnames=list(row))
                 writer.writeheader()
                 writer.writerows(history)
-        _say(tc, dist, f"epoch {epoch + 1}/{tc.epochs}: loss {row['train_loss']:.4f}, valid "
-                       f"{key} {valid[key]:.4f}{' *' if improved else ''} ({train_seconds:.1f} s)")
+        _say(
+            tc,
+            dist,
+            f"epoch {epoch + 1}/{rc.epochs}: loss {row['train_loss']:.4f}, valid "
+            f"{key} {valid[key]:.4f}{' *' if improved else ''} ({train_seconds:.1f} s)",
+        )
         dist.barrier()
         if tc.patience is not None and stale >= tc.patience:
             _say(tc, dist, f"early stop: no improvement for {tc.patience} epochs")
@@ -259,49 +318,80 @@ def train(tc: TrainConfig, model: ModelSpec = "hybrid", *, task: str = "clf",
 
     if not dist.main:
         return {}
-    metrics = _evaluate(out, family, tc, data, model_from_checkpoint(read_checkpoint(out)),
-                        device, plots=tc.plots)
-    metrics.update({"best_epoch": best_epoch, "epochs_run": len(history),
-                    "epoch_seconds": [h["epoch_seconds"] for h in history],
-                    "history": history, "best_valid": best_valid, "notes": data.notes,
-                    "device": str(device), "world_size": dist.world, **data.info})
+    metrics = _evaluate(
+        out, family, tc, data, model_from_checkpoint(read_checkpoint(out)), device, plots=tc.plots
+    )
+    metrics.update(
+        {
+            "best_epoch": best_epoch,
+            "epochs_run": len(history),
+            "epoch_seconds": [h["epoch_seconds"] for h in history],
+            "history": history,
+            "best_valid": best_valid,
+            "notes": data.notes,
+            "device": str(device),
+            "world_size": dist.world,
+            **data.info,
+        }
+    )
     _write_json(out / "metrics.json", metrics)
     return metrics
 
 
-def _evaluate(run: Path, family: Family, tc: TrainConfig, data: Any, model: torch.nn.Module,
-              device: torch.device, plots: bool) -> dict[str, Any]:
+def _evaluate(
+    run: Path,
+    family: Family,
+    tc: TrainConfig,
+    data: Any,
+    model: torch.nn.Module,
+    device: torch.device,
+    plots: bool,
+) -> dict[str, Any]:
     """Metrics of ``model`` on the evaluation split beside the task's baseline."""
-    cfg = model.config
+    cfg = config_of(model)
     task = cfg.task
     ev: Split = data.evaluation
-    scores = predict(model.to(device), ev.inputs, batch_size=tc.eval_batch_size, device=device)
+    scores = predict(
+        model.to(device), ev.inputs, batch_size=tc.recipe.eval_batch_size, device=device
+    )
     base = fit_baseline(task, data.train.features, data.train.target, ev.features)
-    result = {"model": getattr(cfg, "arch", family.name), "family": family.name, "task": task,
-              "cell_types": list(ev.group_names), "evaluated_on": ev.name,
-              "genes": {"train": len(data.train), "valid": len(data.valid), ev.name: len(ev)},
-              "test": family.metrics(task, ev, scores),
-              "baseline": family.metrics(task, ev, base), "baseline_name": BASELINE_NAME[task]}
+    name = str(getattr(cfg, "arch", family.name))
+    result: dict[str, Any] = {
+        "model": name,
+        "family": family.name,
+        "task": task,
+        "cell_types": list(ev.group_names),
+        "evaluated_on": ev.name,
+        "genes": {"train": len(data.train), "valid": len(data.valid), ev.name: len(ev)},
+        "test": family.metrics(task, ev, scores),
+        "baseline": family.metrics(task, ev, base),
+        "baseline_name": BASELINE_NAME[task],
+    }
     if plots and task == "clf" and run.is_dir():
         from .plots import plot_curves
 
-        plot_curves(run, ev.target, scores, ev.groups, ev.group_names, result["model"], ev.name)
+        plot_curves(run, ev.target, scores, ev.groups, ev.group_names, name, ev.name)
     return result
 
 
-def evaluate_run(run: Union[str, os.PathLike], *, data_root: Optional[str] = None,
-                 cell_types: Optional[Sequence[str]] = None, device: str = "cpu",
-                 plots: bool = True, quiet: bool = True) -> dict[str, Any]:
+def evaluate_run(
+    run: Union[str, os.PathLike],
+    *,
+    data_root: Optional[str] = None,
+    cell_types: Optional[Sequence[str]] = None,
+    device: str = "cpu",
+    plots: bool = True,
+    quiet: bool = True,
+) -> dict[str, Any]:
     """Metrics of a saved run on its evaluation split (test; Chromoformer: its validation
     fold) beside the baseline. The data are the run's own (``config.json``) unless
     ``data_root``/``cell_types`` name others."""
     run = Path(run)
     ckpt = read_checkpoint(run)
     model = model_from_checkpoint(ckpt)
-    family = family_for(model.config)
+    family = family_for(config_of(model))
     saved = run / "config.json" if run.is_dir() else run.parent / "config.json"
-    given = {k: v for k, v in (("data_root", data_root), ("cell_types", cell_types))
-             if v}
+    given = {k: v for k, v in (("data_root", data_root), ("cell_types", cell_types)) if v}
     if saved.exists():
         base = json.loads(saved.read_text())["train"]
     elif isinstance(ckpt.get("train_config"), dict):
@@ -309,7 +399,8 @@ def evaluate_run(run: Union[str, os.PathLike], *, data_root: Optional[str] = Non
     else:
         base = {"out": str(run)}
     tc = TrainConfig.from_dict({**base, **given, "quiet": quiet}).for_family(family.name)
-    data = family.load(tc, model.config.task)
-    family.check_layout(model.config, data.layout, "the evaluation data")
-    return _evaluate(run if run.is_dir() else run.parent, family, tc, data, model,
-                     resolve_device(device), plots)
+    data = family.load(tc, config_of(model).task)
+    family.check_layout(config_of(model), data.layout, "the evaluation data")
+    return _evaluate(
+        run if run.is_dir() else run.parent, family, tc, data, model, resolve_device(device), plots
+    )

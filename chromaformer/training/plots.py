@@ -1,4 +1,5 @@
 """ROC and PR curves of a run's evaluation split (matplotlib, Agg, PNG, atomic)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,8 +10,15 @@ import numpy as np
 from .._atomic import atomic_path
 
 
-def plot_curves(out: Path, labels: np.ndarray, scores: np.ndarray, cell: np.ndarray,
-                cell_types: Sequence[str], title: str, split: str = "test") -> None:
+def plot_curves(
+    out: Path,
+    labels: np.ndarray,
+    scores: np.ndarray,
+    cell: np.ndarray,
+    cell_types: Sequence[str],
+    title: str,
+    split: str = "test",
+) -> None:
     """Write ``out/roc.png`` and ``out/pr.png``: one curve per cell type (+ pooled)."""
     import matplotlib
 

@@ -1,5 +1,6 @@
 """Plain-text reports of a run's metrics (what ``chromaformer-train`` and the demo print).
 No torch."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,29 +14,40 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     split = metrics.get("evaluated_on", "test")
     if metrics.get("task", "clf") != "clf":
         keys = ("mse", "pearson_r", "r2")
-        lines = [f"{'':<14}" + "".join(f"{k:>11}" for k in keys),
-                 f"{'model':<14}" + "".join(f"{test[k]:>11.4f}" for k in keys),
-                 f"{name[:14]:<14}" + "".join(f"{base[k]:>11.4f}" for k in keys)]
+        lines = [
+            f"{'':<14}" + "".join(f"{k:>11}" for k in keys),
+            f"{'model':<14}" + "".join(f"{test[k]:>11.4f}" for k in keys),
+            f"{name[:14]:<14}" + "".join(f"{base[k]:>11.4f}" for k in keys),
+        ]
         return f"{split} split ({test['genes']} genes):\n" + "\n".join(lines)
     short = "LR" if name == "logistic regression" else "base"
-    lines = [f"{split} split; {short} = {name}",
-             f"{'cell type':<14}{'AUROC':>8}{'AUPR':>8}   {short + ' AUROC':>9}{short + ' AUPR':>9}"]
+    lines = [
+        f"{split} split; {short} = {name}",
+        f"{'cell type':<14}{'AUROC':>8}{'AUPR':>8}   {short + ' AUROC':>9}{short + ' AUPR':>9}",
+    ]
     for ct, m in test["per_cell"].items():
         b = base["per_cell"][ct]
-        lines.append(f"{ct:<14}{m['auroc']:>8.4f}{m['aupr']:>8.4f}   {b['auroc']:>9.4f}"
-                     f"{b['aupr']:>9.4f}")
-    lines.append(f"{'mean':<14}{test['mean_auroc']:>8.4f}{test['mean_aupr']:>8.4f}   "
-                 f"{base['mean_auroc']:>9.4f}{base['mean_aupr']:>9.4f}")
+        lines.append(
+            f"{ct:<14}{m['auroc']:>8.4f}{m['aupr']:>8.4f}   {b['auroc']:>9.4f}{b['aupr']:>9.4f}"
+        )
+    lines.append(
+        f"{'mean':<14}{test['mean_auroc']:>8.4f}{test['mean_aupr']:>8.4f}   "
+        f"{base['mean_auroc']:>9.4f}{base['mean_aupr']:>9.4f}"
+    )
     if len(test["per_cell"]) > 1:
-        lines.append(f"{'pooled':<14}{test['pooled']['auroc']:>8.4f}"
-                     f"{test['pooled']['aupr']:>8.4f}   {base['pooled']['auroc']:>9.4f}"
-                     f"{base['pooled']['aupr']:>9.4f}")
+        lines.append(
+            f"{'pooled':<14}{test['pooled']['auroc']:>8.4f}"
+            f"{test['pooled']['aupr']:>8.4f}   {base['pooled']['auroc']:>9.4f}"
+            f"{base['pooled']['aupr']:>9.4f}"
+        )
     return "\n".join(lines)
 
 
 def format_run(metrics: dict[str, Any], out: str) -> str:
     """One line: best epoch, speed, device and the run folder."""
     secs = metrics["epoch_seconds"]
-    return (f"best epoch {metrics['best_epoch']} of {metrics['epochs_run']}; "
-            f"{sum(secs) / max(len(secs), 1):.1f} s/epoch on {metrics['device']} "
-            f"({metrics['genes']['train']:,} training genes); run folder: {out}")
+    return (
+        f"best epoch {metrics['best_epoch']} of {metrics['epochs_run']}; "
+        f"{sum(secs) / max(len(secs), 1):.1f} s/epoch on {metrics['device']} "
+        f"({metrics['genes']['train']:,} training genes); run folder: {out}"
+    )

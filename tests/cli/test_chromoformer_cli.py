@@ -1,5 +1,6 @@
 """Chromoformer through the toolkit's one engine and commands: export (ONNX parity with
 PyTorch for clf, reg and diff) -> chromaformer-score, prepare --model, the demo, errors."""
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,18 @@ def test_onnx_matches_pytorch(cf_runs, cf_cells, task):
 def test_score_cli_clf_and_diff(cf_runs, cf_cells, tmp_path):
     d, cells = cf_runs, cf_cells
     out = tmp_path / "clf.tsv"
-    res = _run("score", "--model", d / "clf.onnx", "--meta", cells / "A" / "meta.csv",
-               "--npy-dir", cells / "A" / "npy", "-o", out, "--quiet")
+    res = _run(
+        "score",
+        "--model",
+        d / "clf.onnx",
+        "--meta",
+        cells / "A" / "meta.csv",
+        "--npy-dir",
+        cells / "A" / "npy",
+        "-o",
+        out,
+        "--quiet",
+    )
     assert res.exit_code == 0, res.output
     assert "40 genes" in res.output and "AUROC" in res.output
     table = pd.read_csv(out, sep="\t", dtype={"gene_id": str})
@@ -63,15 +74,29 @@ def test_score_cli_clf_and_diff(cf_runs, cf_cells, tmp_path):
     np.testing.assert_allclose(table.probability, want, atol=1e-5)
     assert table.label.tolist() == sets[0].labels.tolist()
     out = tmp_path / "diff.tsv"
-    res = _run("score", "--model", d / "diff.onnx", "--meta", cells / "A" / "meta.csv",
-               "--meta", cells / "B" / "meta.csv", "--npy-dir", cells / "A" / "npy",
-               "--npy-dir", cells / "B" / "npy", "-o", out, "--quiet")
+    res = _run(
+        "score",
+        "--model",
+        d / "diff.onnx",
+        "--meta",
+        cells / "A" / "meta.csv",
+        "--meta",
+        cells / "B" / "meta.csv",
+        "--npy-dir",
+        cells / "A" / "npy",
+        "--npy-dir",
+        cells / "B" / "npy",
+        "-o",
+        out,
+        "--quiet",
+    )
     assert res.exit_code == 0, res.output
     assert "pearson_r" in res.output
     table = pd.read_csv(out, sep="\t")
     a, b = (pd.read_csv(cells / c / "meta.csv") for c in "AB")
-    np.testing.assert_allclose(table.observed, np.log2(b.expression + 1)
-                               - np.log2(a.expression + 1), atol=1e-5)
+    np.testing.assert_allclose(
+        table.observed, np.log2(b.expression + 1) - np.log2(a.expression + 1), atol=1e-5
+    )
 
 
 def test_score_cli_errors(cf_runs, cf_cells, tmp_path):
@@ -79,15 +104,33 @@ def test_score_cli_errors(cf_runs, cf_cells, tmp_path):
     out = tmp_path / "never.tsv"
     res = _run("score", cells / "A" / "meta.csv", "--model", d / "clf.onnx", "-o", out)
     assert res.exit_code == 1 and "a Chromoformer model" in res.output
-    res = _run("score", "--model", d / "diff.onnx", "--meta", cells / "A" / "meta.csv",
-               "--npy-dir", cells / "A" / "npy", "-o", out)
+    res = _run(
+        "score",
+        "--model",
+        d / "diff.onnx",
+        "--meta",
+        cells / "A" / "meta.csv",
+        "--npy-dir",
+        cells / "A" / "npy",
+        "-o",
+        out,
+    )
     assert res.exit_code == 1 and "give 2 --meta and 2 --npy-dir" in res.output
     bad = tmp_path / "meta.csv"
     meta = pd.read_csv(cells / "A" / "meta.csv")
     meta.loc[3, "start"] += 7  # its promoter file does not exist
     meta.to_csv(bad, index=False)
-    res = _run("score", "--model", d / "clf.onnx", "--meta", bad, "--npy-dir",
-               cells / "A" / "npy", "-o", out)
+    res = _run(
+        "score",
+        "--model",
+        d / "clf.onnx",
+        "--meta",
+        bad,
+        "--npy-dir",
+        cells / "A" / "npy",
+        "-o",
+        out,
+    )
     assert res.exit_code == 1
     assert f"{bad}:5: no array" in res.output
     assert not out.exists()
@@ -96,8 +139,10 @@ def test_score_cli_errors(cf_runs, cf_cells, tmp_path):
 def test_reference_checkpoint_loads_for_export(tmp_path):
     """A checkpoint of the reference package ({'net': state_dict}) rebuilds our model."""
     chromoformer = pytest.importorskip("chromoformer")
-    for cls, task in ((chromoformer.ChromoformerClassifier, "clf"),
-                      (chromoformer.ChromoformerRegressor, "reg")):
+    for cls, task in (
+        (chromoformer.ChromoformerClassifier, "clf"),
+        (chromoformer.ChromoformerRegressor, "reg"),
+    ):
         ref = cls()
         torch.save({"net": ref.state_dict(), "epoch": 3}, tmp_path / f"{task}.pt")
         ckpt = torch.load(tmp_path / f"{task}.pt", weights_only=True)
@@ -125,27 +170,73 @@ def test_prepare_chromoformer_layout_for_a_model_then_score(cf_runs, tmp_path):
     inter.write_text("GA\tchr2:90000-95000\t2.5\nGA\tchr2:10000-12000\t1.7\n")
     expr = tmp_path / "e.tsv"
     expr.write_text("GA\t12.5\nGB\t0.3\n")
-    res = _run("prepare", *args, "--genes", bed, "--layout", "chromoformer", "--model",
-               d / "clf.onnx", "--interactions", inter, "--expression", expr,
-               "-o", tmp_path / "layout", "-q")
+    res = _run(
+        "prepare",
+        *args,
+        "--genes",
+        bed,
+        "--layout",
+        "chromoformer",
+        "--model",
+        d / "clf.onnx",
+        "--interactions",
+        inter,
+        "--expression",
+        expr,
+        "-o",
+        tmp_path / "layout",
+        "-q",
+    )
     assert res.exit_code == 0, res.output
-    res = _run("prepare", *args[:12], "--genes", bed, "--layout", "chromoformer", "--model",
-               d / "clf.onnx", "-o", tmp_path / "layout2", "-q")
+    res = _run(
+        "prepare",
+        *args[:12],
+        "--genes",
+        bed,
+        "--layout",
+        "chromoformer",
+        "--model",
+        d / "clf.onnx",
+        "-o",
+        tmp_path / "layout2",
+        "-q",
+    )
     assert res.exit_code == 1 and "no --mark for" in res.output
     out = tmp_path / "s.tsv"
-    res = _run("score", "--model", d / "clf.onnx", "--meta", tmp_path / "layout" / "meta.csv",
-               "--npy-dir", tmp_path / "layout" / "npy", "-o", out, "--quiet")
+    res = _run(
+        "score",
+        "--model",
+        d / "clf.onnx",
+        "--meta",
+        tmp_path / "layout" / "meta.csv",
+        "--npy-dir",
+        tmp_path / "layout" / "npy",
+        "-o",
+        out,
+        "--quiet",
+    )
     assert res.exit_code == 0, res.output
     table = pd.read_csv(out, sep="\t")
     assert table.gene_id.tolist() == ["GA", "GB"] and table.label.tolist() == [1, 0]
-    data = load_chromoformer(str(tmp_path / "layout" / "meta.csv"),
-                             str(tmp_path / "layout" / "npy"))
+    data = load_chromoformer(
+        str(tmp_path / "layout" / "meta.csv"), str(tmp_path / "layout" / "npy")
+    )
     assert data.lengths[0, :2].tolist() == [5000, 2000] and data.lengths[1].sum() == 0
 
 
 def test_demo_chromoformer_end_to_end(tmp_path):
-    res = _run("demo", "--model", "chromoformer", "--genes", "40", "--epochs", "1",
-               "--out", tmp_path, "--quiet")
+    res = _run(
+        "demo",
+        "--model",
+        "chromoformer",
+        "--genes",
+        "40",
+        "--epochs",
+        "1",
+        "--out",
+        tmp_path,
+        "--quiet",
+    )
     assert res.exit_code == 0, res.output
     assert "[4/4] scored 40 genes" in res.output and "AUROC" in res.output
     table = pd.read_csv(tmp_path / "chromoformer.scores.tsv", sep="\t")

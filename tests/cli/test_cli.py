@@ -1,4 +1,5 @@
 """The click commands, driven through CliRunner and as installed console scripts."""
+
 from __future__ import annotations
 
 import json
@@ -9,6 +10,7 @@ from click.testing import CliRunner
 
 import chromaformer as cf
 from chromaformer.cli import main
+
 from .._common import TOY, gene_rows, write_lines
 
 
@@ -44,8 +46,9 @@ def test_inspect_bad_file_one_line_error(tmp_path):
     res = CliRunner().invoke(main, ["inspect", str(TOY / "train.csv"), str(bad)])
     assert res.exit_code == 1
     err_lines = [line for line in res.stderr.splitlines() if line.strip()]
-    assert err_lines == [f"Error: {bad}:151:6: field 3 (H3K27me3): expected a non-negative "
-                         f"number, got 'NA'"]
+    assert err_lines == [
+        f"Error: {bad}:151:6: field 3 (H3K27me3): expected a non-negative number, got 'NA'"
+    ]
     assert "10 genes" in res.stdout  # the good file is still reported
 
 
@@ -56,9 +59,23 @@ def test_simulate_rejects_bad_options(tmp_path):
 
 
 def test_demo_runs_end_to_end(tmp_path):
-    res = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--genes", "300",
-                                    "--train-genes", "100", "--model", "cnn", "--epochs", "1",
-                                    "--quiet"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "demo",
+            "--out",
+            str(tmp_path),
+            "--genes",
+            "300",
+            "--train-genes",
+            "100",
+            "--model",
+            "cnn",
+            "--epochs",
+            "1",
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "parsed" in res.output and "MB/s" in res.output
     assert cf.read_bins(tmp_path / "genome.csv").n_genes == 300
@@ -75,8 +92,7 @@ def test_demo_runs_end_to_end(tmp_path):
 
 
 def test_demo_no_train_only_parses(tmp_path):
-    res = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--genes", "50",
-                                    "--no-train"])
+    res = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--genes", "50", "--no-train"])
     assert res.exit_code == 0, res.output
     assert "[2/2] parsed" in res.output and not (tmp_path / "runs").exists()
 
@@ -84,13 +100,16 @@ def test_demo_no_train_only_parses(tmp_path):
 def test_console_scripts_and_no_torch_import(tmp_path):
     out = tmp_path / "s.csv"
     subprocess.run(["chromaformer-simulate", "-o", str(out), "--genes", "20", "-q"], check=True)
-    probe = ("import sys, runpy; sys.argv=['chromaformer','inspect',%r]\n"
-             "try:\n    runpy.run_module('chromaformer.cli.__main__', run_name='__main__')\n"
-             "except SystemExit as e:\n    assert not e.code, e.code\n"
-             "assert 'torch' not in sys.modules, 'inspect imported torch'\n") % str(out)
+    probe = (
+        f"import sys, runpy; sys.argv=['chromaformer','inspect',{str(out)!r}]\n"
+        "try:\n    runpy.run_module('chromaformer.cli.__main__', run_name='__main__')\n"
+        "except SystemExit as e:\n    assert not e.code, e.code\n"
+        "assert 'torch' not in sys.modules, 'inspect imported torch'\n"
+    )
     res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert "20 genes" in res.stdout
-    res = subprocess.run(["chromaformer", "inspect", str(tmp_path / "none.csv")],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        ["chromaformer", "inspect", str(tmp_path / "none.csv")], capture_output=True, text=True
+    )
     assert res.returncode == 1 and "cannot open file" in res.stderr

@@ -1,4 +1,5 @@
 """The benchmark layout: one or several cell types in one set that keeps the cell type."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,6 +7,7 @@ import pytest
 
 import chromaformer as cf
 from chromaformer.data.benchmark import PACKAGE_DATA
+
 from .._common import DEEPDIFF
 
 

@@ -1,4 +1,5 @@
 """read_bins / iter_bins / write_bins against pandas, on real and simulated files."""
+
 from __future__ import annotations
 
 import gzip
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 import chromaformer as cf
+
 from .._common import DEEPDIFF, TOY, gene_rows, pandas_reference, write_lines
 
 
@@ -66,8 +68,10 @@ def test_gzip_equals_plain(sim_genome, tmp_path):
 def test_concatenated_gzip_members(tmp_path):
     a, b = gene_rows("A"), gene_rows("B", label=0)
     gz = tmp_path / "two.csv.gz"
-    gz.write_bytes(gzip.compress(("\n".join(a) + "\n").encode())
-                   + gzip.compress(("\n".join(b) + "\n").encode()))
+    gz.write_bytes(
+        gzip.compress(("\n".join(a) + "\n").encode())
+        + gzip.compress(("\n".join(b) + "\n").encode())
+    )
     got = cf.read_bins(gz)
     assert list(got.gene_ids) == ["A", "B"] and list(got.labels) == [1, 0]
 
@@ -102,8 +106,9 @@ def test_crlf_missing_final_newline_trailing_blank_lines_and_bom(tmp_path):
 
 
 def test_bins_and_marks_are_inferred_or_required(tmp_path):
-    path = write_lines(tmp_path / "seven.csv",
-                       gene_rows("A", bins=40, marks=7) + gene_rows("B", bins=40, marks=7))
+    path = write_lines(
+        tmp_path / "seven.csv", gene_rows("A", bins=40, marks=7) + gene_rows("B", bins=40, marks=7)
+    )
     got = cf.read_bins(path)
     assert got.counts.shape == (2, 40, 7)
     assert got.marks == tuple(f"mark{i}" for i in range(1, 8))

@@ -1,4 +1,5 @@
 """Every bad-input case: a FormatError naming the file, the line and what was expected."""
+
 from __future__ import annotations
 
 import os
@@ -6,6 +7,7 @@ import os
 import pytest
 
 import chromaformer as cf
+
 from .._common import gene_rows, write_lines
 
 HEADER = "GeneID,BinID,H3K27me3,H3K36me3,H3K4me1,H3K4me3,H3K9me3,Label"
@@ -17,10 +19,12 @@ def base() -> list[str]:
 
 def edit(i: int, old: str, new: str):
     """Replace the first `old` after the gene id in line i (1-based)."""
+
     def f(rows):
         gene, rest = rows[i - 1].split(",", 1)
         rows[i - 1] = gene + "," + rest.replace(old, new, 1)
         return rows
+
     return f
 
 
@@ -28,41 +32,94 @@ def swap(i: int, j: int):
     def f(rows):
         rows[i - 1], rows[j - 1] = rows[j - 1], rows[i - 1]
         return rows
+
     return f
 
 
 CASES = {
     # name: (transform, line, column or None, text in the message)
     "header row": (lambda r: [HEADER] + r, 1, 8, "header"),
-    "too few columns": (lambda r: r[:149] + [r[149].rsplit(",", 2)[0] + ",0"] + r[150:],
-                        150, None, "expected 8 columns (GeneID,BinID,5 mark counts,Label), found 7"),
+    "too few columns": (
+        lambda r: r[:149] + [r[149].rsplit(",", 2)[0] + ",0"] + r[150:],
+        150,
+        None,
+        "expected 8 columns (GeneID,BinID,5 mark counts,Label), found 7",
+    ),
     "too many columns": (lambda r: r[:149] + [r[149] + ",0"] + r[150:], 150, None, "found 9"),
-    "decimal count": (lambda r: r[:119] + ["B,20,1.5,2,3,4,5,0"] + r[120:], 120, 6,
-                      "field 3 (H3K27me3): expected a non-negative integer count, got '1.5'"),
-    "negative count": (lambda r: r[:119] + ["B,20,1,-2,3,4,5,0"] + r[120:], 120, 8,
-                       "field 4 (H3K36me3): negative count '-2'"),
-    "NA count": (lambda r: r[:119] + ["B,20,1,2,NA,4,5,0"] + r[120:], 120, 10,
-                 "field 5 (H3K4me1): expected a non-negative integer count, got 'NA'"),
-    "empty count": (lambda r: r[:119] + ["B,20,1,2,3,,5,0"] + r[120:], 120, 12,
-                    "field 6 (H3K4me3): empty field"),
+    "decimal count": (
+        lambda r: r[:119] + ["B,20,1.5,2,3,4,5,0"] + r[120:],
+        120,
+        6,
+        "field 3 (H3K27me3): expected a non-negative integer count, got '1.5'",
+    ),
+    "negative count": (
+        lambda r: r[:119] + ["B,20,1,-2,3,4,5,0"] + r[120:],
+        120,
+        8,
+        "field 4 (H3K36me3): negative count '-2'",
+    ),
+    "NA count": (
+        lambda r: r[:119] + ["B,20,1,2,NA,4,5,0"] + r[120:],
+        120,
+        10,
+        "field 5 (H3K4me1): expected a non-negative integer count, got 'NA'",
+    ),
+    "empty count": (
+        lambda r: r[:119] + ["B,20,1,2,3,,5,0"] + r[120:],
+        120,
+        12,
+        "field 6 (H3K4me3): empty field",
+    ),
     "empty gene id": (lambda r: r[:119] + [",20,1,2,3,4,5,0"] + r[120:], 120, 1, "empty GeneID"),
-    "non-integer BinID": (lambda r: r[:119] + ["B,x,1,2,3,4,5,0"] + r[120:], 120, 3,
-                          "field 2 (BinID): expected an integer, got 'x'"),
-    "gene with too few bins": (lambda r: r[:199] + r[200:], 200, None,
-                               "gene 'B' has 99 bins, expected 100 (gene 'C' starts here)"),
-    "gene with too many bins": (lambda r: r[:200] + ["B,101,1,1,1,1,1,0"] + r[200:], 201, None,
-                                "gene 'B' has more than 100 bins"),
-    "BinIDs out of order": (swap(110, 111), 110, None,
-                            "BinIDs out of order in gene 'B': expected BinID 10, got 11"),
-    "label changes inside a gene": (lambda r: r[:149] + [r[149][:-1] + "1"] + r[150:], 150, None,
-                                    "label changes inside gene 'B' (from 0 to 1)"),
-    "label not 0/1": (lambda r: r[:149] + [r[149][:-1] + "2"] + r[150:], 150, None,
-                      "field 8 (Label): expected 0 or 1, got '2'"),
-    "gene repeated non-consecutively": (lambda r: r + gene_rows("A"), 301, 1,
-                                        "gene 'A' appears again (its first block starts at line 1)"),
+    "non-integer BinID": (
+        lambda r: r[:119] + ["B,x,1,2,3,4,5,0"] + r[120:],
+        120,
+        3,
+        "field 2 (BinID): expected an integer, got 'x'",
+    ),
+    "gene with too few bins": (
+        lambda r: r[:199] + r[200:],
+        200,
+        None,
+        "gene 'B' has 99 bins, expected 100 (gene 'C' starts here)",
+    ),
+    "gene with too many bins": (
+        lambda r: r[:200] + ["B,101,1,1,1,1,1,0"] + r[200:],
+        201,
+        None,
+        "gene 'B' has more than 100 bins",
+    ),
+    "BinIDs out of order": (
+        swap(110, 111),
+        110,
+        None,
+        "BinIDs out of order in gene 'B': expected BinID 10, got 11",
+    ),
+    "label changes inside a gene": (
+        lambda r: r[:149] + [r[149][:-1] + "1"] + r[150:],
+        150,
+        None,
+        "label changes inside gene 'B' (from 0 to 1)",
+    ),
+    "label not 0/1": (
+        lambda r: r[:149] + [r[149][:-1] + "2"] + r[150:],
+        150,
+        None,
+        "field 8 (Label): expected 0 or 1, got '2'",
+    ),
+    "gene repeated non-consecutively": (
+        lambda r: r + gene_rows("A"),
+        301,
+        1,
+        "gene 'A' appears again (its first block starts at line 1)",
+    ),
     "blank line inside": (lambda r: r[:100] + [""] + r[100:], 101, None, "empty line"),
-    "file ends inside a gene": (lambda r: r[:250], 250, None,
-                                "gene 'C' has 50 bins, expected 100 (the file ends)"),
+    "file ends inside a gene": (
+        lambda r: r[:250],
+        250,
+        None,
+        "gene 'C' has 50 bins, expected 100 (the file ends)",
+    ),
 }
 
 
@@ -148,7 +205,7 @@ def test_gene_cut_at_every_chunk_boundary(sim_genome, tmp_path):
     path, _ = sim_genome
     lines = path.read_text().splitlines()
     for drop in (len(lines) // 2 + 37, len(lines) // 3 + 50):
-        rows = lines[:drop] + lines[drop + 1:]
+        rows = lines[:drop] + lines[drop + 1 :]
         bad_path = write_lines(tmp_path / "cut.csv", rows)
         got = {str(_raises(bad_path, t)) for t in (1, 2, 3, 4, 8)}
         assert len(got) == 1

@@ -1,5 +1,6 @@
 """Export -> onnx.checker -> onnxruntime parity for every architecture; the contract
 (names, shapes, metadata, model card); variants and their accuracy bound."""
+
 from __future__ import annotations
 
 import json
@@ -12,12 +13,12 @@ import pytest
 import torch
 
 import chromaformer as cf
+from chromaformer.contract import card_path_for
 from chromaformer.errors import DataError
+from chromaformer.export import export_onnx
 from chromaformer.models import ModelConfig
 from chromaformer.models.grouped import GroupedPerMarkBiLSTM
 from chromaformer.models.layers import PerMarkBiLSTM
-from chromaformer.contract import card_path_for
-from chromaformer.export import export_onnx
 from chromaformer.scoring import Scorer, session_options
 
 from .._common import ARCHS, random_checkpoint
@@ -44,8 +45,9 @@ def test_checker_contract_and_metadata(exported, arch):
     bins = model.config.bins
     assert [d.dim_value for d in dims[1:]] == [bins, 5]
     names = [o.name for o in proto.graph.output]
-    expected = ["probability", "logit"] + (["bin_attention", "mark_attention"]
-                                           if model.config.has_attention else [])
+    expected = ["probability", "logit"] + (
+        ["bin_attention", "mark_attention"] if model.config.has_attention else []
+    )
     assert names == expected
     meta = {p.key: p.value for p in proto.metadata_props}
     assert meta["marks"].split(",") == list(cf.BENCHMARK_MARKS)
@@ -79,20 +81,22 @@ def test_onnxruntime_matches_pytorch(exported, arch, real_counts):
     for counts in (sim, real_counts) if bins == 100 else (sim,):
         for batch in (1, 7, 1000):
             x = counts[:batch]
-            got = dict(zip([o.name for o in sess.get_outputs()],
-                           sess.run(None, {"counts": x})))
+            got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"counts": x})))
             with torch.no_grad():
                 ref = model(torch.from_numpy(x))
             assert got["probability"].shape == (batch,)
-            np.testing.assert_allclose(got["probability"], torch.sigmoid(ref["logit"]).numpy(),
-                                       atol=1e-5, rtol=0)
+            np.testing.assert_allclose(
+                got["probability"], torch.sigmoid(ref["logit"]).numpy(), atol=1e-5, rtol=0
+            )
             np.testing.assert_allclose(got["logit"], ref["logit"].numpy(), atol=1e-4, rtol=1e-5)
             if model.config.has_attention:
                 assert got["bin_attention"].shape == (batch, 5, bins)
-                np.testing.assert_allclose(got["bin_attention"], ref["bin_attention"].numpy(),
-                                           atol=1e-5, rtol=0)
-                np.testing.assert_allclose(got["mark_attention"], ref["mark_attention"].numpy(),
-                                           atol=1e-5, rtol=0)
+                np.testing.assert_allclose(
+                    got["bin_attention"], ref["bin_attention"].numpy(), atol=1e-5, rtol=0
+                )
+                np.testing.assert_allclose(
+                    got["mark_attention"], ref["mark_attention"].numpy(), atol=1e-5, rtol=0
+                )
 
 
 @pytest.mark.parametrize("marks,bins,hidden", [(5, 100, 32), (3, 17, 8), (7, 40, 16)])
@@ -120,8 +124,9 @@ def test_int8_and_fp16_variants_are_checked_and_bounded(exported, tmp_path, monk
     for variant in ("int8", "fp16"):
         # int8 of this briefly trained model may exceed the AUROC bound (its
         # probabilities are bunched): force, then check what was measured
-        rep = export_onnx(fp32, tmp_path / f"h-{variant}.onnx", variant=variant,
-                          force=variant == "int8")
+        rep = export_onnx(
+            fp32, tmp_path / f"h-{variant}.onnx", variant=variant, force=variant == "int8"
+        )
         check = rep.check
         assert check["genes"] == 800 and "bundled real sample" in check["sample"]
         assert 0 <= check["max_prob_diff"] <= (0.05 if variant == "int8" else 1e-3)

@@ -1,4 +1,5 @@
 """Shapes, gradients, attention maps and rebuilding of every architecture."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,6 @@
 """chromaformer-prepare on small real bigWig/bedGraph files built from known values, and a
 round trip through the real Chromoformer E003 sample (per-base depth -> bigWig -> bins)."""
+
 from __future__ import annotations
 
 import gzip
@@ -11,10 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 import chromaformer as cf
-from chromaformer.prepare.annotation import read_genes
 from chromaformer.cli import main
-from chromaformer.layout import CHROMOFORMER_MARKS
-from chromaformer.layout import assign_folds
+from chromaformer.layout import CHROMOFORMER_MARKS, assign_folds
+from chromaformer.prepare.annotation import read_genes
 from chromaformer.prepare.tracks import chrom_aliases, open_track, write_bigwig
 
 from .._common import SHARED, write_lines
@@ -24,9 +24,14 @@ SIZES = {"chr1": 60_000, "chr2": 30_000, "chrM": 16_569}
 MARKS = ("H3K4me3", "H3K27me3", "H3K9me3")  # deliberately not in the benchmark's order
 # (gene, chrom, 0-based TSS, strand): middle of chr1 on both strands, clipped at both ends
 # of chr2, on chrM (named MT in one track) and on a contig no track has.
-GENES = [("gA", "chr1", 20_000, "+"), ("gB", "chr1", 40_123, "-"),
-         ("gC", "chr2", 1_500, "+"), ("gD", "chr2", 28_700, "-"),
-         ("gE", "chrM", 8_000, "+"), ("gF", "chrUn_x", 500, "+")]
+GENES = [
+    ("gA", "chr1", 20_000, "+"),
+    ("gB", "chr1", 40_123, "-"),
+    ("gC", "chr2", 1_500, "+"),
+    ("gD", "chr2", 28_700, "-"),
+    ("gE", "chrM", 8_000, "+"),
+    ("gF", "chrUn_x", 500, "+"),
+]
 
 
 def _run(*args):
@@ -58,8 +63,11 @@ def tracks(tmp_path_factory):
         truth[mark] = dense
         rename = (lambda c: {"chr1": "1", "chr2": "2", "chrM": "MT"}[c]) if k == 2 else str
         bw[mark] = d / f"{mark}.bw"
-        write_bigwig(str(bw[mark]), {rename(c): n for c, n in SIZES.items()},
-                     {rename(c): [(0, v)] for c, v in dense.items()})
+        write_bigwig(
+            str(bw[mark]),
+            {rename(c): n for c, n in SIZES.items()},
+            {rename(c): [(0, v)] for c, v in dense.items()},
+        )
         bg[mark] = d / f"{mark}.bedGraph.gz"
         with gzip.open(bg[mark], "wt") as fh:
             fh.write("track type=bedGraph\n")
@@ -78,9 +86,9 @@ def expected_bins(dense: np.ndarray, tss: int, strand: str, window=5000, bin_siz
     n = len(dense)
     padded = np.concatenate([np.zeros(window + 1), dense, np.zeros(window + 1)])
     if strand == "+":
-        seq = padded[tss - window + window + 1: tss + window + window + 1]
+        seq = padded[tss - window + window + 1 : tss + window + window + 1]
     else:  # bases tss+window .. tss-window+1, downwards
-        seq = padded[tss - window + 1 + window + 1: tss + window + 1 + window + 1][::-1]
+        seq = padded[tss - window + 1 + window + 1 : tss + window + 1 + window + 1][::-1]
     assert len(seq) == 2 * window and n > 0
     return seq.reshape(-1, bin_size).sum(axis=1)
 
@@ -109,9 +117,11 @@ def test_bins_strands_clipping_prefixes_and_missing_contig(tracks, tmp_path):
     assert not data.labels.any()
     for i, (g, c, tss, strand) in enumerate(GENES[:5]):
         for j, mark in enumerate(data.marks):
-            np.testing.assert_array_equal(data.counts[i, :, j],
-                                          expected_bins(truth[mark][c], tss, strand),
-                                          err_msg=f"{g} {mark}")
+            np.testing.assert_array_equal(
+                data.counts[i, :, j],
+                expected_bins(truth[mark][c], tss, strand),
+                err_msg=f"{g} {mark}",
+            )
     # clipping really happened: gC's first bins and gD's first (upstream, high coordinate)
     # bins lie off the chromosome
     assert not data.counts[2, :35].any() and data.counts[2, 40:].any()
@@ -126,8 +136,9 @@ def test_minus_strand_reads_the_mirror_window_backwards(tmp_path):
     sig[19_990] = 5  # - gene at 20_000: 10 bp downstream is 10 bp lower
     path = tmp_path / "one.bw"
     write_bigwig(str(path), {"chr1": 30_000}, {"chr1": [(0, sig)]})
-    bed = write_lines(tmp_path / "g.bed", ["chr1\t10000\t10001\tp\t0\t+",
-                                           "chr1\t19000\t20001\tm\t0\t-"])
+    bed = write_lines(
+        tmp_path / "g.bed", ["chr1\t10000\t10001\tp\t0\t+", "chr1\t19000\t20001\tm\t0\t-"]
+    )
     out = tmp_path / "o.csv"
     res = _run("prepare", "--mark", f"H3K4me3={path}", "--genes", bed, "-o", out, "-q")
     assert res.exit_code == 0, res.output
@@ -143,13 +154,13 @@ def test_bedgraph_gtf_and_parallel_jobs_agree_with_bigwig_bed(tracks, tmp_path):
     gtf_lines = ["#!genome-build test"]
     for g, c, t, s in GENES:
         start, end = (t + 1, t + 2000) if s == "+" else (t - 1999, t + 1)
-        gtf_lines.append(f'{c}\ttest\tgene\t{start}\t{end}\t.\t{s}\t.\tgene_id "{g}"; '
-                         f'gene_name "N{g}";')
+        gtf_lines.append(
+            f'{c}\ttest\tgene\t{start}\t{end}\t.\t{s}\t.\tgene_id "{g}"; gene_name "N{g}";'
+        )
         gtf_lines.append(f'{c}\ttest\texon\t{start}\t{end}\t.\t{s}\t.\tgene_id "{g}";')
     gtf = write_lines(tmp_path / "genes.gtf", gtf_lines)
     a, b, c = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "c.csv.gz"
-    assert _run("prepare", *_mark_args(bw), "--genes", bed, "-o", a, "-q", "-j", "1"
-                ).exit_code == 0
+    assert _run("prepare", *_mark_args(bw), "--genes", bed, "-o", a, "-q", "-j", "1").exit_code == 0
     res = _run("prepare", *_mark_args(bg), "--genes", gtf, "-o", b, "-q", "-j", "1")
     assert res.exit_code == 0, res.output
     res = _run("prepare", *_mark_args(bw), "--genes", gtf, "-o", c, "-q", "-j", "2")
@@ -159,15 +170,18 @@ def test_bedgraph_gtf_and_parallel_jobs_agree_with_bigwig_bed(tracks, tmp_path):
 
 
 def test_gtf_transcripts_pick_the_canonical_one(tmp_path):
-    gtf = write_lines(tmp_path / "t.gtf", [
-        'chr1\tt\ttranscript\t100\t900\t.\t+\t.\tgene_id "G1"; transcript_id "T1";',
-        'chr1\tt\ttranscript\t300\t900\t.\t+\t.\tgene_id "G1"; transcript_id "T2"; '
-        'tag "Ensembl_canonical";',
-        'chr1\tt\ttranscript\t500\t800\t.\t-\t.\tgene_id "G2"; transcript_id "T3";',
-        'chr1\tt\ttranscript\t500\t700\t.\t-\t.\tgene_id "G2"; transcript_id "T4";'])
+    gtf = write_lines(
+        tmp_path / "t.gtf",
+        [
+            'chr1\tt\ttranscript\t100\t900\t.\t+\t.\tgene_id "G1"; transcript_id "T1";',
+            'chr1\tt\ttranscript\t300\t900\t.\t+\t.\tgene_id "G1"; transcript_id "T2"; '
+            'tag "Ensembl_canonical";',
+            'chr1\tt\ttranscript\t500\t800\t.\t-\t.\tgene_id "G2"; transcript_id "T3";',
+            'chr1\tt\ttranscript\t500\t700\t.\t-\t.\tgene_id "G2"; transcript_id "T4";',
+        ],
+    )
     gs = read_genes(str(gtf))
-    assert [(g.gene_id, g.tss, g.strand) for g in gs.genes] == [("G1", 299, "+"),
-                                                                ("G2", 799, "-")]
+    assert [(g.gene_id, g.tss, g.strand) for g in gs.genes] == [("G1", 299, "+"), ("G2", 799, "-")]
     assert "transcript" in gs.source
 
 
@@ -188,15 +202,28 @@ def test_missing_contig_policies(tracks, tmp_path):
 def test_stat_mean_read_length_and_decimals(tracks, tmp_path):
     truth, bw, _, bed = tracks
     s, m, r = tmp_path / "s.csv", tmp_path / "m.csv", tmp_path / "r.csv"
-    for out, extra in ((s, []), (m, ["--stat", "mean", "--decimals", "6"]),
-                       (r, ["--read-length", "36", "--decimals", "2"])):
+    for out, extra in (
+        (s, []),
+        (m, ["--stat", "mean", "--decimals", "6"]),
+        (r, ["--read-length", "36", "--decimals", "2"]),
+    ):
         res = _run("prepare", *_mark_args(bw), "--genes", bed, "-o", out, "-q", *extra)
         assert res.exit_code == 0, res.output
     total = _read(s).counts.astype(np.float64)
     np.testing.assert_allclose(_read(m).counts, total / 100, atol=1e-6)
     np.testing.assert_allclose(_read(r).counts, np.round(total / 36, 2), atol=1e-4)
-    res = _run("prepare", *_mark_args(bw), "--genes", bed, "-o", tmp_path / "x.csv",
-               "--stat", "mean", "--read-length", "36")
+    res = _run(
+        "prepare",
+        *_mark_args(bw),
+        "--genes",
+        bed,
+        "-o",
+        tmp_path / "x.csv",
+        "--stat",
+        "mean",
+        "--read-length",
+        "36",
+    )
     assert res.exit_code == 1 and "--read-length goes with --stat sum" in res.output
 
 
@@ -204,8 +231,10 @@ def test_labels_from_expression_median_and_versions(tracks, tmp_path):
     _, bw, _, bed = tracks
     # versioned Ensembl-style ids in the table still match; gE has no value (left out);
     # the median is over every value of the table, extra genes included
-    expr = write_lines(tmp_path / "expr.tsv", ["gene\tTPM", "gA.3\t10", "gB\t0.5", "gC\t3",
-                                               "gD\t2.9", "other1\t100", "other2\t0"])
+    expr = write_lines(
+        tmp_path / "expr.tsv",
+        ["gene\tTPM", "gA.3\t10", "gB\t0.5", "gC\t3", "gD\t2.9", "other1\t100", "other2\t0"],
+    )
     out = tmp_path / "l.csv"
     res = _run("prepare", *_mark_args(bw), "--genes", bed, "-o", out, "--expression", expr)
     assert res.exit_code == 0, res.output
@@ -214,29 +243,70 @@ def test_labels_from_expression_median_and_versions(tracks, tmp_path):
     assert list(data.gene_ids) == ["gA", "gB", "gC", "gD"]
     assert data.labels.tolist() == [1, 0, 1, 0]
     out2 = tmp_path / "l2.csv"
-    res = _run("prepare", *_mark_args(bw), "--genes", bed, "-o", out2, "--expression", expr,
-               "--label-threshold", "1", "-q")
+    res = _run(
+        "prepare",
+        *_mark_args(bw),
+        "--genes",
+        bed,
+        "-o",
+        out2,
+        "--expression",
+        expr,
+        "--label-threshold",
+        "1",
+        "-q",
+    )
     assert res.exit_code == 0, res.output
     assert _read(out2).labels.tolist() == [1, 0, 1, 1]
 
 
-@pytest.mark.parametrize("case, args_fn, message", [
-    ("bad strand", lambda d, bw: ["--genes", write_lines(d / "b.bed", [
-        "chr1\t100\t101\tg1\t0\t+", "chr1\t200\t201\tg2\t0\t."])],
-     "b.bed:2: expected strand + or - in field 6, found '.'"),
-    ("bed3", lambda d, bw: ["--genes", write_lines(d / "b3.bed", ["chr1\t100\t101"])],
-     "b3.bed:1: expected BED6"),
-    ("gtf coordinates", lambda d, bw: ["--genes", write_lines(d / "g.gtf", [
-        'chr1\tt\tgene\tx\t9\t.\t+\t.\tgene_id "A";'])],
-     "g.gtf:1: expected integer start and end"),
-    ("no file", lambda d, bw: ["--genes", d / "nope.bed"], "nope.bed"),
-    ("bad bedGraph", lambda d, bw: ["--genes", write_lines(d / "ok.bed", [
-        "chr1\t100\t101\tg1\t0\t+"]), "--mark", f"H3K36me3={write_lines(d / 'x.bedGraph', ['chr1 0 10 1', 'chr1 10 5 2'])}"],
-     "x.bedGraph:2: expected 0 <= start < end"),
-    ("expression", lambda d, bw: ["--genes", write_lines(d / "ok2.bed", [
-        "chr1\t100\t101\tgA\t0\t+"]), "--expression", write_lines(d / "e.tsv", [
-            "gA\t1", "gB\tlots"])], "e.tsv:2: expected a finite number in field 2"),
-])
+@pytest.mark.parametrize(
+    "case, args_fn, message",
+    [
+        (
+            "bad strand",
+            lambda d, bw: [
+                "--genes",
+                write_lines(d / "b.bed", ["chr1\t100\t101\tg1\t0\t+", "chr1\t200\t201\tg2\t0\t."]),
+            ],
+            "b.bed:2: expected strand + or - in field 6, found '.'",
+        ),
+        (
+            "bed3",
+            lambda d, bw: ["--genes", write_lines(d / "b3.bed", ["chr1\t100\t101"])],
+            "b3.bed:1: expected BED6",
+        ),
+        (
+            "gtf coordinates",
+            lambda d, bw: [
+                "--genes",
+                write_lines(d / "g.gtf", ['chr1\tt\tgene\tx\t9\t.\t+\t.\tgene_id "A";']),
+            ],
+            "g.gtf:1: expected integer start and end",
+        ),
+        ("no file", lambda d, bw: ["--genes", d / "nope.bed"], "nope.bed"),
+        (
+            "bad bedGraph",
+            lambda d, bw: [
+                "--genes",
+                write_lines(d / "ok.bed", ["chr1\t100\t101\tg1\t0\t+"]),
+                "--mark",
+                f"H3K36me3={write_lines(d / 'x.bedGraph', ['chr1 0 10 1', 'chr1 10 5 2'])}",
+            ],
+            "x.bedGraph:2: expected 0 <= start < end",
+        ),
+        (
+            "expression",
+            lambda d, bw: [
+                "--genes",
+                write_lines(d / "ok2.bed", ["chr1\t100\t101\tgA\t0\t+"]),
+                "--expression",
+                write_lines(d / "e.tsv", ["gA\t1", "gB\tlots"]),
+            ],
+            "e.tsv:2: expected a finite number in field 2",
+        ),
+    ],
+)
 def test_bad_input_is_one_line_with_file_and_line(tracks, tmp_path, case, args_fn, message):
     _, bw, _, _ = tracks
     out = tmp_path / "never.csv"
@@ -252,8 +322,17 @@ def test_mark_syntax_and_duplicates(tracks, tmp_path):
     _, bw, _, bed = tracks
     res = _run("prepare", "--mark", str(bw["H3K4me3"]), "--genes", bed, "-o", tmp_path / "o")
     assert res.exit_code == 2 and "expected NAME=PATH" in res.output
-    res = _run("prepare", "--mark", f"H3K4me3={bw['H3K4me3']}", "--mark",
-               f"H3K4me3={bw['H3K27me3']}", "--genes", bed, "-o", tmp_path / "o")
+    res = _run(
+        "prepare",
+        "--mark",
+        f"H3K4me3={bw['H3K4me3']}",
+        "--mark",
+        f"H3K4me3={bw['H3K27me3']}",
+        "--genes",
+        bed,
+        "-o",
+        tmp_path / "o",
+    )
     assert res.exit_code == 1 and "--mark H3K4me3 is given twice" in res.output
 
 
@@ -277,8 +356,10 @@ def test_prepared_file_fits_and_scores_with_a_model(exported, tmp_path):
         v = np.repeat(rng.integers(0, 6, 4000), 25).astype(np.float64)
         paths[m] = tmp_path / f"{m}.bw"
         write_bigwig(str(paths[m]), {"chr5": 100_000}, {"chr5": [(0, v)]})
-    bed = write_lines(tmp_path / "g.bed", [f"chr5\t{t}\t{t + 1}\tG{t}\t0\t{'+-'[t % 2]}"
-                                           for t in range(10_000, 90_000, 4_001)])
+    bed = write_lines(
+        tmp_path / "g.bed",
+        [f"chr5\t{t}\t{t + 1}\tG{t}\t0\t{'+-'[t % 2]}" for t in range(10_000, 90_000, 4_001)],
+    )
     out = tmp_path / "fit.csv"
     args = []
     for m in reversed(marks):  # the command line's order does not matter
@@ -288,40 +369,71 @@ def test_prepared_file_fits_and_scores_with_a_model(exported, tmp_path):
     data = _read(out)
     assert data.counts.shape == (20, 100, 5)
     np.testing.assert_array_equal(  # columns in the model's order
-        data.counts[0, :, 3], np.round(expected_bins(
-            np.repeat(rng_copy.integers(0, 6, 4000), 25).astype(float), 10_000, "+"), 3))
+        data.counts[0, :, 3],
+        np.round(
+            expected_bins(np.repeat(rng_copy.integers(0, 6, 4000), 25).astype(float), 10_000, "+"),
+            3,
+        ),
+    )
     res = _run("score", out, "--model", report.path, "-o", tmp_path / "s.tsv", "--quiet")
     assert res.exit_code == 0, res.output
     assert len(pd.read_csv(tmp_path / "s.tsv", sep="\t")) == 20
     # a model mismatch is named before any work is done
     res = _run("prepare", *args[:8], "--genes", bed, "--model", report.path, "-o", out)
     assert res.exit_code == 1 and "no --mark for" in res.output
-    res = _run("prepare", *args, "--genes", bed, "--model", report.path, "-o", out,
-               "--bin-size", "50")
+    res = _run(
+        "prepare", *args, "--genes", bed, "--model", report.path, "-o", out, "--bin-size", "50"
+    )
     assert res.exit_code == 1 and "--bin-size 50 contradicts" in res.output
 
 
 def test_chromoformer_layout_selects_regions(tracks, tmp_path):
     truth, bw, _, _ = tracks
-    bed = write_lines(tmp_path / "g.bed", ["chr1\t25000\t25001\tgA\t0\t+",
-                                           "chr1\t35000\t35001\tgB\t0\t-"])
+    bed = write_lines(
+        tmp_path / "g.bed", ["chr1\t25000\t25001\tgA\t0\t+", "chr1\t35000\t35001\tgB\t0\t-"]
+    )
     rows = [f"gA\tchr1:{1000 * k}-{1000 * k + 500}\t{k}" for k in range(1, 11)]
-    rows += ["gA\tchr2:100-600\t99",  # another chromosome: ignored
-             "gA\tchr1\t0\t50000\t98",  # over 40 kb: ignored
-             "gB\t1\t50000\t51000\t1.5"]  # Ensembl-style name, 5-column form
+    rows += [
+        "gA\tchr2:100-600\t99",  # another chromosome: ignored
+        "gA\tchr1\t0\t50000\t98",  # over 40 kb: ignored
+        "gB\t1\t50000\t51000\t1.5",
+    ]  # Ensembl-style name, 5-column form
     inter = write_lines(tmp_path / "contacts.tsv", ["gene\tregion\tscore"] + rows)
     out = tmp_path / "cf"
-    res = _run("prepare", *_mark_args(bw), "--genes", bed, "--layout", "chromoformer",
-               "--interactions", inter, "-o", out, "-j", "2")
+    res = _run(
+        "prepare",
+        *_mark_args(bw),
+        "--genes",
+        bed,
+        "--layout",
+        "chromoformer",
+        "--interactions",
+        inter,
+        "-o",
+        out,
+        "-j",
+        "2",
+    )
     assert res.exit_code == 0, res.output
     assert "1 contacts with another chromosome" in res.output
     assert "1 contacts with regions over 40000 bp" in res.output
     meta = pd.read_csv(out / "meta.csv")
-    assert list(meta.columns) == ["gene_id", "expression", "label", "chrom", "start", "end",
-                                  "strand", "split", "neighbors", "scores"]
+    assert list(meta.columns) == [
+        "gene_id",
+        "expression",
+        "label",
+        "chrom",
+        "start",
+        "end",
+        "strand",
+        "split",
+        "neighbors",
+        "scores",
+    ]
     a = meta.iloc[0]
-    assert a.neighbors.split(";") == [f"chr1:{1000 * k}-{1000 * k + 500}"
-                                      for k in range(10, 2, -1)]  # top 8 by score
+    assert a.neighbors.split(";") == [
+        f"chr1:{1000 * k}-{1000 * k + 500}" for k in range(10, 2, -1)
+    ]  # top 8 by score
     assert a.scores == "10;9;8;7;6;5;4;3"
     assert meta.iloc[1].neighbors == "chr1:50000-51000"
     order = [m for m in CHROMOFORMER_MARKS if m in MARKS]
@@ -329,11 +441,11 @@ def test_chromoformer_layout_selects_regions(tracks, tmp_path):
     assert prom.dtype == np.float16 and prom.shape == (3, 40000)
     for j, m in enumerate(order):
         np.testing.assert_array_equal(prom[j], truth[m]["chr1"][15000:55000])
-        np.testing.assert_array_equal(np.load(out / "npy" / "chr1:50000-51000.npy")[j],
-                                      truth[m]["chr1"][50000:51000])
+        np.testing.assert_array_equal(
+            np.load(out / "npy" / "chr1:50000-51000.npy")[j], truth[m]["chr1"][50000:51000]
+        )
     assert len(os.listdir(out / "npy")) == 2 + 8 + 1
-    res = _run("prepare", *_mark_args(bw), "--genes", bed, "--layout", "chromoformer",
-               "-o", out)
+    res = _run("prepare", *_mark_args(bw), "--genes", bed, "--layout", "chromoformer", "-o", out)
     assert res.exit_code == 1 and "--force" in res.output
 
 
@@ -348,6 +460,7 @@ def test_folds_keep_chromosomes_whole_and_balanced():
 
 
 # ------------------------------------------------------------ real data round trip
+
 
 @pytest.fixture(scope="module")
 def e003_tracks(tmp_path_factory):
@@ -369,7 +482,7 @@ def e003_tracks(tmp_path_factory):
         hi = max(s + a.shape[1] for s, a in parts.items())
         dense = np.zeros((7, hi - lo))
         for s, a in parts.items():  # overlapping files agree where they overlap
-            seg = dense[:, s - lo:s - lo + a.shape[1]]
+            seg = dense[:, s - lo : s - lo + a.shape[1]]
             both = (seg != 0) & (a != 0)
             assert np.array_equal(seg[both], a[both])
             np.maximum(seg, a, out=seg)
@@ -380,16 +493,20 @@ def e003_tracks(tmp_path_factory):
     for m in CHROMOFORMER_MARKS:
         paths[m] = d / f"E003_{m}.bw"
         write_bigwig(str(paths[m]), sizes, signal[m])
-    bed = write_lines(d / "tss.bed", [f"{r.chrom}\t{r.start}\t{r.end}\t{r.gene_id}\t0\t"
-                                      f"{r.strand}" for r in meta.itertuples()])
+    bed = write_lines(
+        d / "tss.bed",
+        [f"{r.chrom}\t{r.start}\t{r.end}\t{r.gene_id}\t0\t{r.strand}" for r in meta.itertuples()],
+    )
     contacts = []
     for r in meta.itertuples():
         if isinstance(r.neighbors, str):
             for n, s in zip(r.neighbors.split(";"), r.scores.split(";")):
                 contacts.append(f"{r.gene_id}\t{n}\t{s}")
     inter = write_lines(d / "contacts.tsv", contacts)
-    expr = write_lines(d / "expr.csv", ["gene_id,expression"] + [
-        f"{r.gene_id},{r.expression}" for r in meta.itertuples()])
+    expr = write_lines(
+        d / "expr.csv",
+        ["gene_id,expression"] + [f"{r.gene_id},{r.expression}" for r in meta.itertuples()],
+    )
     return meta, paths, bed, inter, expr
 
 
@@ -399,8 +516,7 @@ def test_e003_roundtrip_benchmark_layout_equals_numpy(e003_tracks, tmp_path):
     args = []
     for m in CHROMOFORMER_MARKS:
         args += ["--mark", f"{m}={paths[m]}"]
-    res = _run("prepare", *args, "--genes", bed, "--expression", expr, "-o", out,
-               "--decimals", "6")
+    res = _run("prepare", *args, "--genes", bed, "--expression", expr, "-o", out, "--decimals", "6")
     assert res.exit_code == 0, res.output
     assert "(H3K27me3,H3K36me3,H3K4me1,H3K4me3,H3K9me3,H3K27ac,H3K9ac)" in res.output
     data = _read(out, marks=cf.BENCHMARK_MARKS + ("H3K27ac", "H3K9ac"))
@@ -412,10 +528,12 @@ def test_e003_roundtrip_benchmark_layout_equals_numpy(e003_tracks, tmp_path):
         win = arr[:, 15000:25000] if r.strand == "+" else arr[:, 15001:25001][:, ::-1]
         direct = win.reshape(7, 100, 100).sum(axis=2)
         for j, m in enumerate(data.marks):
-            np.testing.assert_allclose(data.counts[i, :, j],
-                                       direct[CHROMOFORMER_MARKS.index(m)], rtol=1e-6)
-    assert data.labels.tolist() == (meta.expression >= meta.expression.median()).astype(
-        int).tolist()
+            np.testing.assert_allclose(
+                data.counts[i, :, j], direct[CHROMOFORMER_MARKS.index(m)], rtol=1e-6
+            )
+    assert (
+        data.labels.tolist() == (meta.expression >= meta.expression.median()).astype(int).tolist()
+    )
 
 
 def test_e003_roundtrip_chromoformer_layout_reproduces_the_sample(e003_tracks, tmp_path):
@@ -424,15 +542,30 @@ def test_e003_roundtrip_chromoformer_layout_reproduces_the_sample(e003_tracks, t
     args = []
     for m in reversed(CHROMOFORMER_MARKS):
         args += ["--mark", f"{m}={paths[m]}"]
-    res = _run("prepare", *args, "--genes", bed, "--layout", "chromoformer", "--interactions",
-               inter, "--expression", expr, "-o", out, "-q", "-j", "2")
+    res = _run(
+        "prepare",
+        *args,
+        "--genes",
+        bed,
+        "--layout",
+        "chromoformer",
+        "--interactions",
+        inter,
+        "--expression",
+        expr,
+        "-o",
+        out,
+        "-q",
+        "-j",
+        "2",
+    )
     assert res.exit_code == 0, res.output
     got = pd.read_csv(out / "meta.csv")
     for col in ("gene_id", "chrom", "start", "end", "strand", "neighbors"):
         assert got[col].fillna("").tolist() == meta[col].fillna("").tolist(), col
-    assert [[float(x) for x in str(s).split(";")] if isinstance(s, str) else []
-            for s in got.scores] == [[float(x) for x in str(s).split(";")]
-                                     if isinstance(s, str) else [] for s in meta.scores]
+    assert [
+        [float(x) for x in str(s).split(";")] if isinstance(s, str) else [] for s in got.scores
+    ] == [[float(x) for x in str(s).split(";")] if isinstance(s, str) else [] for s in meta.scores]
     np.testing.assert_allclose(got.expression, meta.expression)
     files = sorted(p.name for p in (out / "npy").iterdir())
     assert files == sorted(p.name for p in (E003 / "npy").iterdir())

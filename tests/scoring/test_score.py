@@ -1,5 +1,6 @@
 """chromaformer-score end to end on real and simulated files; mismatch errors; atomic
 outputs; the Node.js scorer's parity (required in CI)."""
+
 from __future__ import annotations
 
 import gzip
@@ -37,8 +38,20 @@ def _torch_probs(model, counts):
 def test_score_real_cells_matches_pytorch_and_reports_metrics(exported, tmp_path):
     report, model, _ = exported["hybrid"]
     out = tmp_path / "scores"
-    res = _run("score", *REAL, "--model", report.path, "-o", out, "--attention", "--quiet",
-               "--batch-size", "64", "--chunk-genes", "50")
+    res = _run(
+        "score",
+        *REAL,
+        "--model",
+        report.path,
+        "-o",
+        out,
+        "--attention",
+        "--quiet",
+        "--batch-size",
+        "64",
+        "--chunk-genes",
+        "50",
+    )
     assert res.exit_code == 0, res.output
     for src, name in zip(REAL, output_names(REAL)):
         table = pd.read_csv(out / f"{name}.scores.tsv", sep="\t", dtype={"gene_id": str})
@@ -89,8 +102,10 @@ def test_mismatched_files_get_one_line_errors(exported, tmp_path):
     model = exported["hybrid"][0].path
     six = write_lines(tmp_path / "six.csv", gene_rows("g1", marks=6))
     fifty = write_lines(tmp_path / "fifty.csv", gene_rows("g1", bins=50) + gene_rows("g2", bins=50))
-    for src, words in ((six, "6 mark columns but hybrid.onnx expects 5"),
-                       (fifty, "50 bins but hybrid.onnx expects 100 bins of 100 bp")):
+    for src, words in (
+        (six, "6 mark columns but hybrid.onnx expects 5"),
+        (fifty, "50 bins but hybrid.onnx expects 100 bins of 100 bp"),
+    ):
         res = _run("score", src, "--model", model, "-o", tmp_path / "o.tsv", "--quiet")
         assert res.exit_code == 1
         assert words in res.output and str(src) in res.output
@@ -166,12 +181,17 @@ def test_progress_on_a_terminal_only_and_quiet(exported, tmp_path):
 
 
 def _node_ready() -> bool:
-    return shutil.which("node") is not None and (NODE_DIR / "node_modules" / "onnxruntime-node").is_dir()
+    return (
+        shutil.which("node") is not None
+        and (NODE_DIR / "node_modules" / "onnxruntime-node").is_dir()
+    )
 
 
-@pytest.mark.skipif(not _node_ready() and not os.environ.get("CI"),
-                    reason="Node.js scorer not installed (cd export/node && "
-                           "ONNXRUNTIME_NODE_INSTALL=skip npm install); required in CI")
+@pytest.mark.skipif(
+    not _node_ready() and not os.environ.get("CI"),
+    reason="Node.js scorer not installed (cd export/node && "
+    "ONNXRUNTIME_NODE_INSTALL=skip npm install); required in CI",
+)
 def test_node_scorer_equals_python_scorer(exported, tmp_path):
     assert _node_ready(), "CI must install export/node (see .ci/run)"
     model = exported["hybrid"][0].path
@@ -181,9 +201,19 @@ def test_node_scorer_equals_python_scorer(exported, tmp_path):
     inputs = [*REAL, gz]
     py = _run("score", *inputs, "--model", model, "-o", tmp_path / "py", "--quiet")
     assert py.exit_code == 0, py.output
-    node = subprocess.run(["node", str(NODE_DIR / "score.js"), *map(str, inputs), "--model",
-                           str(model), "-o", str(tmp_path / "node")],
-                          capture_output=True, text=True)
+    node = subprocess.run(
+        [
+            "node",
+            str(NODE_DIR / "score.js"),
+            *map(str, inputs),
+            "--model",
+            str(model),
+            "-o",
+            str(tmp_path / "node"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert node.returncode == 0, node.stderr
     for name in output_names(inputs):
         a = pd.read_csv(tmp_path / "py" / f"{name}.scores.tsv", sep="\t", dtype={"gene_id": str})
@@ -194,8 +224,11 @@ def test_node_scorer_equals_python_scorer(exported, tmp_path):
     # the same clear, atomic failure on bad input
     bad = tmp_path / "bad.csv"
     bad.write_text("\n".join(gene_rows("g1")[:50]) + "\ng1,51,1,2,x,4,5,1\n")
-    node = subprocess.run(["node", str(NODE_DIR / "score.js"), str(bad), "--model", str(model)],
-                          capture_output=True, text=True)
+    node = subprocess.run(
+        ["node", str(NODE_DIR / "score.js"), str(bad), "--model", str(model)],
+        capture_output=True,
+        text=True,
+    )
     assert node.returncode == 1
     assert f"{bad}:51" in node.stderr and "expected a non-negative number" in node.stderr
     assert not (tmp_path / "bad.scores.tsv").exists()

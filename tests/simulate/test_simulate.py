@@ -1,4 +1,5 @@
 """Simulated genomes: exact format, seeded, realistic and learnable but not trivial."""
+
 from __future__ import annotations
 
 import numpy as np

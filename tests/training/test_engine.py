@@ -1,5 +1,6 @@
 """The one training engine, on both families: learning, seeds, resume (bit-identical),
 early stopping, torchrun DDP == one process, eval mode, degenerate folds, CLI errors."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,14 @@ from .._common import DEEPDIFF, SMALL_CF, run_cli
 
 
 def run(root, out, arch="cnn", epochs=2, options=None, **kw):
-    tc = TrainConfig(data_root=str(root), cell_types=kw.pop("cell_types", ["E1", "E2"]),
-                     out=str(out), epochs=epochs, quiet=True, **kw)
+    tc = TrainConfig(
+        data_root=str(root),
+        cell_types=kw.pop("cell_types", ["E1", "E2"]),
+        out=str(out),
+        epochs=epochs,
+        quiet=True,
+        **kw,
+    )
     return train(tc, arch, options=options)
 
 
@@ -43,13 +50,22 @@ def same_state(a, b):
 
 
 def test_hybrid_learns_the_simulated_genome(sim_root, tmp_path):
-    metrics = run(sim_root, tmp_path, arch="hybrid", epochs=3, batch_size=32, lr=2e-3,
-                  options={"n_layers": 1})
+    metrics = run(
+        sim_root, tmp_path, arch="hybrid", epochs=3, batch_size=32, lr=2e-3, options={"n_layers": 1}
+    )
     assert metrics["test"]["mean_auroc"] > 0.8, metrics["test"]
     assert set(metrics["test"]["per_cell"]) == {"E1", "E2"}
     assert metrics["baseline_name"] == "logistic regression"
     assert 0.8 < metrics["baseline"]["mean_auroc"] <= 1
-    for name in ("best.pt", "last.pt", "metrics.json", "log.csv", "config.json", "roc.png", "pr.png"):
+    for name in (
+        "best.pt",
+        "last.pt",
+        "metrics.json",
+        "log.csv",
+        "config.json",
+        "roc.png",
+        "pr.png",
+    ):
         assert (tmp_path / name).stat().st_size > 0, name
     assert (tmp_path / "roc.png").read_bytes()[:4] == b"\x89PNG"
     saved = json.loads((tmp_path / "metrics.json").read_text())
@@ -82,12 +98,14 @@ def test_chromoformer_resume_is_bit_identical_and_early_stopping(cf_cells, tmp_p
     run_cf(cf_cells, tmp_path / "cut", epochs=1, seed=5, fold=2)
     resumed = run_cf(cf_cells, tmp_path / "cut", epochs=3, seed=5, fold=2, resume=True)
     same_state(tmp_path / "full", tmp_path / "cut")
-    timeless = [[{k: v for k, v in h.items() if k != "epoch_seconds"} for h in m["history"]]
-                for m in (resumed, full)]
+    timeless = [
+        [{k: v for k, v in h.items() if k != "epoch_seconds"} for h in m["history"]]
+        for m in (resumed, full)
+    ]
     assert timeless[0] == timeless[1] and resumed["epochs_run"] == 3
     # the learning rate follows the reference's StepLR(0.87) through the resume
     lrs = [h["lr"] for h in resumed["history"]]
-    assert lrs == pytest.approx([3e-5, 3e-5 * 0.87, 3e-5 * 0.87 ** 2])
+    assert lrs == pytest.approx([3e-5, 3e-5 * 0.87, 3e-5 * 0.87**2])
     # patience 1 with a validation metric that cannot improve (lr 0) stops after 2 epochs
     stopped = run_cf(cf_cells, tmp_path / "stop", epochs=5, lr=1e-12, patience=1, fold=2)
     assert stopped["epochs_run"] == 2 and stopped["best_epoch"] == 1
@@ -107,8 +125,13 @@ def test_chromoformer_set_in_one_split_gets_folds_by_chromosome(cf_cells, tmp_pa
     meta = pd.read_csv(cf_cells / "A" / "meta.csv")
     meta["split"] = 1  # as the reference's own demo data
     meta.to_csv(tmp_path / "meta.csv", index=False)
-    tc = TrainConfig(out=str(tmp_path / "run"), meta=[str(tmp_path / "meta.csv")],
-                     npy_dir=[str(cf_cells / "A" / "npy")], epochs=1, quiet=True)
+    tc = TrainConfig(
+        out=str(tmp_path / "run"),
+        meta=[str(tmp_path / "meta.csv")],
+        npy_dir=[str(cf_cells / "A" / "npy")],
+        epochs=1,
+        quiet=True,
+    )
     m = train(tc, ChromoformerConfig(**SMALL_CF))
     assert "folds assigned by whole chromosomes" in m["notes"][0]
     assert m["genes"]["train"] + m["genes"]["valid"] == 40 and m["genes"]["valid"] == 10
@@ -116,9 +139,23 @@ def test_chromoformer_set_in_one_split_gets_folds_by_chromosome(cf_cells, tmp_pa
 
 def test_cli_train_and_eval_with_reference_spellings(sim_root, tmp_path):
     out = tmp_path / "run"
-    args = ["train", "--model_type", "bilstm_attention", "--data_root", str(sim_root),
-            "--cell_types", "E1", "E2", "--epochs", "1", "--batch_size", "64",
-            "--out", str(out), "--quiet"]
+    args = [
+        "train",
+        "--model_type",
+        "bilstm_attention",
+        "--data_root",
+        str(sim_root),
+        "--cell_types",
+        "E1",
+        "E2",
+        "--epochs",
+        "1",
+        "--batch_size",
+        "64",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     res = run_cli(*args)
     assert res.exit_code == 0, res.output
     assert "E1" in res.output and "mean" in res.output and "LR AUROC" in res.output
@@ -135,8 +172,19 @@ def test_cli_train_and_eval_with_reference_spellings(sim_root, tmp_path):
 def test_cli_chromoformer_train_then_eval_mode(cf_cells, tmp_path):
     out = tmp_path / "cf"
     a = cf_cells / "A"
-    base = ["train", "--model", "chromoformer", "--meta", a / "meta.csv", "--npy-dir",
-            a / "npy", "--fold", "2", "--out", out]
+    base = [
+        "train",
+        "--model",
+        "chromoformer",
+        "--meta",
+        a / "meta.csv",
+        "--npy-dir",
+        a / "npy",
+        "--fold",
+        "2",
+        "--out",
+        out,
+    ]
     res = run_cli(*base, "--epochs", "1", "--quiet", "--cache-dir", tmp_path / "cache")
     assert res.exit_code == 0, res.output
     assert "valid split" in res.output and "LR AUROC" in res.output
@@ -151,15 +199,50 @@ def test_cli_chromoformer_train_then_eval_mode(cf_cells, tmp_path):
 
 def test_cli_options_of_the_other_family_are_errors(sim_root, cf_cells, tmp_path):
     a = cf_cells / "A"
-    res = run_cli("train", "--model", "chromoformer", "--meta", a / "meta.csv", "--npy-dir",
-                  a / "npy", "--dropout", "0.1", "--n-heads", "2", "--out", tmp_path / "x")
+    res = run_cli(
+        "train",
+        "--model",
+        "chromoformer",
+        "--meta",
+        a / "meta.csv",
+        "--npy-dir",
+        a / "npy",
+        "--dropout",
+        "0.1",
+        "--n-heads",
+        "2",
+        "--out",
+        tmp_path / "x",
+    )
     assert res.exit_code == 1
     assert "--dropout, --n-heads do not apply to the chromoformer family" in res.output
-    res = run_cli("train", "--model", "cnn", "--data-root", sim_root, "--cell-types", "E1",
-                  "--fold", "2", "--out", tmp_path / "y")
+    res = run_cli(
+        "train",
+        "--model",
+        "cnn",
+        "--data-root",
+        sim_root,
+        "--cell-types",
+        "E1",
+        "--fold",
+        "2",
+        "--out",
+        tmp_path / "y",
+    )
     assert res.exit_code == 1 and "--fold does not apply to the bins family" in res.output
-    res = run_cli("train", "--model", "cnn", "--data-root", sim_root, "--cell-types", "E1",
-                  "--task", "reg", "--out", tmp_path / "y")
+    res = run_cli(
+        "train",
+        "--model",
+        "cnn",
+        "--data-root",
+        sim_root,
+        "--cell-types",
+        "E1",
+        "--task",
+        "reg",
+        "--out",
+        tmp_path / "y",
+    )
     assert res.exit_code == 1 and "--task reg does not apply to the bins family" in res.output
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
@@ -187,10 +270,25 @@ def test_progress_bars_only_on_a_terminal(sim_root, tmp_path):
     """A run whose stderr is a file gets the epoch lines and no bar redraws."""
     log = tmp_path / "log.txt"
     with open(log, "w") as fh:
-        res = subprocess.run([sys.executable, "-m", "chromaformer.cli.train", "--model", "cnn",
-                              "--data-root", str(sim_root), "--cell-types", "E1", "--epochs",
-                              "2", "--out", str(tmp_path / "run")], stderr=fh,
-                             stdout=subprocess.DEVNULL)
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "chromaformer.cli.train",
+                "--model",
+                "cnn",
+                "--data-root",
+                str(sim_root),
+                "--cell-types",
+                "E1",
+                "--epochs",
+                "2",
+                "--out",
+                str(tmp_path / "run"),
+            ],
+            stderr=fh,
+            stdout=subprocess.DEVNULL,
+        )
     assert res.returncode == 0
     text = log.read_text()
     assert "epoch 1/2: loss" in text and "epoch 2/2: loss" in text
@@ -198,20 +296,45 @@ def test_progress_bars_only_on_a_terminal(sim_root, tmp_path):
 
 
 def test_real_sample_trains_to_a_useful_model(tmp_path):
-    metrics = run(DEEPDIFF, tmp_path, arch="cnn", epochs=4, batch_size=16, lr=1e-3,
-                  cell_types=["Cell1"])
+    metrics = run(
+        DEEPDIFF, tmp_path, arch="cnn", epochs=4, batch_size=16, lr=1e-3, cell_types=["Cell1"]
+    )
     assert metrics["test"]["per_cell"]["Cell1"]["auroc"] > 0.85
 
 
 def _torchrun(tmp_path, common):
-    single = subprocess.run([sys.executable, "-m", "chromaformer.cli.train", *map(str, common),
-                             "--out", str(tmp_path / "one")], capture_output=True, text=True)
+    single = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "chromaformer.cli.train",
+            *map(str, common),
+            "--out",
+            str(tmp_path / "one"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert single.returncode == 0, single.stderr
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                          "--nproc_per_node", "2", "-m", "chromaformer.cli.train",
-                          *map(str, common), "--out", str(tmp_path / "two")],
-                         capture_output=True, text=True, env=env)
+    ddp = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "chromaformer.cli.train",
+            *map(str, common),
+            "--out",
+            str(tmp_path / "two"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     one, two = state(tmp_path / "one"), state(tmp_path / "two")
     for k in one:
@@ -223,16 +346,50 @@ def _torchrun(tmp_path, common):
 
 
 def test_torchrun_two_cpu_processes_match_one(sim_root, tmp_path):
-    m1, m2 = _torchrun(tmp_path, ["--model", "bilstm_attention", "--data-root", sim_root,
-                                  "--cell-types", "E1", "--epochs", "1", "--batch-size", "32",
-                                  "--seed", "2", "--quiet", "--threads", "1"])
+    m1, m2 = _torchrun(
+        tmp_path,
+        [
+            "--model",
+            "bilstm_attention",
+            "--data-root",
+            sim_root,
+            "--cell-types",
+            "E1",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--seed",
+            "2",
+            "--quiet",
+            "--threads",
+            "1",
+        ],
+    )
     assert m1["test"]["mean_auroc"] == pytest.approx(m2["test"]["mean_auroc"], abs=1e-4)
 
 
 def test_torchrun_chromoformer_two_cpu_processes_match_one(cf_cells, tmp_path):
     """The full-size Chromoformer (the CLI builds the reference's sizes) under DDP."""
     a = cf_cells / "A"
-    m1, m2 = _torchrun(tmp_path, ["--model", "chromoformer", "--meta", a / "meta.csv",
-                                  "--npy-dir", a / "npy", "--fold", "2", "--epochs", "1",
-                                  "--batch-size", "16", "--quiet", "--threads", "1"])
+    m1, m2 = _torchrun(
+        tmp_path,
+        [
+            "--model",
+            "chromoformer",
+            "--meta",
+            a / "meta.csv",
+            "--npy-dir",
+            a / "npy",
+            "--fold",
+            "2",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--quiet",
+            "--threads",
+            "1",
+        ],
+    )
     assert m1["test"]["mean_auroc"] == pytest.approx(m2["test"]["mean_auroc"], abs=1e-4)

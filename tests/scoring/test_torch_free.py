@@ -1,0 +1,85 @@
+"""Scoring needs no torch: ``chromaformer-score`` and ``chromaformer.scoring`` run, for
+both model families, in a process where importing torch fails (the base install)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+
+from .._common import DEEPDIFF
+
+# torch made uninstallable: any 'import torch' fails as where it is not installed
+NO_TORCH = """
+import importlib.abc, sys
+class NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "torch":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, NoTorch())
+"""
+
+
+def _no_torch(code: str, *args) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", NO_TORCH + code, *map(str, args)], capture_output=True, text=True
+    )
+
+
+def test_the_blocker_blocks():
+    res = _no_torch("import torch")
+    assert res.returncode != 0 and "ModuleNotFoundError" in res.stderr
+
+
+def test_score_cli_without_torch_for_both_families(exported, cf_runs, cf_cells, tmp_path):
+    cli = "from chromaformer.cli import main; main(sys.argv[1:])"
+    src = DEEPDIFF / "Cell1" / "classification" / "test.csv"
+    res = _no_torch(
+        cli,
+        "score",
+        src,
+        "--model",
+        exported["hybrid"][0].path,
+        "-o",
+        tmp_path / "bins.tsv",
+        "--quiet",
+    )
+    assert res.returncode == 0, res.stderr
+    assert len(pd.read_csv(tmp_path / "bins.tsv", sep="\t")) == 200
+    a = cf_cells / "A"
+    res = _no_torch(
+        cli,
+        "score",
+        "--model",
+        cf_runs / "clf.onnx",
+        "--meta",
+        a / "meta.csv",
+        "--npy-dir",
+        a / "npy",
+        "-o",
+        tmp_path / "cf.tsv",
+        "--quiet",
+    )
+    assert res.returncode == 0, res.stderr
+    assert len(pd.read_csv(tmp_path / "cf.tsv", sep="\t")) == 40
+    res = _no_torch(cli, "prepare", "--help")
+    assert res.returncode == 0, res.stderr
+
+
+def test_scoring_library_without_torch(cf_runs, cf_cells, tmp_path):
+    code = (
+        "import chromaformer as cf\n"
+        "from chromaformer.scoring import Scorer, score\n"
+        "s = Scorer(sys.argv[1])\n"
+        "r = score(s, ([sys.argv[2]], [sys.argv[3]]), sys.argv[4])\n"
+        "print(s.info.family, r.genes, sorted(r.metrics))\n"
+        "print('torch' in sys.modules)\n"
+    )
+    a = cf_cells / "A"
+    res = _no_torch(code, cf_runs / "reg.onnx", a / "meta.csv", a / "npy", tmp_path / "r.tsv")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split("\n")[:2] == [
+        "chromoformer 40 ['genes', 'mse', 'pearson_r', 'r2']",
+        "False",
+    ]

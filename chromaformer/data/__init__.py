@@ -7,7 +7,7 @@ alike. The real samples shipped with the package live beside these modules
 
 from .benchmark import PACKAGE_DATA, CellDataset, list_cell_types, load_benchmark, load_split
 from .bins import Bins, BinStream, iter_bins, read_bins, write_bins
-from .chromoformer import ChromoformerSet, load_chromoformer, read_meta
+from .chromoformer import ChromoformerSet, joint_inputs, load_chromoformer, read_meta
 
 __all__ = [
     "PACKAGE_DATA",
@@ -16,6 +16,7 @@ __all__ = [
     "CellDataset",
     "ChromoformerSet",
     "iter_bins",
+    "joint_inputs",
     "list_cell_types",
     "load_benchmark",
     "load_chromoformer",

@@ -32,39 +32,25 @@ def test_the_blocker_blocks():
     assert res.returncode != 0 and "ModuleNotFoundError" in res.stderr
 
 
-def test_score_cli_without_torch_for_both_families(exported, cf_runs, cf_cells, tmp_path):
-    cli = "from chromaformer.cli import main; main(sys.argv[1:])"
+CLI = "from chromaformer.cli import main; main(sys.argv[1:])"
+
+
+def test_score_cli_without_torch_bin_models(exported, tmp_path):
     src = DEEPDIFF / "Cell1" / "classification" / "test.csv"
-    res = _no_torch(
-        cli,
-        "score",
-        src,
-        "--model",
-        exported["hybrid"][0].path,
-        "-o",
-        tmp_path / "bins.tsv",
-        "--quiet",
-    )
+    model = exported["hybrid"][0].path
+    res = _no_torch(CLI, "score", src, "--model", model, "-o", tmp_path / "b.tsv", "--quiet")
     assert res.returncode == 0, res.stderr
-    assert len(pd.read_csv(tmp_path / "bins.tsv", sep="\t")) == 200
+    assert len(pd.read_csv(tmp_path / "b.tsv", sep="\t")) == 200
+    res = _no_torch(CLI, "prepare", "--help")
+    assert res.returncode == 0, res.stderr
+
+
+def test_score_cli_without_torch_chromoformer(cf_runs, cf_cells, tmp_path):
     a = cf_cells / "A"
-    res = _no_torch(
-        cli,
-        "score",
-        "--model",
-        cf_runs / "clf.onnx",
-        "--meta",
-        a / "meta.csv",
-        "--npy-dir",
-        a / "npy",
-        "-o",
-        tmp_path / "cf.tsv",
-        "--quiet",
-    )
+    args = ["--meta", a / "meta.csv", "--npy-dir", a / "npy", "-o", tmp_path / "c.tsv"]
+    res = _no_torch(CLI, "score", "--model", cf_runs / "clf.onnx", *args, "--quiet")
     assert res.returncode == 0, res.stderr
-    assert len(pd.read_csv(tmp_path / "cf.tsv", sep="\t")) == 40
-    res = _no_torch(cli, "prepare", "--help")
-    assert res.returncode == 0, res.stderr
+    assert len(pd.read_csv(tmp_path / "c.tsv", sep="\t")) == 40
 
 
 def test_scoring_library_without_torch(cf_runs, cf_cells, tmp_path):

@@ -16,7 +16,6 @@ import chromaformer as cf
 
 from ._common import ARCHS, DEEPDIFF, SMALL_CF, TOY, random_checkpoint
 
-
 #: session fixtures that cost tens of seconds: the tests that use one run on one worker
 GROUPS = ("exported", "cf_runs")
 SLOW = {"exported", "cf_runs", "cf_cells", "sim_root"}

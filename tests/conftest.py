@@ -3,12 +3,6 @@ per test session and shared by every test that needs them."""
 
 from __future__ import annotations
 
-import os
-
-if os.environ.get("PYTEST_XDIST_WORKER"):  # one thread per worker: two workers, two cores
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("MKL_NUM_THREADS", "1")
-
 import numpy as np
 import pytest
 
@@ -16,18 +10,14 @@ import chromaformer as cf
 
 from ._common import ARCHS, DEEPDIFF, SMALL_CF, TOY, random_checkpoint
 
-#: session fixtures that cost tens of seconds: the tests that use one run on one worker
-GROUPS = ("exported", "cf_runs")
+#: session fixtures that cost tens of seconds (their tests are marked slow)
 SLOW = {"exported", "cf_runs", "cf_cells", "sim_root"}
 
 
 def pytest_collection_modifyitems(items):
+    """Markers for a quick subset (``-m "not slow"``); the README command runs all."""
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
-        for group in GROUPS:
-            if group in names:
-                item.add_marker(pytest.mark.xdist_group(group))
-                break
         if names & SLOW or "demo" in item.nodeid or "torchrun" in item.nodeid:
             item.add_marker(pytest.mark.slow)
         if "node" in item.nodeid.lower():

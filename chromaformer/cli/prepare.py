@@ -7,7 +7,6 @@ from typing import Optional
 
 import click
 
-from ..errors import DataError
 from ._common import one_line_errors, quiet_option
 
 
@@ -178,16 +177,6 @@ def prepare(
     from ..prepare import prepare as run
 
     pairs = [_mark_pair(m) for m in marks]
-    model_marks = None
-    if model is not None:
-        model_marks, window, bin_size = _from_model(model, layout, window, bin_size)
-    if layout == "chromoformer" and (window is not None or bin_size is not None):
-        raise DataError(
-            "--window and --bin-size are for the benchmark layout (Chromoformer "
-            "arrays are per base over TSS +- 20 kb)"
-        )
-    if stat == "mean" and read_length is not None:
-        raise DataError("--read-length goes with --stat sum (it turns coverage into counts)")
     from ..progress import bar as make_bar
 
     bar = None
@@ -206,9 +195,9 @@ def prepare(
             genes_path,
             output,
             layout=layout,
-            model_marks=model_marks,
-            window=window or 5000,
-            bin_size=bin_size or 100,
+            model=model,
+            window=window,
+            bin_size=bin_size,
             stat=stat,
             read_length=read_length,
             expression=expression,
@@ -232,29 +221,3 @@ def prepare(
         if layout == "chromoformer":
             what += f", {res.regions:,} pCRE regions"
         click.echo(f"wrote {res.output}: {what} in {res.seconds:.1f} s", err=True)
-
-
-def _from_model(
-    model: str, layout: str, window: Optional[int], bin_size: Optional[int]
-) -> tuple[tuple[str, ...], Optional[int], Optional[int]]:
-    from ..contract import read_model_info
-    from ..layout import window_of
-
-    info = read_model_info(model)
-    if (info.family == "chromoformer") != (layout == "chromoformer"):
-        raise DataError(f"{model}: a {info.architecture} model does not read the {layout} layout")
-    if info.family == "chromoformer":
-        return info.marks, window, bin_size
-    if info.bins % 2:
-        raise DataError(f"{model}: {info.bins} bins cannot centre on a TSS")
-    m_window = window_of(info.bins, info.bin_size)
-    for opt, given, want in (
-        ("--window", window, m_window),
-        ("--bin-size", bin_size, info.bin_size),
-    ):
-        if given is not None and given != want:
-            raise DataError(
-                f"{opt} {given} contradicts {model}, which expects {want} "
-                f"({info.bins} bins of {info.bin_size} bp)"
-            )
-    return info.marks, m_window, info.bin_size

@@ -3,7 +3,6 @@ one TSV per input (bin CSVs for the bin models, --meta/--npy-dir for Chromoforme
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -105,7 +104,7 @@ def score(
     bad line anywhere leaves no output file.
     """
     from ..progress import bar
-    from ..scoring import Scorer
+    from ..scoring import Scorer, output_paths
     from ..scoring import score as run
 
     scorer = Scorer(model, device=device, threads=threads)
@@ -119,7 +118,7 @@ def score(
         if not inputs:
             raise click.UsageError("no INPUT bin CSV files")
         sources: list = list(inputs)
-        targets = _targets(inputs, output)
+        targets = output_paths(inputs, output)
     else:
         if inputs:
             raise DataError(
@@ -187,21 +186,3 @@ def _advance(progress: Any) -> Callable[[int, int], None]:
         progress.update(done - progress.n)
 
     return update
-
-
-def _targets(inputs: tuple[str, ...], output: Optional[str]) -> list[Path]:
-    """Where each input's TSV goes: beside it, the -o file, or in the -o folder."""
-    from ..scoring import default_output, output_names
-
-    for src in inputs:
-        if not os.path.isfile(src):
-            raise DataError(f"{src}: no such input file")
-    if output is None:
-        return [default_output(s) for s in inputs]
-    out = Path(output)
-    if len(inputs) == 1 and not out.is_dir():
-        return [out]
-    if out.exists() and not out.is_dir():
-        raise DataError(f"{out}: several inputs need -o to be a folder, not a file")
-    out.mkdir(parents=True, exist_ok=True)
-    return [out / f"{name}.scores.tsv" for name in output_names(inputs)]

@@ -31,7 +31,9 @@ import numpy as np
 from ..data.bins import write_bins
 from ..errors import DataError
 from ..layout import (
+    BENCHMARK_BINS,
     BENCHMARK_MARKS,
+    BIN_SIZE,
     CHROMOFORMER_HALF_WINDOW,
     CHROMOFORMER_I_MAX,
     CHROMOFORMER_MARKS,
@@ -40,12 +42,15 @@ from ..layout import (
     parse_region,
     promoter_region,
     region_name,
+    window_of,
 )
 from .annotation import Expression, Gene, read_genes, read_interactions
 from .tracks import Track, chrom_aliases, open_track
 
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 GENES_PER_TASK = 256
+#: bp each side of the TSS by default: the benchmark's 100 bins of 100 bp
+DEFAULT_WINDOW = window_of(BENCHMARK_BINS, BIN_SIZE)
 
 
 @dataclass
@@ -217,9 +222,10 @@ def prepare(
     output: str,
     *,
     layout: str = "benchmark",
+    model: Optional[str] = None,
     model_marks: Optional[Sequence[str]] = None,
-    window: int = 5000,
-    bin_size: int = 100,
+    window: Optional[int] = None,
+    bin_size: Optional[int] = None,
     stat: str = "sum",
     read_length: Optional[float] = None,
     expression: Optional[str] = None,
@@ -234,8 +240,21 @@ def prepare(
     on_start: Optional[Callable[[int], None]] = None,
 ) -> PrepareResult:
     """Build model inputs from ``tracks`` (``(mark, path)`` pairs) over the genes of
-    ``genes_path``. See the module docstring for the layouts."""
+    ``genes_path``. See the module docstring for the layouts. ``model``: an exported
+    ``.onnx`` whose marks, bins and bin size the output must fit (``window`` and
+    ``bin_size`` default to the model's, else to TSS +- 5 kb in 100 bp bins)."""
     t0 = time.perf_counter()
+    if model is not None:
+        model_marks, window, bin_size = model_layout(model, layout, window, bin_size)
+    if layout == "chromoformer" and (window is not None or bin_size is not None):
+        raise DataError(
+            "--window and --bin-size are for the benchmark layout (Chromoformer "
+            "arrays are per base over TSS +- 20 kb)"
+        )
+    if stat == "mean" and read_length is not None:
+        raise DataError("--read-length goes with --stat sum (it turns coverage into counts)")
+    window = DEFAULT_WINDOW if window is None else window
+    bin_size = BIN_SIZE if bin_size is None else bin_size
     if layout not in ("benchmark", "chromoformer"):
         raise ValueError(f"layout must be benchmark or chromoformer, got {layout!r}")
     if stat not in ("sum", "mean"):
@@ -451,3 +470,29 @@ def _chromoformer(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return len(set(region_files) - promoters)
+
+
+def model_layout(
+    model: str, layout: str, window: Optional[int], bin_size: Optional[int]
+) -> tuple[tuple[str, ...], Optional[int], Optional[int]]:
+    """The marks, window and bin size a model expects, checked against the options."""
+    from ..contract import read_model_info
+
+    info = read_model_info(model)
+    if (info.family == "chromoformer") != (layout == "chromoformer"):
+        raise DataError(f"{model}: a {info.architecture} model does not read the {layout} layout")
+    if info.family == "chromoformer":
+        return info.marks, window, bin_size
+    if info.bins % 2:
+        raise DataError(f"{model}: {info.bins} bins cannot centre on a TSS")
+    m_window = window_of(info.bins, info.bin_size)
+    for opt, given, want in (
+        ("--window", window, m_window),
+        ("--bin-size", bin_size, info.bin_size),
+    ):
+        if given is not None and given != want:
+            raise DataError(
+                f"{opt} {given} contradicts {model}, which expects {want} "
+                f"({info.bins} bins of {info.bin_size} bp)"
+            )
+    return info.marks, m_window, info.bin_size

@@ -8,6 +8,7 @@ from .engine import (
     ScoreResult,
     default_output,
     output_names,
+    output_paths,
     score,
 )
 from .session import open_session, session_options
@@ -23,6 +24,7 @@ __all__ = [
     "default_output",
     "open_session",
     "output_names",
+    "output_paths",
     "score",
     "score_file",
     "session_options",

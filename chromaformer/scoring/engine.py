@@ -292,3 +292,19 @@ def output_names(sources: Sequence[PathLike]) -> list[str]:
         if len(set(names)) == len(names):
             return names
     raise DataError("the same input is named twice")
+
+
+def output_paths(inputs: Sequence[PathLike], output: Optional[PathLike]) -> list[Path]:
+    """Where each input's TSV goes: beside it, the -o file, or in the -o folder."""
+    for src in inputs:
+        if not os.path.isfile(src):
+            raise DataError(f"{src}: no such input file")
+    if output is None:
+        return [default_output(s) for s in inputs]
+    out = Path(output)
+    if len(inputs) == 1 and not out.is_dir():
+        return [out]
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: several inputs need -o to be a folder, not a file")
+    out.mkdir(parents=True, exist_ok=True)
+    return [out / f"{name}.scores.tsv" for name in output_names(inputs)]

@@ -475,20 +475,29 @@ def e003_tracks(tmp_path_factory):
         chrom, span = f.stem.split(":")
         start = int(span.split("-")[0])
         pieces.setdefault(chrom, {})[start] = np.load(f).astype(np.float64)
-    signal = {m: {} for m in CHROMOFORMER_MARKS}
+    signal: dict[str, dict[str, list]] = {m: {} for m in CHROMOFORMER_MARKS}
     sizes = {}
     for chrom, parts in pieces.items():
-        lo = min(parts)
-        hi = max(s + a.shape[1] for s, a in parts.items())
-        dense = np.zeros((7, hi - lo))
-        for s, a in parts.items():  # overlapping files agree where they overlap
-            seg = dense[:, s - lo : s - lo + a.shape[1]]
-            both = (seg != 0) & (a != 0)
-            assert np.array_equal(seg[both], a[both])
-            np.maximum(seg, a, out=seg)
-        for j, m in enumerate(CHROMOFORMER_MARKS):
-            signal[m][chrom] = [(lo, dense[j])]
-        sizes[chrom] = hi + 1000
+        # merge overlapping files into clusters (dense per cluster, not per chromosome)
+        clusters: list[list[int]] = []
+        for s in sorted(parts):
+            if clusters and s < max(t + parts[t].shape[1] for t in clusters[-1]):
+                clusters[-1].append(s)
+            else:
+                clusters.append([s])
+        for cluster in clusters:
+            lo = cluster[0]
+            hi = max(s + parts[s].shape[1] for s in cluster)
+            dense = np.zeros((7, hi - lo))
+            for s in cluster:  # overlapping files agree where they overlap
+                a = parts[s]
+                seg = dense[:, s - lo : s - lo + a.shape[1]]
+                both = (seg != 0) & (a != 0)
+                assert np.array_equal(seg[both], a[both])
+                np.maximum(seg, a, out=seg)
+            for j, m in enumerate(CHROMOFORMER_MARKS):
+                signal[m].setdefault(chrom, []).append((lo, dense[j]))
+        sizes[chrom] = max(s + a.shape[1] for s, a in parts.items()) + 1000
     paths = {}
     for m in CHROMOFORMER_MARKS:
         paths[m] = d / f"E003_{m}.bw"

@@ -202,6 +202,14 @@ RECIPE_OPTIONS = ("epochs", "batch_size", "lr", "clip", "seed", "patience")
     default=None,
     help="bin models: none = AttentiveChrome's raw counts  [default: log1p]",
 )
+@click.option(
+    "--model-config",
+    default=None,
+    metavar="JSON",
+    help="Model hyperparameters as a JSON object or a .json file, any family: e.g. "
+    '\'{"d_emb": 64, "d_head": 64}\' for Chromoformer (its config\'s fields, the '
+    "reference's names). Unknown fields are an error.",
+)
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")
 @click.option("--no-amp", is_flag=True, help="Disable mixed precision on CUDA.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last epoch.")
@@ -210,6 +218,7 @@ RECIPE_OPTIONS = ("epochs", "batch_size", "lr", "clip", "seed", "patience")
 @one_line_errors
 def train(
     model: str,
+    model_config: Optional[str],
     task: Optional[str],
     out: Optional[str],
     mode: str,
@@ -238,6 +247,13 @@ def train(
     check_options(family, [k for k in given if k in FAMILY_OPTIONS] + ([task] if task else []))
     task = task or "clf"
     options = {k: v for k, v in given.items() if FAMILY_OPTIONS.get(k) == "model"}
+    if model_config is not None:  # any family; its config checks the fields
+        from ..models.config import parse_model_options
+
+        try:
+            options.update(parse_model_options(model_config))
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="--model-config") from None
     fields: dict[str, Any] = {
         k: list(v) if isinstance(v, tuple) else v for k, v in given.items() if k not in options
     }

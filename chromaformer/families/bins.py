@@ -72,7 +72,7 @@ class BinsFamily(Family):
     ) -> ModelConfig:
         try:
             return ModelConfig(arch=arch, marks=layout["marks"], bins=layout["bins"], **options)
-        except ValueError as err:
+        except (TypeError, ValueError) as err:
             raise DataError(str(err)) from None
 
     def check_layout(self, cfg: Any, layout: dict[str, Any], where: str) -> None:

@@ -166,7 +166,10 @@ class ChromoformerFamily(Family):
     def model_config(
         self, arch: str, task: str, layout: dict[str, Any], options: dict[str, Any]
     ) -> ChromoformerConfig:
-        cfg = ChromoformerConfig(task=task, **options)
+        try:
+            cfg = ChromoformerConfig.checked(**{"task": task, **options})
+        except (TypeError, ValueError) as err:
+            raise DataError(str(err)) from None
         if layout["channels"] != cfg.n_marks:  # arrays of other marks than the reference's
             cfg.marks = tuple(f"mark{i + 1}" for i in range(layout["channels"]))
         return cfg

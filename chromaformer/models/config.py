@@ -179,8 +179,36 @@ class ChromoformerConfig:
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
+    @classmethod
+    def checked(cls, **options: Any) -> ChromoformerConfig:
+        """A config from user options: unknown fields are an error."""
+        unknown = set(options) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown Chromoformer config fields: {', '.join(sorted(unknown))}")
+        return cls(**options)
+
 
 AnyConfig = Union[ModelConfig, ChromoformerConfig]
+
+
+def parse_model_options(text: str) -> dict[str, Any]:
+    """Model options from a JSON object or the path of a .json file (``--model-config``)."""
+    import json
+    import os
+
+    source = text
+    if os.path.isfile(text):
+        with open(text) as fh:
+            source = fh.read()
+    try:
+        options = json.loads(source)
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f"--model-config: not a JSON object ({err.msg} at line {err.lineno})"
+        ) from None
+    if not isinstance(options, dict):
+        raise ValueError("--model-config: expected a JSON object of model config fields")
+    return options
 
 
 def config_of(model: Any) -> AnyConfig:

@@ -197,6 +197,38 @@ def test_cli_chromoformer_train_then_eval_mode(cf_cells, tmp_path):
     assert json.loads(res.output)["evaluated_on"] == "valid"
 
 
+def test_cli_model_config_is_checked(sim_root, tmp_path):
+    res = run_cli(
+        "train",
+        "--model",
+        "cnn",
+        "--data-root",
+        sim_root,
+        "--cell-types",
+        "E1",
+        "--model-config",
+        '{"d_emb": 8}',
+        "--out",
+        tmp_path / "x",
+    )
+    assert res.exit_code == 1 and "d_emb" in res.output
+    res = run_cli(
+        "train",
+        "--model",
+        "cnn",
+        "--data-root",
+        sim_root,
+        "--cell-types",
+        "E1",
+        "--model-config",
+        "[1, 2",
+        "--out",
+        tmp_path / "x",
+    )
+    assert res.exit_code == 2 and "not a JSON object" in res.output
+    assert not (tmp_path / "x").exists()
+
+
 def test_cli_options_of_the_other_family_are_errors(sim_root, cf_cells, tmp_path):
     a = cf_cells / "A"
     res = run_cli(
@@ -364,13 +396,16 @@ def test_torchrun_two_cpu_processes_match_one(sim_root, tmp_path):
             "--quiet",
             "--threads",
             "1",
+            "--model-config",
+            json.dumps(SMALL_CF),
         ],
     )
     assert m1["test"]["mean_auroc"] == pytest.approx(m2["test"]["mean_auroc"], abs=1e-4)
+    assert load_model(tmp_path / "two").config.d_emb == SMALL_CF["d_emb"]
 
 
 def test_torchrun_chromoformer_two_cpu_processes_match_one(cf_cells, tmp_path):
-    """The full-size Chromoformer (the CLI builds the reference's sizes) under DDP."""
+    """Chromoformer under DDP (a small one, given through --model-config)."""
     a = cf_cells / "A"
     m1, m2 = _torchrun(
         tmp_path,
@@ -390,6 +425,9 @@ def test_torchrun_chromoformer_two_cpu_processes_match_one(cf_cells, tmp_path):
             "--quiet",
             "--threads",
             "1",
+            "--model-config",
+            json.dumps(SMALL_CF),
         ],
     )
     assert m1["test"]["mean_auroc"] == pytest.approx(m2["test"]["mean_auroc"], abs=1e-4)
+    assert load_model(tmp_path / "two").config.d_emb == SMALL_CF["d_emb"]

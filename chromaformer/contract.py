@@ -183,13 +183,6 @@ class ModelInfo:
         )
 
 
-def read_model_info(model: PathLike) -> ModelInfo:
-    """The :class:`ModelInfo` of an ``.onnx`` file, read with onnxruntime (no torch)."""
-    from .scoring.session import open_session
-
-    return open_session(model)[1]
-
-
 # --- the model card ---------------------------------------------------------------------
 def card_path_for(model_path: PathLike) -> Path:
     """``model.onnx`` -> ``model.model.json`` beside it."""

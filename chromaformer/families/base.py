@@ -22,8 +22,6 @@ from ..models.config import AnyConfig
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from ..training.config import TrainConfig
-
 
 @dataclass
 class Split:
@@ -89,7 +87,8 @@ class Family:
     unused_parameters: bool = False
 
     # --- data and config (no torch) ---------------------------------------------------
-    def load(self, tc: TrainConfig, task: str) -> TrainData:
+    def load(self, tc: Any, task: str) -> TrainData:
+        """The data of a run (``tc``: a :class:`chromaformer.training.TrainConfig`)."""
         raise NotImplementedError
 
     def model_config(

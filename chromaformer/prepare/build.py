@@ -476,7 +476,7 @@ def model_layout(
     model: str, layout: str, window: Optional[int], bin_size: Optional[int]
 ) -> tuple[tuple[str, ...], Optional[int], Optional[int]]:
     """The marks, window and bin size a model expects, checked against the options."""
-    from ..contract import read_model_info
+    from ..scoring.session import read_model_info
 
     info = read_model_info(model)
     if (info.family == "chromoformer") != (layout == "chromoformer"):

@@ -11,7 +11,7 @@ from .engine import (
     output_paths,
     score,
 )
-from .session import open_session, session_options
+from .session import open_session, read_model_info, session_options
 
 #: The earlier name of :func:`score` (bin CSV files were its only input).
 score_file = score
@@ -23,6 +23,7 @@ __all__ = [
     "Scorer",
     "default_output",
     "open_session",
+    "read_model_info",
     "output_names",
     "output_paths",
     "score",

@@ -31,6 +31,11 @@ def session_options(threads: Optional[int] = None) -> Any:
     return opts
 
 
+def read_model_info(model: PathLike) -> ModelInfo:
+    """The :class:`ModelInfo` of an ``.onnx`` file (what ``prepare --model`` fits)."""
+    return open_session(model)[1]
+
+
 def open_session(
     model: PathLike, device: str = "cpu", threads: Optional[int] = None
 ) -> tuple[Any, ModelInfo]:

@@ -22,7 +22,7 @@ from chromaformer.scoring import Scorer, output_names
 
 from .._common import DEEPDIFF, gene_rows, write_lines
 
-NODE_DIR = Path(__file__).resolve().parents[1] / "export" / "node"
+NODE_DIR = Path(__file__).resolve().parents[2] / "export" / "node"
 REAL = [DEEPDIFF / c / "classification" / "test.csv" for c in ("Cell1", "Cell2")]
 
 

@@ -7,7 +7,7 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
-from ..contract import ATTENTION_OUTPUTS, BINS_INPUT, BINS_OUTPUTS, ModelInfo
+from ..contract import BINS_INPUT, BINS_OUTPUTS, ModelInfo
 from ..data.benchmark import PACKAGE_DATA, CellDataset, load_benchmark, load_split
 from ..data.bins import BinStream
 from ..errors import DataError
@@ -211,5 +211,3 @@ class BinsFamily(Family):
             return os.path.getsize(source), "B"
         except OSError:
             return None, "B"
-
-    attention_outputs = ATTENTION_OUTPUTS

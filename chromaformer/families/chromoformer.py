@@ -16,7 +16,6 @@ import numpy as np
 
 from ..contract import (
     CHROMOFORMER_OUTPUTS,
-    OBSERVED_COLUMN,
     PRIMARY_OUTPUT,
     ModelInfo,
     chromoformer_input_names,
@@ -333,5 +332,3 @@ class ChromoformerFamily(Family):
 
     def progress_total(self, source: Any) -> tuple[Optional[int], str]:
         return len(read_meta(source[0][0])), "gene"
-
-    observed_column = OBSERVED_COLUMN

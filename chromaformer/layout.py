@@ -22,6 +22,19 @@ SPLITS: tuple[str, ...] = ("train", "valid", "test")
 BENCHMARK_SPLIT_GENES = {"train": 6601, "valid": 6601, "test": 6600}
 
 
+#: The record a prepared bin CSV carries beside it (``<name>.layout.json``): bins,
+#: bin_size, window, marks, and how genes were placed. Training reads the bin size from it.
+LAYOUT_RECORD_SUFFIX = ".layout.json"
+
+
+def layout_record_path(csv_path: str) -> str:
+    """``x/train.csv`` or ``x/train.csv.gz`` -> ``x/train.layout.json``."""
+    for ext in (".csv.gz", ".csv", ".gz"):
+        if csv_path.endswith(ext):
+            return csv_path[: -len(ext)] + LAYOUT_RECORD_SUFFIX
+    return csv_path + LAYOUT_RECORD_SUFFIX
+
+
 def window_of(bins: int, bin_size: int) -> int:
     """bp on each side of the TSS covered by ``bins`` bins of ``bin_size`` bp."""
     return bins * bin_size // 2

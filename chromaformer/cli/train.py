@@ -51,13 +51,13 @@ FAMILY_OPTIONS = {
     "npy_dir": "train",
     "fold": "train",
     "cache_dir": "train",
+    "bin_size": "train",
     "n_heads": "model",
     "dim_feedforward": "model",
     "n_layers": "model",
     "dropout": "model",
     "input_transform": "model",
 }
-RECIPE_OPTIONS = ("epochs", "batch_size", "lr", "clip", "seed", "patience")
 
 
 @click.command("train")
@@ -134,10 +134,35 @@ RECIPE_OPTIONS = ("epochs", "batch_size", "lr", "clip", "seed", "patience")
     help="eval: report the metrics of the saved model in --out, train nothing.",
 )
 @click.option(
+    "--bin-size",
+    "bin_size",
+    default=None,
+    type=click.IntRange(min=1),
+    help="bin models: bp per bin of the data (default: the .layout.json that "
+    "chromaformer-prepare writes beside its files; 100 for 100-bin files without one).",
+)
+@click.option(
+    "--recipe",
+    "recipe_name",
+    default=None,
+    type=click.Choice(["bins", "attentivechrome", "chromoformer"]),
+    help="Training recipe: bins (the bin models' default: AdamW, warm-up + cosine, "
+    "early stopping), attentivechrome (the benchmark's: Adam 2e-4, batch 16, 30 "
+    "epochs), chromoformer (the reference's). Options below override its values.",
+)
+@click.option(
     "--epochs",
     default=None,
     type=click.IntRange(min=1),
-    help="[default: the family's recipe: 30; chromoformer 10]",
+    help="[default: the recipe's: 20 (bins, at least --min-steps steps); chromoformer 10]",
+)
+@click.option(
+    "--min-steps",
+    "min_steps",
+    default=None,
+    type=click.IntRange(min=0),
+    help="Train more epochs when the data give fewer optimiser steps than this "
+    "[default: 1500; 0 for attentivechrome and chromoformer]",
 )
 @click.option(
     "--batch-size",
@@ -145,13 +170,20 @@ RECIPE_OPTIONS = ("epochs", "batch_size", "lr", "clip", "seed", "patience")
     "batch_size",
     default=None,
     type=click.IntRange(min=1),
-    help="[default: 16; chromoformer 64]",
+    help="[default: 64; attentivechrome 16]",
 )
 @click.option(
     "--lr",
     default=None,
     type=click.FloatRange(min=0, min_open=True),
-    help="[default: 2e-4 (Adam); chromoformer 3e-5 (AdamW, x0.87 per epoch)]",
+    help="Peak learning rate [default: 3e-3; attentivechrome 2e-4; chromoformer 3e-5]",
+)
+@click.option(
+    "--weight-decay",
+    "weight_decay",
+    default=None,
+    type=click.FloatRange(min=0),
+    help="[default: 0.01; attentivechrome 0]",
 )
 @click.option(
     "--clip",
@@ -163,8 +195,9 @@ RECIPE_OPTIONS = ("epochs", "batch_size", "lr", "clip", "seed", "patience")
 @click.option(
     "--patience",
     default=None,
-    type=click.IntRange(min=1),
-    help="Early stopping: epochs without a better validation metric.",
+    type=click.IntRange(min=0),
+    help="Early stopping: epochs without a better validation metric, 0 = off "
+    "[default: 8; attentivechrome and chromoformer 0]",
 )
 @click.option(
     "--n-heads",
@@ -198,9 +231,10 @@ RECIPE_OPTIONS = ("epochs", "batch_size", "lr", "clip", "seed", "patience")
 )
 @click.option(
     "--input-transform",
-    type=click.Choice(["log1p", "none"]),
+    type=click.Choice(["standardize", "log1p", "none"]),
     default=None,
-    help="bin models: none = AttentiveChrome's raw counts  [default: log1p]",
+    help="bin models: standardize = log1p, then per mark the training genes' mean and "
+    "sd (stored in the model); none = AttentiveChrome's raw counts  [default: standardize]",
 )
 @click.option(
     "--model-config",

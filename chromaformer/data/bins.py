@@ -209,10 +209,15 @@ def write_bins(
     gene_ids: Union[Sequence[str], np.ndarray],
     *,
     compress: Optional[bool] = None,
+    bin_size: Optional[int] = None,
+    marks: Optional[Sequence[str]] = None,
+    record: Optional[dict] = None,
 ) -> None:
     """Write ``(genes, bins, marks)`` counts in the benchmark format, atomically.
 
-    ``compress`` defaults to whether ``path`` ends in ``.gz``.
+    ``compress`` defaults to whether ``path`` ends in ``.gz``. With ``bin_size``, a
+    layout record (``<name>.layout.json``: bins, bin_size, window, marks and ``record``'s
+    entries) is written beside the file, so training knows the bins' width.
     """
     counts = np.ascontiguousarray(counts, dtype=np.float32)
     if counts.ndim != 3:
@@ -233,3 +238,18 @@ def write_bins(
                 fh.write(data)
         else:
             tmp.write_bytes(data)
+    if bin_size is not None:
+        import json
+
+        from ..layout import layout_record_path, window_of
+
+        info = {
+            "format": "chromaformer-bins-layout/1",
+            "bins": int(counts.shape[1]),
+            "bin_size": int(bin_size),
+            "window": window_of(int(counts.shape[1]), int(bin_size)),
+            "marks": list(marks) if marks is not None else None,
+            **(record or {}),
+        }
+        with atomic_path(layout_record_path(os.fspath(path))) as tmp:
+            tmp.write_text(json.dumps(info, indent=2) + "\n")

@@ -3,15 +3,22 @@ hybrid and the DeepChrome CNN, over ``(genes, bins, marks)`` raw counts."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Iterator, Optional
 
 import numpy as np
 
 from ..contract import BINS_INPUT, BINS_OUTPUTS, ModelInfo
-from ..data.benchmark import PACKAGE_DATA, CellDataset, load_benchmark, load_split
+from ..data.benchmark import (
+    PACKAGE_DATA,
+    CellDataset,
+    load_split,
+    read_layout_record,
+    split_path,
+)
 from ..data.bins import BinStream
 from ..errors import DataError
-from ..layout import BENCHMARK_BINS, BENCHMARK_MARKS, window_of
+from ..layout import BENCHMARK_BINS, BENCHMARK_MARKS, BIN_SIZE, window_of
 from ..models.config import ARCHITECTURES, ModelConfig
 from .base import Chunk, Family, Split, TrainData
 
@@ -32,7 +39,7 @@ class BinsFamily(Family):
     name = "bins"
     architectures = ARCHITECTURES
     model_options = ("n_heads", "dim_feedforward", "n_layers", "dropout", "input_transform")
-    train_options = ("data_root", "cell_types")
+    train_options = ("data_root", "cell_types", "bin_size")
 
     def load(self, tc: Any, task: str) -> TrainData:
         if task != "clf":
@@ -47,16 +54,72 @@ class BinsFamily(Family):
             )
         if not tc.cell_types:
             raise DataError("name at least one cell type with --cell-types")
-        sets = load_benchmark(tc.data_root, tc.cell_types, threads=tc.threads)
-        layout = {"marks": sets["train"].marks, "bins": int(sets["train"].counts.shape[1])}
+        notes: list[str] = []
+        splits = ["train", "valid"]
+        missing = [ct for ct in tc.cell_types if not split_path(tc.data_root, ct, "test").exists()]
+        if not missing:
+            splits.append("test")
+        else:
+            notes.append(
+                f"no test split for {', '.join(missing)}: metrics are reported on the "
+                "validation split, which also picks the best epoch (optimistic)"
+            )
+        sets = {s: load_split(tc.data_root, tc.cell_types, s, threads=tc.threads) for s in splits}
+        train = sets["train"]
+        bins = int(train.counts.shape[1])
+        bin_size, note = self._bin_size(tc, bins)
+        if note:
+            notes.append(note)
+        logs = np.log1p(train.counts.astype(np.float64))
+        layout = {
+            "marks": train.marks,
+            "bins": bins,
+            "bin_size": bin_size,
+            "input_mean": [float(v) for v in logs.mean(axis=(0, 1))],
+            "input_std": [float(max(v, 1e-3)) for v in logs.std(axis=(0, 1))],
+        }
         for split, ds in sets.items():
             self.check_data(ds, layout, f"{tc.data_root} ({split})")
         return TrainData(
-            _split(sets["train"]),
+            _split(train),
             _split(sets["valid"]),
-            _split(sets["test"]),
+            _split(sets.get("test", sets["valid"])),
             layout,
+            notes=notes,
             info={"cell_types": list(tc.cell_types)},
+        )
+
+    def _bin_size(self, tc: Any, bins: int) -> tuple[int, Optional[str]]:
+        """The bin size of the training data: ``--bin-size``, else the layout record that
+        ``chromaformer-prepare`` wrote beside the files, else the benchmark's 100 bp for
+        100-bin files (said in a note); anything else is an error, not a guess."""
+        records = {}
+        for ct in tc.cell_types:
+            path = split_path(tc.data_root, ct, "train")
+            record = read_layout_record(path)
+            if record is not None:
+                records[str(path)] = int(record["bin_size"])
+        if getattr(tc, "bin_size", None):
+            for path, size in records.items():
+                if size != tc.bin_size:
+                    raise DataError(
+                        f"--bin-size {tc.bin_size}: {path} was prepared with {size} bp bins "
+                        "(its .layout.json)"
+                    )
+            return int(tc.bin_size), None
+        if len(set(records.values())) > 1:
+            raise DataError(f"cell types prepared with different bin sizes: {records}")
+        if records:
+            return next(iter(records.values())), None
+        if bins == BENCHMARK_BINS:
+            return BIN_SIZE, (
+                f"no layout record beside the data: taking the benchmark's {BIN_SIZE} bp bins "
+                "(--bin-size says otherwise)"
+            )
+        raise DataError(
+            f"{split_path(tc.data_root, tc.cell_types[0], 'train')}: {bins} bins per gene "
+            "and no layout record (.layout.json) says how wide they are; pass --bin-size BP "
+            "(e.g. 10000), or make the files with chromaformer-prepare, which records it"
         )
 
     def check_data(self, ds: CellDataset, layout: dict[str, Any], where: str) -> None:
@@ -71,7 +134,16 @@ class BinsFamily(Family):
         self, arch: str, task: str, layout: dict[str, Any], options: dict[str, Any]
     ) -> ModelConfig:
         try:
-            return ModelConfig(arch=arch, marks=layout["marks"], bins=layout["bins"], **options)
+            cfg = ModelConfig(
+                arch=arch,
+                marks=layout["marks"],
+                bins=layout["bins"],
+                bin_size=layout.get("bin_size", BIN_SIZE),
+                **options,
+            )
+            if cfg.input_transform == "standardize" and not cfg.input_mean:
+                cfg = replace(cfg, input_mean=layout["input_mean"], input_std=layout["input_std"])
+            return cfg
         except (TypeError, ValueError) as err:
             raise DataError(str(err)) from None
 
@@ -82,6 +154,12 @@ class BinsFamily(Family):
                 f"{where}: the data have {bins} bins x {marks} marks but the model "
                 f"expects {cfg.bins} bins x {cfg.n_marks} marks "
                 f"({', '.join(cfg.marks)})"
+            )
+        size = layout.get("bin_size")
+        if size is not None and size != cfg.bin_size:
+            raise DataError(
+                f"{where}: the data have bins of {size} bp but the model was trained on "
+                f"{cfg.bin_size} bp bins"
             )
 
     # --- training ---------------------------------------------------------------------

@@ -13,6 +13,10 @@ from .layers import InputTransform, MarkAttention, MarkTransformer, PerMarkBiLST
 Output = dict[str, torch.Tensor]
 
 
+def _transform(cfg: ModelConfig) -> InputTransform:
+    return InputTransform(cfg.input_transform, cfg.n_marks, cfg.input_mean, cfg.input_std)
+
+
 def _mark_transformer(cfg: ModelConfig) -> MarkTransformer:
     return MarkTransformer(
         cfg.n_marks, cfg.d_model, cfg.n_heads, cfg.dim_feedforward, cfg.n_layers, cfg.dropout
@@ -25,7 +29,7 @@ class BiLSTMAttention(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.config = cfg
-        self.transform = InputTransform(cfg.input_transform)
+        self.transform = _transform(cfg)
         self.bins = PerMarkBiLSTM(cfg.n_marks, cfg.bin_hidden)
         self.marks = MarkAttention(cfg.d_model, cfg.mark_hidden)
         self.head = nn.Linear(2 * cfg.mark_hidden, 1)
@@ -50,7 +54,7 @@ class BiLSTMTransformer(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.config = cfg
-        self.transform = InputTransform(cfg.input_transform)
+        self.transform = _transform(cfg)
         self.bins = PerMarkBiLSTM(cfg.n_marks, cfg.bin_hidden)
         self.encoder = _mark_transformer(cfg)
         self.head = nn.Linear(cfg.d_model, 1)
@@ -78,7 +82,7 @@ class DeepChromeCNN(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.config = cfg
-        self.transform = InputTransform(cfg.input_transform)
+        self.transform = _transform(cfg)
         self.conv = nn.Conv1d(cfg.n_marks, cfg.cnn_filters, cfg.cnn_kernel)
         self.pool = nn.MaxPool1d(cfg.cnn_pool)
         flat = cfg.cnn_filters * ((cfg.bins - cfg.cnn_kernel + 1) // cfg.cnn_pool)

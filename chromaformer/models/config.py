@@ -19,6 +19,8 @@ from ..layout import (
 
 #: Architecture names; the reference work's spellings map onto ours.
 ARCHITECTURES = ("bilstm_attention", "bilstm_transformer", "hybrid", "cnn")
+#: What a bin model does to raw counts before its first layer (see ModelConfig).
+INPUT_TRANSFORMS = ("standardize", "log1p", "none")
 ALIASES = {
     "bilstm_attention_transformer": "hybrid",
     "attentivechrome": "bilstm_attention",
@@ -39,16 +41,24 @@ def canonical_arch(name: str) -> str:
 class ModelConfig:
     """Architecture plus every hyperparameter, the marks in column order and the bins.
 
-    ``input_transform``: ``log1p`` (default; raw counts saturate the LSTMs at
-    initialisation) or ``none`` (AttentiveChrome-faithful raw counts). It runs inside
-    the model, so the model and its exported graph take raw counts.
+    ``input_transform``: what the network sees of the raw counts. It runs inside the
+    model (and as the first nodes of its exported graph), so both take raw counts.
+
+    - ``standardize`` (default): log1p, then per mark ``(x - input_mean) / input_std``,
+      the mean and standard deviation of log1p counts over the training genes and bins
+      (computed by training and stored here; empty = 0 and 1). Counts of 0-20 (100 bp
+      bins) and of thousands (10 kb bins) then reach the network on the same scale.
+    - ``log1p``: log1p only (this project's earlier default).
+    - ``none``: raw counts (AttentiveChrome's own recipe).
     """
 
     arch: str = "hybrid"
     marks: tuple[str, ...] = BENCHMARK_MARKS
     bins: int = BENCHMARK_BINS
     bin_size: int = BIN_SIZE
-    input_transform: str = "log1p"
+    input_transform: str = "standardize"
+    input_mean: tuple[float, ...] = ()
+    input_std: tuple[float, ...] = ()
     # bin level (per mark BiLSTM + bin attention)
     bin_hidden: int = 32
     # mark level (BiLSTM + mark attention)
@@ -69,10 +79,22 @@ class ModelConfig:
         self.arch = canonical_arch(self.arch)
         self.marks = tuple(self.marks)
         self.cnn_hidden = tuple(self.cnn_hidden)
-        if self.input_transform not in ("log1p", "none"):
+        self.input_mean = tuple(float(v) for v in self.input_mean)
+        self.input_std = tuple(float(v) for v in self.input_std)
+        if self.input_transform not in INPUT_TRANSFORMS:
             raise ValueError(
-                f"input_transform must be 'log1p' or 'none', got {self.input_transform!r}"
+                f"input_transform must be one of {', '.join(INPUT_TRANSFORMS)}, "
+                f"got {self.input_transform!r}"
             )
+        for name in ("input_mean", "input_std"):
+            stats = getattr(self, name)
+            if stats and (self.input_transform != "standardize" or len(stats) != len(self.marks)):
+                raise ValueError(
+                    f"{name} takes one value per mark ({len(self.marks)}) and only with "
+                    f"input_transform 'standardize'"
+                )
+        if any(not v > 0 for v in self.input_std):
+            raise ValueError("input_std must be positive")
         if self.bins < 1 or not self.marks:
             raise ValueError("bins and marks must be positive")
         d_model = 2 * self.bin_hidden
@@ -104,6 +126,7 @@ class ModelConfig:
         d = asdict(self)
         d["marks"] = list(self.marks)
         d["cnn_hidden"] = list(self.cnn_hidden)
+        d["input_mean"], d["input_std"] = list(self.input_mean), list(self.input_std)
         return d
 
     @classmethod

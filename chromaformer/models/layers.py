@@ -9,14 +9,28 @@ from torch import nn
 
 
 class InputTransform(nn.Module):
-    """Raw counts in, what the network sees out (log1p or identity)."""
+    """Raw counts in, what the network sees out: log1p and per-mark standardisation,
+    log1p alone, or identity (``input_transform`` of the config, which owns the
+    statistics; they are buffers here, not saved in the state dict).
 
-    def __init__(self, kind: str) -> None:
+    in: (batch, bins, marks) raw counts; out: the same shape
+    """
+
+    def __init__(self, kind: str, n_marks: int, mean=(), std=()) -> None:
         super().__init__()
         self.kind = kind
+        self.mean: torch.Tensor
+        self.scale: torch.Tensor
+        m = torch.tensor(mean or [0.0] * n_marks, dtype=torch.float32)
+        s = torch.tensor(std or [1.0] * n_marks, dtype=torch.float32)
+        self.register_buffer("mean", m, persistent=False)
+        self.register_buffer("scale", 1.0 / s, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.log1p(x) if self.kind == "log1p" else x
+        if self.kind == "none":
+            return x
+        x = torch.log1p(x)
+        return (x - self.mean) * self.scale if self.kind == "standardize" else x
 
 
 class PerMarkBiLSTM(nn.Module):

@@ -34,6 +34,7 @@ class GeneSet:
     genes: list[Gene]
     source: str  # "GTF gene records", "GTF transcript records", "BED"
     duplicates: int  # records whose id was already seen (the first one is kept)
+    unstranded: int = 0  # BED records with strand '.', read as + (see _read_bed)
 
 
 def _is_gtf(path: str) -> bool:
@@ -140,7 +141,11 @@ def _read_gtf(path: str, feature: str) -> GeneSet:
 
 
 def _read_bed(path: str) -> GeneSet:
+    """BED6 genes. Strand ``.`` (unknown, as in GC-MERGE's gene positions) is read as
+    ``+``: the TSS is ``start`` and the bins stay in genomic order (not flipped); the
+    count is reported so the user sees it."""
     genes: list[Gene] = []
+    unstranded = 0
     for no, line in data_lines(path):
         f = line.split("\t") if "\t" in line else line.split()
         where = f"{path}:{no}"
@@ -167,9 +172,11 @@ def _read_bed(path: str) -> GeneSet:
                 no,
             )
         strand = f[5]
+        if strand == ".":
+            strand, unstranded = "+", unstranded + 1
         if strand not in ("+", "-"):
             raise FormatError(
-                f"{where}: expected strand + or - in field 6, found {strand!r}", path, no
+                f"{where}: expected strand +, - or . in field 6, found {strand!r}", path, no
             )
         if not f[3] or "," in f[3]:
             raise FormatError(
@@ -179,7 +186,7 @@ def _read_bed(path: str) -> GeneSet:
     if not genes:
         raise FormatError(f"{path}: no genes in the file (expected BED6 lines)", path)
     kept, dup = _keep_first(genes)
-    return GeneSet(kept, "BED", dup)
+    return GeneSet(kept, "BED", dup, unstranded)
 
 
 def _fields(line: str) -> list[str]:

@@ -286,6 +286,11 @@ def prepare(
             f"{gene_set.duplicates} repeated gene ids in {genes_path}: the first "
             "record of each is used"
         )
+    if gene_set.unstranded:
+        warnings.append(
+            f"{gene_set.unstranded} genes of {genes_path} have strand '.' (unknown): read "
+            "as +, their bins in genomic order (lower coordinates first), not flipped"
+        )
     genes, names = _resolve(gene_set.genes, opened, missing, warnings)
     genes, labels, values = _labels(genes, expression, label_threshold, warnings)
     if not genes:
@@ -315,7 +320,20 @@ def prepare(
             counts /= read_length
         if decimals is not None:
             counts = np.round(counts, decimals)
-        write_bins(output, counts.astype(np.float32), labels, [g.gene_id for g in genes])
+        write_bins(
+            output,
+            counts.astype(np.float32),
+            labels,
+            [g.gene_id for g in genes],
+            bin_size=bin_size,
+            marks=order,
+            record={
+                "source": "chromaformer-prepare",
+                "stat": stat,
+                "genes": os.fspath(genes_path),
+                "unknown_strand": "read as + (bins in genomic order)",
+            },
+        )
         return PrepareResult(seconds=time.perf_counter() - t0, **common)
     regions = _chromoformer(
         genes,

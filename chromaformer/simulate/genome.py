@@ -100,5 +100,14 @@ def write_simulated(
 ) -> Bins:
     """Simulate a genome (see :func:`simulate_genome`) and write it atomically."""
     sim = simulate_genome(genes, **kwargs)
-    write_bins(path, sim.counts, sim.labels, sim.gene_ids, compress=compress)
+    write_bins(
+        path,
+        sim.counts,
+        sim.labels,
+        sim.gene_ids,
+        compress=compress,
+        bin_size=BIN_SIZE,
+        marks=sim.marks,
+        record={"source": "chromaformer simulate"},
+    )
     return sim

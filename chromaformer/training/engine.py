@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -26,7 +27,7 @@ from .. import __version__
 from .._atomic import atomic_path
 from ..errors import DataError
 from ..families import Family, Split, family_for
-from ..metrics import BASELINE_NAME, SELECTION, fit_baseline, is_better
+from ..metrics import BASELINE_NAME, BASELINES, SELECTION, fit_baselines, is_better
 from ..models.checkpoint import (
     BEST,
     LAST,
@@ -119,6 +120,26 @@ def predict(
     return torch.cat(out).numpy() if out else np.empty(0, np.float32)
 
 
+def lr_factor(
+    schedule: str, steps_per_epoch: int, epochs: int, warmup: float, gamma: float
+) -> Callable[[int], float]:
+    """The learning-rate multiplier of optimiser step ``s`` (a LambdaLR stepped once per
+    batch): ``step`` = ``gamma`` per epoch; ``cosine`` = linear warm-up over ``warmup``
+    of all steps, then cosine decay to 0."""
+    total = steps_per_epoch * epochs
+    warm = int(warmup * total)
+
+    def step_rule(s: int) -> float:
+        return float(gamma ** (s // steps_per_epoch))
+
+    def cosine_rule(s: int) -> float:
+        if s < warm:
+            return (s + 1) / warm
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (s - warm) / max(1, total - warm))))
+
+    return cosine_rule if schedule == "cosine" else step_rule
+
+
 def _write_json(path: Path, obj: Any) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, default=float) + "\n")
@@ -189,9 +210,21 @@ def train(
             device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=family.unused_parameters,
         )
+    n = len(data.train)
+    steps_per_epoch = max(1, math.ceil(n / rc.batch_size))
+    epochs = max(rc.epochs, math.ceil(rc.min_steps / steps_per_epoch))
+    if epochs > rc.epochs:
+        _say(
+            tc,
+            dist,
+            f"note: {n} training genes give {steps_per_epoch} steps per epoch: training "
+            f"{epochs} epochs (at least {rc.min_steps} optimiser steps) instead of {rc.epochs}",
+        )
     opt_class = torch.optim.AdamW if rc.optimizer == "adamw" else torch.optim.Adam
-    opt = opt_class(network.parameters(), lr=rc.lr)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=rc.lr_gamma)
+    opt = opt_class(network.parameters(), lr=rc.lr, weight_decay=rc.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lr_factor(rc.schedule, steps_per_epoch, epochs, rc.warmup, rc.lr_gamma)
+    )
     use_amp = tc.amp and device.type == "cuda"
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
@@ -211,7 +244,6 @@ def train(
     y_train = torch.from_numpy(data.train.target.astype(family.target_dtype(task)))
     if x_train[0].device.type == device.type:
         y_train = y_train.to(device)
-    n = len(data.train)
     key, _ = SELECTION[task]
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
@@ -226,7 +258,7 @@ def train(
         "train_config": tc.to_dict(),
     }
 
-    for epoch in range(start_epoch, rc.epochs):
+    for epoch in range(start_epoch, epochs):
         t0 = time.perf_counter()
         net.train()
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(rc.seed * 100_003 + epoch))
@@ -235,7 +267,7 @@ def train(
             total=n,
             quiet=tc.quiet or not dist.main,
             unit="gene",
-            desc=f"epoch {epoch + 1}/{rc.epochs}",
+            desc=f"epoch {epoch + 1}/{epochs}",
         )
         for start in range(0, n, rc.batch_size):
             idx = perm[start : start + rc.batch_size]
@@ -255,13 +287,13 @@ def train(
                 torch.nn.utils.clip_grad_norm_(network.parameters(), rc.clip)
             scaler.step(opt)
             scaler.update()
+            sched.step()
             total += float(loss.detach()) * global_n / dist.world
             seen += global_n
             progress.update(global_n)
             progress.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
         progress.close()
         lr = opt.param_groups[0]["lr"]
-        sched.step()
         train_seconds = time.perf_counter() - t0
         valid = family.metrics(
             task,
@@ -308,12 +340,12 @@ def train(
         _say(
             tc,
             dist,
-            f"epoch {epoch + 1}/{rc.epochs}: loss {row['train_loss']:.4f}, valid "
+            f"epoch {epoch + 1}/{epochs}: loss {row['train_loss']:.4f}, valid "
             f"{key} {valid[key]:.4f}{' *' if improved else ''} ({train_seconds:.1f} s)",
         )
         dist.barrier()
-        if tc.patience is not None and stale >= tc.patience:
-            _say(tc, dist, f"early stop: no improvement for {tc.patience} epochs")
+        if rc.patience and stale >= rc.patience:
+            _say(tc, dist, f"early stop: no improvement for {rc.patience} epochs")
             break
 
     if not dist.main:
@@ -354,7 +386,8 @@ def _evaluate(
     scores = predict(
         model.to(device), ev.inputs, batch_size=tc.recipe.eval_batch_size, device=device
     )
-    base = fit_baseline(task, data.train.features, data.train.target, ev.features)
+    bases = fit_baselines(task, data.train.features, data.train.target, ev.features)
+    base_metrics = {k: family.metrics(task, ev, p) for k, p in bases.items()}
     name = str(getattr(cfg, "arch", family.name))
     result: dict[str, Any] = {
         "model": name,
@@ -364,8 +397,10 @@ def _evaluate(
         "evaluated_on": ev.name,
         "genes": {"train": len(data.train), "valid": len(data.valid), ev.name: len(ev)},
         "test": family.metrics(task, ev, scores),
-        "baseline": family.metrics(task, ev, base),
+        "baseline": base_metrics["linear"],
         "baseline_name": BASELINE_NAME[task],
+        "baselines": base_metrics,
+        "baseline_names": dict(BASELINES[task]),
     }
     if plots and task == "clf" and run.is_dir():
         from .plots import plot_curves

@@ -5,10 +5,31 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..metrics import SELECTION, beaten_by
+
 
 def format_metrics(metrics: dict[str, Any]) -> str:
-    """The evaluation split's metrics beside the baseline's: per cell type (clf) or MSE,
-    Pearson r and R² (reg, diff)."""
+    """The evaluation split's metrics beside the baselines': per cell type (clf) or MSE,
+    Pearson r and R² (reg, diff); one more line when a baseline beats the model."""
+    text = _table(metrics)
+    bases = metrics.get("baselines") or {}
+    names = metrics.get("baseline_names") or {}
+    if bases and "gradient_boosting" in bases:
+        key = SELECTION[metrics.get("task", "clf")][0]
+        gb = bases["gradient_boosting"]
+        text += f"\n{names.get('gradient_boosting', 'gradient boosting')}: {key} {gb[key]:.4f}"
+    beaten = beaten_by(metrics.get("task", "clf"), metrics["test"], bases)
+    if beaten:
+        key = SELECTION[metrics.get("task", "clf")][0]
+        text += (
+            f"\nnote: the {' and the '.join(beaten)} baseline"
+            f"{'s' if len(beaten) > 1 else ''} beat{'' if len(beaten) > 1 else 's'} "
+            f"this model on {key} ({metrics['test'][key]:.4f})"
+        )
+    return text
+
+
+def _table(metrics: dict[str, Any]) -> str:
     test, base = metrics["test"], metrics["baseline"]
     name = metrics.get("baseline_name", "baseline")
     split = metrics.get("evaluated_on", "test")

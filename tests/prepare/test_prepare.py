@@ -267,9 +267,9 @@ def test_labels_from_expression_median_and_versions(tracks, tmp_path):
             "bad strand",
             lambda d, bw: [
                 "--genes",
-                write_lines(d / "b.bed", ["chr1\t100\t101\tg1\t0\t+", "chr1\t200\t201\tg2\t0\t."]),
+                write_lines(d / "b.bed", ["chr1\t100\t101\tg1\t0\t+", "chr1\t200\t201\tg2\t0\t*"]),
             ],
-            "b.bed:2: expected strand + or - in field 6, found '.'",
+            "b.bed:2: expected strand +, - or . in field 6, found '*'",
         ),
         (
             "bed3",

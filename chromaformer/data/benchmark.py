@@ -66,7 +66,9 @@ def read_layout_record(csv_path: PathLike) -> Optional[dict]:
         record = json.loads(path.read_text())
         int(record["bin_size"])
     except (ValueError, KeyError, TypeError) as err:
-        raise DataError(f"{path}: not a layout record ({err}); expected JSON with bin_size") from None
+        raise DataError(
+            f"{path}: not a layout record ({err}); expected JSON with bin_size"
+        ) from None
     return dict(record)
 
 

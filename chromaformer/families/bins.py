@@ -93,17 +93,17 @@ class BinsFamily(Family):
         """The bin size of the training data: ``--bin-size``, else the layout record that
         ``chromaformer-prepare`` wrote beside the files, else the benchmark's 100 bp for
         100-bin files (said in a note); anything else is an error, not a guess."""
-        records = {}
+        records: dict[str, int] = {}
         for ct in tc.cell_types:
             path = split_path(tc.data_root, ct, "train")
             record = read_layout_record(path)
             if record is not None:
                 records[str(path)] = int(record["bin_size"])
         if getattr(tc, "bin_size", None):
-            for path, size in records.items():
+            for name, size in records.items():
                 if size != tc.bin_size:
                     raise DataError(
-                        f"--bin-size {tc.bin_size}: {path} was prepared with {size} bp bins "
+                        f"--bin-size {tc.bin_size}: {name} was prepared with {size} bp bins "
                         "(its .layout.json)"
                     )
             return int(tc.bin_size), None

@@ -26,7 +26,7 @@ import torch
 from .. import __version__
 from .._atomic import atomic_path
 from ..errors import DataError
-from ..families import Family, Split, family_for
+from ..families import Family, Split, TrainData, family_for
 from ..metrics import BASELINE_NAME, BASELINES, SELECTION, fit_baselines, is_better
 from ..models.checkpoint import (
     BEST,
@@ -164,10 +164,12 @@ def train(
     *,
     task: str = "clf",
     options: Optional[dict[str, Any]] = None,
+    data: Optional[TrainData] = None,
 ) -> dict[str, Any]:
     """Train ``model`` (an architecture name, or a config object) on ``tc``'s data;
     returns (and writes) the run's metrics. ``task``/``options`` apply to a name:
-    the task (clf; reg, diff for Chromoformer) and model hyperparameters.
+    the task (clf; reg, diff for Chromoformer) and model hyperparameters. ``data``:
+    splits already loaded by the family (cross-validation passes its folds).
 
     Writes into ``tc.out``: best.pt, last.pt, config.json, log.csv, metrics.json (and
     roc.png, pr.png for clf). Raises DataError/FormatError on bad data or options.
@@ -190,7 +192,8 @@ def train(
         mc = config_from_dict(state["config"])
     if mc is not None:
         task = mc.task
-    data = family.load(tc, task)
+    if data is None:
+        data = family.load(tc, task)
     for note in data.notes:
         _say(tc, dist, f"note: {note}")
     if mc is None:
@@ -344,7 +347,7 @@ def train(
             f"{key} {valid[key]:.4f}{' *' if improved else ''} ({train_seconds:.1f} s)",
         )
         dist.barrier()
-        if rc.patience and stale >= rc.patience:
+        if rc.patience and stale >= rc.patience and (epoch + 1) * steps_per_epoch >= rc.min_steps:
             _say(tc, dist, f"early stop: no improvement for {rc.patience} epochs")
             break
 

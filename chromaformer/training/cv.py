@@ -1,0 +1,291 @@
+"""Cross-validation and seed repeats through the one engine, for every model family.
+
+``cross_validate(tc, model, folds=K, seeds=N)`` pools the genes of the train and valid
+splits (the test split is never touched), cuts them into K folds (stratified by label for
+clf; by chromosome when the family knows the genes' chromosomes and there are at least K
+of them), and for each fold k and seed trains on the other folds but one, picks the best
+epoch on that one (fold k+1), and scores fold k. The baselines are fitted on all genes
+outside fold k. ``folds=None`` repeats the run's own split ``seeds`` times instead.
+
+Writes into ``tc.out``: one run folder per fold and seed (``fold1-seed1/`` ...),
+``cv.json`` (per-run metrics of the model and the baselines, mean and sd) and
+``oof.tsv`` (every gene's out-of-fold prediction, beside the baselines').
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from .._atomic import atomic_path
+from ..errors import DataError
+from ..families import Split, TrainData, family_for
+from ..metrics import BASELINES, SELECTION, fit_baselines
+from ..models.checkpoint import model_from_checkpoint, read_checkpoint
+from .config import TrainConfig
+from .engine import ModelSpec, predict, resolve_device, train
+
+
+def _concat(a: Split, b: Split, name: str) -> Split:
+    if a.group_names != b.group_names:
+        raise DataError("train and valid splits name different cell types")
+    return Split(
+        name,
+        [np.concatenate([x, y]) for x, y in zip(a.inputs, b.inputs)],
+        np.concatenate([a.target, b.target]),
+        np.concatenate([a.gene_ids, b.gene_ids]),
+        np.concatenate([a.groups, b.groups]),
+        a.group_names,
+        np.concatenate([a.features, b.features]),
+    )
+
+
+def _take(s: Split, idx: np.ndarray, name: str) -> Split:
+    return Split(
+        name,
+        [x[idx] for x in s.inputs],
+        s.target[idx],
+        s.gene_ids[idx],
+        s.groups[idx],
+        s.group_names,
+        s.features[idx],
+    )
+
+
+def assign_cv_folds(
+    target: np.ndarray, k: int, seed: int, task: str, chroms: Optional[np.ndarray] = None
+) -> tuple[np.ndarray, str]:
+    """A fold (0..k-1) per gene and how they were cut: whole chromosomes (balanced by
+    gene count) when ``chroms`` has at least ``k`` of them, else stratified by label
+    (clf) or at random."""
+    n = len(target)
+    if k < 2 or k > n:
+        raise DataError(f"--cv {k}: need 2 <= K <= the number of genes ({n})")
+    if chroms is not None and len(np.unique(chroms)) >= k:
+        names, counts = np.unique(chroms, return_counts=True)
+        load = np.zeros(k)
+        fold_of = {}
+        for i in np.argsort(-counts, kind="stable"):  # largest first, onto the lightest fold
+            f = int(np.argmin(load))
+            fold_of[names[i]] = f
+            load[f] += counts[i]
+        return np.array([fold_of[c] for c in chroms]), "by chromosome"
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    folds = np.empty(n, dtype=np.int64)
+    labels = np.asarray(target)
+    if task == "clf" and np.bincount(labels.astype(np.int64)).min() >= k:
+        splitter: Any = StratifiedKFold(k, shuffle=True, random_state=seed)
+        parts = splitter.split(np.zeros(n), labels)
+        how = "stratified by label"
+    else:
+        parts = KFold(k, shuffle=True, random_state=seed).split(np.zeros(n))
+        how = "at random"
+    for f, (_, test) in enumerate(parts):
+        folds[test] = f
+    return folds, how
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    v = np.asarray(values, dtype=np.float64)
+    return {
+        "mean": float(np.nanmean(v)) if len(v) else float("nan"),
+        "sd": float(np.nanstd(v, ddof=1)) if len(v) > 1 else 0.0,
+        "n": int(len(v)),
+    }
+
+
+def cross_validate(
+    tc: TrainConfig,
+    model: ModelSpec = "hybrid",
+    *,
+    folds: Optional[int] = 5,
+    seeds: int = 1,
+    task: str = "clf",
+    options: Optional[dict[str, Any]] = None,
+) -> dict[str, Any]:
+    """K-fold cross-validation (``folds``) and/or ``seeds`` repeats; see the module doc.
+    Returns (and writes to ``tc.out/cv.json``) the per-run and summary metrics."""
+    family = family_for(model)
+    tc = tc.for_family(family.name)
+    if seeds < 1:
+        raise DataError(f"--seeds {seeds}: expected at least 1")
+    out = Path(tc.out)
+    task = getattr(model, "task", task)
+    data = family.load(tc, task)
+    key, _ = SELECTION[task]
+    base_names = dict(BASELINES[task])
+    runs: list[dict[str, Any]] = []
+    oof: list[tuple[str, int, int, float, float, dict[str, float]]] = []
+    notes = list(data.notes)
+    plans: list[tuple[str, TrainData, Split, int]] = []
+    if folds is None:
+        plans.append(("run", data, data.evaluation, -1))
+        how = "the run's own split"
+    else:
+        pool = _concat(data.train, data.valid, "cv")
+        chroms = data.info.get("chroms")
+        assignment, how = assign_cv_folds(
+            pool.target, folds, int(tc.seed or 0), task, None if chroms is None else chroms
+        )
+        for f in range(folds):
+            valid_fold = (f + 1) % folds
+            tr = np.flatnonzero((assignment != f) & (assignment != valid_fold))
+            va = np.flatnonzero(assignment == valid_fold)
+            te = np.flatnonzero(assignment == f)
+            plans.append(
+                (
+                    f"fold{f + 1}",
+                    replace(
+                        data,
+                        train=_take(pool, tr, "train"),
+                        valid=_take(pool, va, "valid"),
+                        evaluation=_take(pool, te, f"fold {f + 1}"),
+                        notes=[],
+                    ),
+                    _take(pool, np.flatnonzero(assignment != f), "train+valid"),
+                    f,
+                )
+            )
+    device = resolve_device(tc.device)
+    for name, fold_data, outside, f in plans:
+        ev = fold_data.evaluation
+        # the baselines see every gene outside the scored fold (the model: all but its
+        # validation fold); on the run's own split they see the training genes
+        fit_on = outside if f >= 0 else fold_data.train
+        base_preds = fit_baselines(task, fit_on.features, fit_on.target, ev.features)
+        base_metrics = {k: family.metrics(task, ev, p) for k, p in base_preds.items()}
+        for s in range(seeds):
+            seed = int(tc.seed or 0) + s
+            run_dir = out / f"{name}-seed{seed}"
+            run_tc = replace(tc, out=str(run_dir), seed=seed, resume=False, plots=False)
+            metrics = train(run_tc, model, task=task, options=options, data=fold_data)
+            if not metrics:  # a non-main DDP rank
+                continue
+            net = model_from_checkpoint(read_checkpoint(run_dir))
+            pred = predict(net.to(device), ev.inputs, batch_size=tc.recipe.eval_batch_size)
+            m = family.metrics(task, ev, pred)
+            runs.append(
+                {
+                    "fold": f + 1 if f >= 0 else None,
+                    "seed": seed,
+                    "genes": {"train": len(fold_data.train), "valid": len(fold_data.valid)},
+                    "scored": len(ev),
+                    "best_epoch": metrics["best_epoch"],
+                    "epochs_run": metrics["epochs_run"],
+                    "model": m,
+                    "baselines": base_metrics,
+                }
+            )
+            for i in range(len(ev)):
+                oof.append(
+                    (
+                        str(ev.gene_ids[i]),
+                        f + 1,
+                        seed,
+                        float(ev.target[i]),
+                        float(pred[i]),
+                        {k: float(p[i]) for k, p in base_preds.items()},
+                    )
+                )
+    if not runs:
+        return {}
+    result = _report(task, key, runs, oof, base_names, folds, seeds, how, notes, family.name)
+    result["model_name"] = str(getattr(model, "arch", model))
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "cv.json") as tmp:
+        tmp.write_text(json.dumps(result, indent=2, default=float) + "\n")
+    with atomic_path(out / "oof.tsv") as tmp, open(tmp, "w") as fh:
+        fh.write("\t".join(["gene_id", "fold", "seed", "observed", "model", *base_names]) + "\n")
+        for gene, fold, seed, obs, p, b in oof:
+            fh.write(
+                f"{gene}\t{fold if fold > 0 else ''}\t{seed}\t{obs:g}\t{p:.6g}\t"
+                + "\t".join(f"{b[k]:.6g}" for k in base_names)
+                + "\n"
+            )
+    return result
+
+
+def _report(
+    task: str,
+    key: str,
+    runs: list[dict[str, Any]],
+    oof: list,
+    base_names: dict[str, str],
+    folds: Optional[int],
+    seeds: int,
+    how: str,
+    notes: list[str],
+    family: str,
+) -> dict[str, Any]:
+    """Mean and sd over runs of the selection metric (and AUPR for clf), for the model
+    and each baseline; for clf also the pooled out-of-fold AUROC per seed."""
+    from ..metrics import auroc_aupr
+
+    def values(pick) -> list[float]:
+        return [float(pick(r).get(key, float("nan"))) for r in runs]
+
+    summary: dict[str, Any] = {"model": {key: _summary(values(lambda r: r["model"]))}}
+    for b in base_names:
+        summary[b] = {key: _summary(values(lambda r, b=b: r["baselines"][b]))}
+    if task == "clf":
+        summary["model"]["mean_aupr"] = _summary(
+            [float(r["model"].get("mean_aupr", float("nan"))) for r in runs]
+        )
+        pooled: dict[str, list[float]] = {"model": [], **{b: [] for b in base_names}}
+        for seed in sorted({row[2] for row in oof}):
+            rows = [row for row in oof if row[2] == seed]
+            y = np.array([row[3] for row in rows])
+            pooled["model"].append(auroc_aupr(y, np.array([row[4] for row in rows]))["auroc"])
+            for b in base_names:
+                pooled[b].append(auroc_aupr(y, np.array([row[5][b] for row in rows]))["auroc"])
+        for name, vals in pooled.items():
+            summary[name]["pooled_auroc"] = _summary(vals)
+    return {
+        "task": task,
+        "family": family,
+        "folds": folds,
+        "seeds": seeds,
+        "split": how,
+        "metric": key,
+        "baseline_names": base_names,
+        "summary": summary,
+        "runs": runs,
+        "notes": notes,
+    }
+
+
+def format_cv(result: dict[str, Any]) -> str:
+    """The summary table: mean +- sd of the selection metric per run (and pooled
+    out-of-fold AUROC for clf), the model beside each baseline."""
+    key = result["metric"]
+    names = {"model": result.get("model_name", "model"), **result["baseline_names"]}
+    what = (
+        f"{result['folds']}-fold cross-validation ({result['split']})"
+        if result["folds"]
+        else "the run's own split"
+    )
+    lines = [f"{what}, {result['seeds']} seed(s); {key}: mean +- sd over runs"]
+    pooled = result["task"] == "clf"
+    lines.append(f"{'':<22}{key:>20}" + (f"{'pooled out-of-fold AUROC':>28}" if pooled else ""))
+    for k, label in names.items():
+        s = result["summary"][k]
+        row = f"{label[:22]:<22}{s[key]['mean']:>12.4f} +- {s[key]['sd']:.4f}"
+        if pooled:
+            p = s["pooled_auroc"]
+            row += f"{p['mean']:>18.4f} +- {p['sd']:.4f}"
+        lines.append(row)
+    model = result["summary"]["model"][key]["mean"]
+    higher = SELECTION[result["task"]][1]
+    beaten = []
+    for b, label in result["baseline_names"].items():
+        mb = result["summary"][b][key]["mean"]
+        if (mb > model) if higher else (mb < model):
+            beaten.append(label)
+    if beaten:
+        lines.append(f"note: the {' and the '.join(beaten)} baseline beats the model here")
+    return "\n".join(lines)

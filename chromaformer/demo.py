@@ -1,6 +1,8 @@
 """``chromaformer demo`` as a library function: the whole product on a built-in default.
 
-bins: simulate a genome -> parse it (C++) -> train a model on part of it -> export to
+real (the default): the bundled GM12878 (E116) tracks -> prepare bin CSVs -> train ->
+export -> score the validation genes, beside the baselines and the shipped model.
+simulated: simulate a genome -> parse it (C++) -> train a model on part of it -> export to
 ONNX -> score the whole genome with onnxruntime. chromoformer: the same in Chromoformer's
 layout. Each step reports one line through ``echo``.
 """
@@ -14,18 +16,24 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-#: The demo's defaults: genes in the simulated set per family, epochs, training genes.
+from .layout import BIN_SIZE
+
+#: The demo's defaults: genes in the simulated set per family, epochs, training genes,
+#: and the architecture per data set.
 DEMO: dict[str, Any] = {
     "genes": {"bins": 20000, "chromoformer": 400},
     "epochs": 3,
     "train_genes": 4000,
+    "model": {"real": "cnn", "simulated": "hybrid"},
 }
+DATA_SETS = ("real", "simulated")
 
 
 def run_demo(
     out: str = "chromaformer-demo",
     *,
-    model: str = "hybrid",
+    data: str = "real",
+    model: Optional[str] = None,
     genes: Optional[int] = None,
     train_genes: Optional[int] = None,
     seed: int = 1,
@@ -35,12 +43,24 @@ def run_demo(
     quiet: bool = False,
     echo: Callable[[str], Any] = print,
 ) -> dict[str, Any]:
-    """Run the demo into ``out``; returns what it measured (metrics, paths, speeds)."""
+    """Run the demo into ``out``; returns what it measured (metrics, paths, speeds).
+    ``data``: ``real`` (the bundled E116 genes; ``model`` a bin architecture) or
+    ``simulated`` (``genes``/``train_genes``/``epochs`` apply; ``model`` may be
+    chromoformer)."""
     from .families import family_of
 
+    if data not in DATA_SETS:
+        raise ValueError(f"data must be one of {', '.join(DATA_SETS)}, got {data!r}")
+    model = model or DEMO["model"][data]
     family = family_of(model)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
+    if data == "real":
+        if family.name != "bins":
+            raise ValueError(
+                f"the real-data demo trains a bin model, not {model} (use data='simulated')"
+            )
+        return _real(folder, model, seed, threads, quiet, echo)
     genes = genes or DEMO["genes"][family.name]
     epochs = epochs or DEMO["epochs"]
     if family.name == "chromoformer":
@@ -114,6 +134,7 @@ def _bins(
             data.counts[idx],
             data.labels[idx],
             data.gene_ids[idx],
+            bin_size=BIN_SIZE,
         )
     run = folder / "runs" / model
     t0 = time.perf_counter()
@@ -123,8 +144,7 @@ def _bins(
             data_root=str(root),
             cell_types=["SIM"],
             epochs=epochs,
-            batch_size=64,
-            lr=1e-3,
+            min_steps=0,
             seed=seed,
             quiet=quiet,
             threads=threads,
@@ -255,3 +275,82 @@ def _chromoformer(
         "scores": sc.output,
         "genes_per_second": sc.genes_per_second,
     }
+
+
+def _real(
+    folder: Path,
+    model: str,
+    seed: int,
+    threads: Optional[int],
+    quiet: bool,
+    echo: Callable[[str], Any],
+) -> dict[str, Any]:
+    """GM12878 tracks -> prepare -> train on GC-MERGE's train genes -> export -> score
+    the validation genes; the model beside the baselines and the shipped e116 model."""
+    from .export import export_onnx
+    from .prepare.real import E116_BIN_SIZE, prepare_e116
+    from .pretrained import pretrained_names
+    from .scoring import Scorer, score
+    from .training import TrainConfig
+    from .training import train as run_training
+
+    root = folder / "e116"
+    t0 = time.perf_counter()
+    prepared = prepare_e116(root)
+    echo(
+        f"[1/4] prepared the bundled GM12878 (E116) tracks: "
+        f"{prepared['train'].genes_written:,} train + {prepared['valid'].genes_written:,} "
+        f"validation genes x 21 bins of {E116_BIN_SIZE // 1000} kb x 5 marks -> "
+        f"{root} ({time.perf_counter() - t0:.1f} s)"
+    )
+    run = folder / "runs" / f"e116-{model}"
+    t0 = time.perf_counter()
+    metrics = run_training(
+        TrainConfig(
+            out=str(run),
+            data_root=str(root),
+            cell_types=["E116"],
+            seed=seed,
+            quiet=quiet,
+            threads=threads,
+        ),
+        model,
+    )
+    test, bases = metrics["test"], metrics["baselines"]
+    echo(
+        f"[2/4] trained {model} on {metrics['genes']['train']:,} genes in "
+        f"{time.perf_counter() - t0:.0f} s ({metrics['device']}, best epoch "
+        f"{metrics['best_epoch']} of {metrics['epochs_run']}): validation AUROC "
+        f"{test['mean_auroc']:.4f} (logistic regression {bases['linear']['mean_auroc']:.4f}, "
+        f"gradient boosting {bases['gradient_boosting']['mean_auroc']:.4f}) -> {run}"
+    )
+    t0 = time.perf_counter()
+    onnx_path = folder / f"e116-{model}.onnx"
+    report = export_onnx(run, onnx_path)
+    echo(
+        f"[3/4] exported {onnx_path} ({report.size_bytes / 1e3:,.0f} kB) and "
+        f"{report.card.name} in {time.perf_counter() - t0:.0f} s"
+    )
+    valid = root / "E116" / "classification" / "valid.csv"
+    res = score(
+        Scorer(onnx_path, threads=threads),
+        valid,
+        folder / "e116-valid.scores.tsv",
+        threads=threads,
+    )
+    line = (
+        f"[4/4] scored the {res.genes:,} validation genes in {res.seconds:.2f} s "
+        f"-> {res.output}: AUROC {res.metrics['auroc']:.4f}"
+    )
+    result: dict[str, Any] = {"metrics": metrics, "model": onnx_path, "scores": res.output}
+    if "e116" in pretrained_names():
+        shipped = score(
+            Scorer("e116", threads=threads),
+            valid,
+            folder / "e116-valid.shipped.scores.tsv",
+            threads=threads,
+        )
+        result["shipped_auroc"] = float(shipped.metrics["auroc"])
+        line += f"; the shipped model (--model e116): {result['shipped_auroc']:.4f}"
+    echo(line)
+    return result

@@ -12,6 +12,7 @@ from .. import __version__
 from .demo import demo
 from .export import export
 from .inspect import inspect
+from .models import models
 from .prepare import prepare
 from .score import score
 from .simulate import simulate
@@ -32,3 +33,4 @@ main.add_command(evaluate)
 main.add_command(export)
 main.add_command(score)
 main.add_command(prepare)
+main.add_command(models)

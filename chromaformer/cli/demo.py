@@ -11,6 +11,14 @@ from ._common import one_line_errors, threads_option
 
 @click.command("demo")
 @click.option(
+    "--data",
+    type=click.Choice(["real", "simulated"]),
+    default="real",
+    show_default=True,
+    help="real: the bundled GM12878 (E116) tracks of 14,195 genes (prepare -> train -> "
+    "export -> score); simulated: a simulated genome (--genes, --train-genes, --epochs).",
+)
+@click.option(
     "--out",
     default="chromaformer-demo",
     show_default=True,
@@ -41,31 +49,34 @@ from ._common import one_line_errors, threads_option
 )
 @click.option(
     "--model",
-    default="hybrid",
-    show_default=True,
-    help="Architecture to train; chromoformer runs the same pipeline on a "
-    "simulated set in Chromoformer's layout (3D interactions).",
+    default=None,
+    help="Architecture to train [default: cnn on real data, hybrid on simulated]; "
+    "chromoformer (with --data simulated) runs the same pipeline on a simulated set "
+    "in Chromoformer's layout (3D interactions).",
 )
 @click.option("--epochs", default=None, type=click.IntRange(min=1), help="[default: 3]")
 @threads_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @one_line_errors
 def demo(
+    data: str,
     out: str,
     genes: Optional[int],
     train_genes: Optional[int],
     seed: int,
     do_train: bool,
-    model: str,
+    model: Optional[str],
     epochs: Optional[int],
     threads: Optional[int],
     quiet: bool,
 ) -> None:
-    """Simulate a genome and run the product on it: parse, train, export, score."""
+    """Run the product on built-in data: real GM12878 tracks (the default) or a
+    simulated genome: prepare or parse, train, export, score."""
     from ..demo import run_demo
 
     run_demo(
         out,
+        data=data,
         model=model,
         genes=genes,
         train_genes=train_genes,

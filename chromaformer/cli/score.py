@@ -19,7 +19,8 @@ from ._common import one_line_errors, quiet_option, threads_option
     "-m",
     required=True,
     type=click.Path(dir_okay=False),
-    help="An .onnx file from chromaformer-export.",
+    help="An .onnx file from chromaformer-export, or the name of a shipped model "
+    "(chromaformer models), e.g. e116.",
 )
 @click.option(
     "-o",

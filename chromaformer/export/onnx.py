@@ -335,8 +335,36 @@ def export_onnx(
                 f"{check['sample']}; nothing written (--force writes it anyway)"
             )
     blob = proto.SerializeToString()
-    card_path = write_model(out, blob, model_card(family, cfg, meta, proto, blob, check))
+    card = model_card(family, cfg, meta, proto, blob, check)
+    card["info"].update(_run_facts(source))
+    card_path = write_model(out, blob, card)
     return ExportReport(Path(out), card_path, variant, len(blob), meta, check)
+
+
+def _run_facts(source: Any) -> dict[str, Any]:
+    """What the run folder's metrics.json says of the data and the baselines (when the
+    source is a run folder): the card then shows the model beside them."""
+    if isinstance(source, dict) or not Path(source).is_dir():
+        return {}
+    path = Path(source) / "metrics.json"
+    if not path.exists():
+        return {}
+    m = json.loads(path.read_text())
+    key = "mean_auroc" if m.get("task", "clf") == "clf" else "mse"
+    names = m.get("baseline_names") or {}
+    return {
+        "trained_on": (
+            f"{', '.join(m.get('cell_types', []))}: {m['genes']['train']:,} training genes, "
+            f"best epoch chosen on {m['genes']['valid']:,} validation genes"
+        ),
+        "evaluation": {
+            "split": m.get("evaluated_on"),
+            "genes": m["genes"].get(m.get("evaluated_on", "test")),
+            "model": {key: m["test"].get(key)},
+            **{names.get(k, k): {key: b.get(key)} for k, b in (m.get("baselines") or {}).items()},
+        },
+        "baselines": {names.get(k, k): b.get(key) for k, b in (m.get("baselines") or {}).items()},
+    }
 
 
 def model_card(

@@ -330,7 +330,6 @@ def prepare(
             record={
                 "source": "chromaformer-prepare",
                 "stat": stat,
-                "genes": os.fspath(genes_path),
                 "unknown_strand": "read as + (bins in genomic order)",
             },
         )

@@ -43,7 +43,9 @@ def open_session(
     with clear errors for a missing file, a non-model and a missing CUDA provider."""
     import onnxruntime as ort
 
-    path = os.fspath(model)
+    from ..pretrained import resolve_model
+
+    path = resolve_model(model)
     if not os.path.isfile(path):
         raise DataError(
             f"{path}: no such model file (expected an .onnx file from chromaformer-export)"

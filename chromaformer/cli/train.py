@@ -154,7 +154,8 @@ FAMILY_OPTIONS = {
     "--epochs",
     default=None,
     type=click.IntRange(min=1),
-    help="[default: the recipe's: 20 (bins, at least --min-steps steps); chromoformer 10]",
+    help="[default: the recipe's: 20 (bins: more when needed for --min-steps; a number "
+    "given here is trained as is); chromoformer 10]",
 )
 @click.option(
     "--min-steps",

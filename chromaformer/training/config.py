@@ -96,7 +96,8 @@ class TrainConfig:
 
     bins: ``data_root`` + ``cell_types`` (the benchmark layout). chromoformer: ``meta``
     and ``npy_dir`` (one each, two for diff) and the validation ``fold``.
-    ``recipe`` names the recipe (default: the family's); ``patience`` 0 = no early stop.
+    ``recipe_name`` names the recipe (default: the family's); ``patience`` 0 = no early
+    stop. ``epochs`` given means exactly that many (``min_steps`` then defaults to 0).
     """
 
     out: str
@@ -144,6 +145,8 @@ class TrainConfig:
                     f"unknown recipe {name!r} for the {self.family} family; "
                     f"expected one of {', '.join(known)}"
                 )
+            if self.epochs is not None and self.min_steps is None:
+                self.min_steps = 0  # a number of epochs given is the number trained
             for key, value in RECIPES[name].items():
                 if getattr(self, key) is None:
                     setattr(self, key, value)

@@ -271,7 +271,8 @@ def format_cv(result: dict[str, Any]) -> str:
     )
     lines = [f"{what}, {result['seeds']} seed(s); {key}: mean +- sd over runs"]
     pooled = result["task"] == "clf"
-    lines.append(f"{'':<22}{key:>20}" + (f"{'pooled out-of-fold AUROC':>28}" if pooled else ""))
+    head = "pooled out-of-fold AUROC" if result["folds"] else "pooled AUROC"
+    lines.append(f"{'':<22}{key:>20}" + (f"{head:>28}" if pooled else ""))
     for k, label in names.items():
         s = result["summary"][k]
         row = f"{label[:22]:<22}{s[key]['mean']:>12.4f} +- {s[key]['sd']:.4f}"

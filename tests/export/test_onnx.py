@@ -149,3 +149,29 @@ def test_int8_and_fp16_variants_are_checked_and_bounded(exported, tmp_path, monk
     assert export_onnx(fp32, target, variant="int8", force=True).path.exists()
     with pytest.raises(DataError, match="not an fp32 model"):
         export_onnx(target, tmp_path / "twice.onnx", variant="fp16")
+
+
+def test_normalisation_is_the_graphs_first_nodes(exported, real_counts):
+    """The trained model standardises log1p counts with its training genes' statistics;
+    the graph does it first, from its own constants, so scorers feed raw counts, and
+    onnxruntime equals PyTorch within 1e-5 on counts of any scale."""
+    import onnx
+    from onnx import numpy_helper
+
+    report, model, _ = exported["hybrid"]
+    cfg = model.config
+    assert cfg.input_transform == "standardize" and len(cfg.input_mean) == 5
+    assert all(abs(m) > 0.05 for m in cfg.input_mean) and all(s != 1 for s in cfg.input_std)
+    proto = onnx.load(str(report.path))
+    consts = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    # the statistics are constants of the graph: the means and the 1/sd scales
+    vectors = [v.ravel() for v in consts.values() if v.size == 5]
+    for stats in (cfg.input_mean, 1.0 / np.asarray(cfg.input_std)):
+        assert any(np.allclose(v, np.float32(stats), rtol=1e-6) for v in vectors), stats
+    sess = _session(report.path)
+    for scale in (1.0, 100.0):
+        x = real_counts[:64] * np.float32(scale)
+        got = sess.run(["probability"], {"counts": x})[0]
+        with torch.no_grad():
+            ref = torch.sigmoid(model(torch.from_numpy(x))["logit"]).numpy()
+        np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)

@@ -594,3 +594,23 @@ def test_track_sniffing_and_errors(tmp_path):
     overl = write_lines(tmp_path / "o.bedGraph", ["chr1\t0\t10\t1", "chr1\t5\t20\t2"])
     with pytest.raises(cf.FormatError, match="overlap on chr1 at 5"):
         open_track("H3K4me3", str(overl))
+
+
+def test_bundled_e116_tracks_prepare_to_the_gcmerge_bin_csvs(tmp_path):
+    """prepare on the real GM12878 bedGraphs + BED (strand '.') + labels gives GC-MERGE's
+    own bin CSVs byte for byte (../shared), with a layout record of 10 kb bins."""
+    import json
+
+    from chromaformer.prepare.real import prepare_e116
+
+    results = prepare_e116(tmp_path)
+    assert {k: r.genes_written for k, r in results.items()} == {"train": 11689, "valid": 2506}
+    assert any("strand '.' (unknown): read as +" in w for w in results["train"].warnings)
+    folder = tmp_path / "E116" / "classification"
+    record = json.loads((folder / "valid.layout.json").read_text())
+    assert (record["bins"], record["bin_size"], record["window"]) == (21, 10000, 105000)
+    shared = SHARED / "gcmerge_e116" / "E116" / "classification"
+    if not shared.exists():
+        pytest.skip("../shared/data/gcmerge_e116 is not here")
+    for split in ("train", "valid"):
+        assert (folder / f"{split}.csv").read_bytes() == (shared / f"{split}.csv").read_bytes()

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -428,3 +429,229 @@ def test_torchrun_chromoformer_two_cpu_processes_match_one(cf_cells, tmp_path):
     )
     assert m1["test"]["mean_auroc"] == pytest.approx(m2["test"]["mean_auroc"], abs=1e-4)
     assert load_model(tmp_path / "two").config.d_emb == SMALL_CF["d_emb"]
+
+
+def _small_root(tmp_path, genes=25):
+    """~50 real genes (deepdiff Cell1) in the benchmark layout: small-data CV."""
+    root = tmp_path / "small"
+    for split in ("train", "valid", "test"):
+        ds = cf.load_split(DEEPDIFF, ["Cell1"], split)
+        n = genes if split != "test" else 10
+        cf.write_bins(
+            root / "C1" / "classification" / f"{split}.csv",
+            ds.counts[:n],
+            ds.labels[:n],
+            ds.gene_ids[:n],
+            bin_size=100,
+        )
+    return root
+
+
+def test_cv_folds_out_of_fold_predictions_and_baselines(tmp_path):
+    from chromaformer.training import cross_validate, format_cv
+
+    root = _small_root(tmp_path)
+    tc = TrainConfig(
+        out=str(tmp_path / "cv"), data_root=str(root), cell_types=["C1"], quiet=True, min_steps=40
+    )
+    result = cross_validate(tc, "cnn", folds=5, seeds=2)
+    assert result["folds"] == 5 and result["seeds"] == 2 and len(result["runs"]) == 10
+    assert result["split"] == "stratified by label"
+    for run_ in result["runs"]:
+        assert set(run_["baselines"]) == {"linear", "gradient_boosting"}
+        assert run_["genes"]["train"] + run_["genes"]["valid"] + run_["scored"] == 50
+    oof = pd.read_csv(tmp_path / "cv" / "oof.tsv", sep="\t")
+    # every train+valid gene scored once per seed, never a test gene
+    assert len(oof) == 100 and oof.groupby("seed").gene_id.nunique().tolist() == [50, 50]
+    test_ids = set(cf.load_split(root, ["C1"], "test").gene_ids)
+    assert not test_ids & set(oof.gene_id)
+    assert sorted(oof.fold.unique()) == [1, 2, 3, 4, 5]
+    assert list(oof.columns) == [
+        "gene_id",
+        "fold",
+        "seed",
+        "observed",
+        "model",
+        "linear",
+        "gradient_boosting",
+    ]
+    summary = result["summary"]
+    assert summary["model"]["mean_auroc"]["n"] == 10
+    assert summary["model"]["pooled_auroc"]["n"] == 2
+    assert json.loads((tmp_path / "cv" / "cv.json").read_text())["summary"] == json.loads(
+        json.dumps(summary)
+    )
+    table = format_cv(result)
+    assert "5-fold cross-validation" in table and "gradient boosting" in table
+
+
+def test_cv_by_chromosome_keeps_chromosomes_whole():
+    from chromaformer.training.cv import assign_cv_folds
+
+    chroms = np.array(["chr1"] * 30 + ["chr2"] * 20 + ["chr3"] * 20 + ["chr4"] * 10)
+    folds, how = assign_cv_folds(np.zeros(80), 3, 0, "clf", chroms)
+    assert how == "by chromosome"
+    for c in np.unique(chroms):
+        assert len(set(folds[chroms == c])) == 1
+    assert sorted(np.bincount(folds)) == [20, 30, 30]
+
+
+def test_cli_cv_and_seeds(tmp_path):
+    root = _small_root(tmp_path)
+    res = run_cli(
+        "train",
+        "--model",
+        "cnn",
+        "--data-root",
+        root,
+        "--cell-types",
+        "C1",
+        "--cv",
+        "3",
+        "--seeds",
+        "2",
+        "--min-steps",
+        "20",
+        "--out",
+        tmp_path / "cv",
+        "--quiet",
+    )
+    assert res.exit_code == 0, res.output
+    assert "3-fold cross-validation (stratified by label), 2 seed(s)" in res.output
+    assert "logistic regression" in res.output and "gradient boosting" in res.output
+    assert (tmp_path / "cv" / "fold3-seed2" / "best.pt").exists()
+
+
+def test_recipe_standardises_inputs_and_extends_short_runs(tmp_path):
+    """The default recipe: per-mark log1p statistics of the training genes in the model's
+    config; at least min_steps optimiser steps on small data; the attentivechrome recipe
+    and --input-transform log1p give the earlier behaviour."""
+    root = _small_root(tmp_path)
+    tc = TrainConfig(
+        out=str(tmp_path / "r"),
+        data_root=str(root),
+        cell_types=["C1"],
+        quiet=True,
+        min_steps=25,
+        patience=0,
+    )
+    metrics = train(tc, "cnn")
+    assert metrics["epochs_run"] == 25  # 25 genes = 1 batch of 64 per epoch, 20 epochs
+    cfg = load_model(tmp_path / "r").config
+    logs = np.log1p(cf.load_split(root, ["C1"], "train").counts.astype(np.float64))
+    assert cfg.input_transform == "standardize"
+    np.testing.assert_allclose(cfg.input_mean, logs.mean(axis=(0, 1)), rtol=1e-6)
+    np.testing.assert_allclose(cfg.input_std, logs.std(axis=(0, 1)), rtol=1e-6)
+    ref = TrainConfig(out=str(tmp_path / "a"), recipe_name="attentivechrome").for_family("bins")
+    assert (ref.lr, ref.batch_size, ref.epochs, ref.optimizer) == (2e-4, 16, 30, "adam")
+    with pytest.raises(ValueError, match="unknown recipe 'chromoformer' for the bins family"):
+        TrainConfig(out="x", recipe_name="chromoformer").for_family("bins")
+    plain = train(
+        TrainConfig(
+            out=str(tmp_path / "p"),
+            data_root=str(root),
+            cell_types=["C1"],
+            quiet=True,
+            epochs=2,
+        ),
+        "cnn",
+        options={"input_transform": "log1p"},
+    )
+    assert plain["epochs_run"] == 2  # epochs given: trained as given
+    assert load_model(tmp_path / "p").config.input_mean == ()
+
+
+def test_bin_size_comes_from_the_record_or_an_option_never_a_guess(tmp_path):
+    ds = cf.load_split(DEEPDIFF, ["Cell1"], "train")
+    root = tmp_path / "wide"
+    for split in ("train", "valid", "test"):
+        cf.write_bins(
+            root / "W" / "classification" / f"{split}.csv",
+            ds.counts[:40, :21],
+            ds.labels[:40],
+            ds.gene_ids[:40],
+        )
+    res = run_cli(
+        "train",
+        "--model",
+        "cnn",
+        "--data-root",
+        root,
+        "--cell-types",
+        "W",
+        "--epochs",
+        "1",
+        "--out",
+        tmp_path / "run",
+        "--quiet",
+    )
+    assert res.exit_code == 1
+    assert "21 bins per gene and no layout record" in res.output
+    assert "--bin-size" in res.output
+    res = run_cli(
+        "train",
+        "--model",
+        "cnn",
+        "--data-root",
+        root,
+        "--cell-types",
+        "W",
+        "--epochs",
+        "1",
+        "--bin-size",
+        "10000",
+        "--out",
+        tmp_path / "run",
+        "--quiet",
+    )
+    assert res.exit_code == 0, res.output
+    assert load_model(tmp_path / "run").config.bin_size == 10000
+    # a layout record that disagrees with the option is an error naming the file
+    cf.write_bins(
+        root / "W" / "classification" / "train.csv",
+        ds.counts[:40, :21],
+        ds.labels[:40],
+        ds.gene_ids[:40],
+        bin_size=5000,
+    )
+    res = run_cli(
+        "train",
+        "--model",
+        "cnn",
+        "--data-root",
+        root,
+        "--cell-types",
+        "W",
+        "--epochs",
+        "1",
+        "--bin-size",
+        "10000",
+        "--out",
+        tmp_path / "run2",
+        "--quiet",
+    )
+    assert res.exit_code == 1 and "was prepared with 5000 bp bins" in res.output
+
+
+def test_report_names_a_baseline_that_beats_the_model():
+    from chromaformer.training import format_metrics
+
+    cell = {"auroc": 0.7, "aupr": 0.7, "genes": 10}
+    m = {
+        "task": "clf",
+        "test": {"per_cell": {"A": cell}, "mean_auroc": 0.7, "mean_aupr": 0.7, "pooled": cell},
+        "baseline": {"per_cell": {"A": cell}, "mean_auroc": 0.7, "mean_aupr": 0.7},
+        "baseline_name": "logistic regression",
+        "baselines": {
+            "linear": {"mean_auroc": 0.65},
+            "gradient_boosting": {"mean_auroc": 0.8},
+        },
+        "baseline_names": {
+            "linear": "logistic regression",
+            "gradient_boosting": "gradient boosting",
+        },
+    }
+    text = format_metrics(m)
+    assert text.splitlines()[-1] == (
+        "note: the gradient boosting baseline beats this model on mean_auroc (0.7000)"
+    )

@@ -227,6 +227,8 @@ def test_prepare_chromoformer_layout_for_a_model_then_score(cf_runs, tmp_path):
 def test_demo_chromoformer_end_to_end(tmp_path):
     res = _run(
         "demo",
+        "--data",
+        "simulated",
         "--model",
         "chromoformer",
         "--genes",

@@ -63,6 +63,8 @@ def test_demo_runs_end_to_end(tmp_path):
         main,
         [
             "demo",
+            "--data",
+            "simulated",
             "--out",
             str(tmp_path),
             "--genes",
@@ -91,8 +93,34 @@ def test_demo_runs_end_to_end(tmp_path):
     assert len(scores) == 300 and scores.probability.between(0, 1).all()
 
 
+def test_demo_real_data_is_the_default(tmp_path):
+    """`chromaformer demo` as the README runs it: the bundled GM12878 tracks -> prepare ->
+    train (the default recipe) -> export -> score, beside both baselines."""
+    res = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--quiet"])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert lines[0].startswith("[1/4] prepared the bundled GM12878 (E116) tracks: 11,689 train")
+    assert "[2/4] trained cnn on 11,689 genes" in res.output
+    assert "logistic regression" in res.output and "gradient boosting" in res.output
+    assert (tmp_path / "e116-cnn.onnx").exists() and (tmp_path / "e116-cnn.model.json").exists()
+    import re
+
+    import pandas as pd
+
+    auroc = float(re.search(r"validation AUROC (0\.\d+)", res.output).group(1))
+    base = float(re.search(r"logistic regression (0\.\d+)", res.output).group(1))
+    assert auroc >= base, res.output  # the default recipe beats the linear model here
+    scores = pd.read_csv(tmp_path / "e116-valid.scores.tsv", sep="\t")
+    assert len(scores) == 2506 and scores.probability.between(0, 1).all()
+    card = json.loads((tmp_path / "e116-cnn.model.json").read_text())
+    assert set(card["info"]["baselines"]) == {"logistic regression", "gradient boosting"}
+    assert card["schema"]["inputs"]["counts"]["bin_size"] == 10000
+
+
 def test_demo_no_train_only_parses(tmp_path):
-    res = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--genes", "50", "--no-train"])
+    res = CliRunner().invoke(
+        main, ["demo", "--data", "simulated", "--out", str(tmp_path), "--genes", "50", "--no-train"]
+    )
     assert res.exit_code == 0, res.output
     assert "[2/2] parsed" in res.output and not (tmp_path / "runs").exists()
 

@@ -20,7 +20,7 @@ import chromaformer as cf
 from chromaformer.cli import main
 from chromaformer.scoring import Scorer, output_names
 
-from .._common import DEEPDIFF, gene_rows, write_lines
+from .._common import DEEPDIFF, gene_rows, run_cli, write_lines
 
 NODE_DIR = Path(__file__).resolve().parents[2] / "export" / "node"
 REAL = [DEEPDIFF / c / "classification" / "test.csv" for c in ("Cell1", "Cell2")]
@@ -234,3 +234,31 @@ def test_node_scorer_equals_python_scorer(exported, tmp_path):
     assert not (tmp_path / "bad.scores.tsv").exists()
     with gzip.open(gz, "rt") as fh:
         assert fh.readline().count(",") == 7
+
+
+def test_shipped_e116_model_by_name_reproduces_its_card(tmp_path):
+    """`chromaformer models` lists the shipped model; `--model e116` scores the real
+    GM12878 validation genes (prepared from the bundled tracks) at the AUROC its card
+    reports, above the card's logistic regression."""
+    import json
+
+    from chromaformer.prepare.real import prepare_e116
+    from chromaformer.pretrained import PRETRAINED
+
+    listing = run_cli("models", "--json")
+    assert listing.exit_code == 0, listing.output
+    (entry,) = [m for m in json.loads(listing.output) if m["name"] == "e116"]
+    assert entry["layout"]["counts"]["bin_size"] == 10000 and entry["task"] == "clf"
+    text = run_cli("models")
+    assert "e116: bilstm_attention (clf), 21 bins of 10,000 bp" in text.output
+    prepare_e116(tmp_path, splits=("valid",))
+    valid = tmp_path / "E116" / "classification" / "valid.csv"
+    res = run_cli("score", valid, "--model", "e116", "-o", tmp_path / "v.tsv", "--quiet")
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(tmp_path / "v.tsv", sep="\t")
+    card = json.loads((PRETRAINED / "e116.model.json").read_text())["info"]
+    auroc = roc_auc_score(table.label, table.probability)
+    assert auroc == pytest.approx(card["validation_metrics"]["mean_auroc"], abs=1e-4)
+    assert auroc > card["baselines"]["logistic regression"]
+    bad = run_cli("score", valid, "--model", "e117", "-o", tmp_path / "x.tsv", "--quiet")
+    assert bad.exit_code == 1 and "no shipped model of that name (shipped: e116" in bad.output

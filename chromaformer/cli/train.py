@@ -265,6 +265,14 @@ FAMILY_OPTIONS = {
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")
 @click.option("--no-amp", is_flag=True, help="Disable mixed precision on CUDA.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last epoch.")
+@click.option(
+    "--stop-after",
+    "stop_after",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Train at most N epochs in this call, then stop as if interrupted; --resume "
+    "continues on the same schedule (for jobs with a time limit).",
+)
 @threads_option
 @quiet_option
 @one_line_errors
@@ -277,6 +285,7 @@ def train(
     device: str,
     no_amp: bool,
     resume: bool,
+    stop_after: Optional[int],
     cv: Optional[int],
     seeds: int,
     threads: Optional[int],
@@ -340,6 +349,7 @@ def train(
         device=device,
         amp=not no_amp,
         resume=resume,
+        stop_after=stop_after,
         quiet=quiet,
         threads=threads,
         **fields,

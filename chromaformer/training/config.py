@@ -98,6 +98,8 @@ class TrainConfig:
     and ``npy_dir`` (one each, two for diff) and the validation ``fold``.
     ``recipe_name`` names the recipe (default: the family's); ``patience`` 0 = no early
     stop. ``epochs`` given means exactly that many (``min_steps`` then defaults to 0).
+    ``stop_after``: train at most this many epochs in this call, then stop as if
+    interrupted (``resume`` continues on the same schedule), e.g. within a job's time limit.
     """
 
     out: str
@@ -126,6 +128,7 @@ class TrainConfig:
     amp: bool = True
     patience: Optional[int] = None
     resume: bool = False
+    stop_after: Optional[int] = None
     quiet: bool = False
     threads: Optional[int] = None
     plots: bool = True

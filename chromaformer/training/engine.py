@@ -262,7 +262,11 @@ def train(
     }
 
     for epoch in range(start_epoch, epochs):
+        if tc.stop_after is not None and epoch - start_epoch >= tc.stop_after:
+            _say(tc, dist, f"stopped after {tc.stop_after} epochs (--resume continues)")
+            break
         t0 = time.perf_counter()
+        lr = opt.param_groups[0]["lr"]  # the epoch's first step's rate (logged)
         net.train()
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(rc.seed * 100_003 + epoch))
         total, seen = 0.0, 0
@@ -296,7 +300,6 @@ def train(
             progress.update(global_n)
             progress.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
         progress.close()
-        lr = opt.param_groups[0]["lr"]
         train_seconds = time.perf_counter() - t0
         valid = family.metrics(
             task,

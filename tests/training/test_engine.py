@@ -87,7 +87,7 @@ def test_same_seed_same_numbers_other_seed_other_numbers(sim_root, tmp_path):
 
 def test_resume_continues_where_it_stopped(sim_root, tmp_path):
     full = run(sim_root, tmp_path / "full", epochs=3, seed=5)
-    run(sim_root, tmp_path / "cut", epochs=1, seed=5)  # "killed" after one epoch
+    run(sim_root, tmp_path / "cut", epochs=3, seed=5, stop_after=1)  # "killed" after one epoch
     resumed = run(sim_root, tmp_path / "cut", epochs=3, seed=5, resume=True)
     assert resumed["epochs_run"] == 3
     same_state(tmp_path / "full", tmp_path / "cut")
@@ -96,7 +96,7 @@ def test_resume_continues_where_it_stopped(sim_root, tmp_path):
 
 def test_chromoformer_resume_is_bit_identical_and_early_stopping(cf_cells, tmp_path):
     full = run_cf(cf_cells, tmp_path / "full", epochs=3, seed=5, fold=2)
-    run_cf(cf_cells, tmp_path / "cut", epochs=1, seed=5, fold=2)
+    run_cf(cf_cells, tmp_path / "cut", epochs=3, seed=5, fold=2, stop_after=1)
     resumed = run_cf(cf_cells, tmp_path / "cut", epochs=3, seed=5, fold=2, resume=True)
     same_state(tmp_path / "full", tmp_path / "cut")
     timeless = [

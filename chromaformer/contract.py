@@ -76,6 +76,8 @@ BINS_KEYS = ("bins", "bin_size", "window", "input_transform", "input", "training
 CHROMOFORMER_KEYS = ("bin_sizes", "window", "i_max", "training_fold")
 #: Written by int8/fp16 variants only.
 VARIANT_KEYS = ("variant_check",)
+#: Written by ensembles (architecture ``ensemble``) only: what the members are.
+ENSEMBLE_KEYS = ("ensemble",)
 #: Top-level keys of the model card.
 CARD_KEYS = ("format", "info", "onnx", "schema", "model_config", "metadata_props", "variant_check")
 
@@ -232,6 +234,8 @@ def check_metadata(
 ) -> None:
     """Raise if ``meta`` does not carry exactly the contract's keys (export's self-check)."""
     want = set(metadata_keys(family, variant))
+    if meta.get("architecture") == "ensemble":
+        want |= set(ENSEMBLE_KEYS)
     if set(meta) != want:
         raise ValueError(
             f"{where or 'export'}: metadata keys differ from the contract: "

@@ -28,6 +28,7 @@ def test_contract_md_names_every_key_and_tensor():
         + contract.BINS_KEYS
         + contract.CHROMOFORMER_KEYS
         + contract.VARIANT_KEYS
+        + contract.ENSEMBLE_KEYS
     )
     tensors = (
         set(contract.BINS_OUTPUTS)

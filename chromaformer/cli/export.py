@@ -10,7 +10,7 @@ from ._common import one_line_errors
 
 
 @click.command("export")
-@click.argument("source", type=click.Path(exists=True))
+@click.argument("source", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option(
     "-o",
     "--output",
@@ -40,10 +40,14 @@ from ._common import one_line_errors
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
 @one_line_errors
-def export(source: str, output: str, variant: str | None, force: bool, quiet: bool) -> None:
+def export(
+    source: tuple[str, ...], output: str, variant: str | None, force: bool, quiet: bool
+) -> None:
     """Export SOURCE (a run folder from chromaformer-train, a .pt checkpoint, or - for
-    --int8/--fp16 - an fp32 .onnx from this command) to one
-    self-contained ONNX file: dynamic batch, input ``counts`` float32 [batch, bins,
+    --int8/--fp16 - an fp32 .onnx from this command) to one self-contained ONNX file.
+    Several bin-model runs of one layout (e.g. runs/x/run-seed1 runs/x/run-seed2 ... of
+    --seeds N) are exported as one ensemble: its probability is the mean of theirs. The
+    file has a dynamic batch, input ``counts`` float32 [batch, bins,
     marks] of raw counts, outputs ``probability`` and ``logit`` [batch] (and
     ``bin_attention``, ``mark_attention`` for attention models). The marks, bins, bin
     size, architecture, training cell types and validation metrics are in the file's
@@ -51,12 +55,18 @@ def export(source: str, output: str, variant: str | None, force: bool, quiet: bo
     from ..export import export_onnx
 
     t0 = time.perf_counter()
-    report = export_onnx(source, output, variant=variant or "fp32", force=force)
+    report = export_onnx(
+        source[0] if len(source) == 1 else list(source),
+        output,
+        variant=variant or "fp32",
+        force=force,
+    )
     if quiet:
         return
     click.echo(
         f"wrote {report.path} ({report.size_bytes / 1e3:,.0f} kB, {report.variant}, "
-        f"{report.metadata['architecture']}) and {report.card} in "
+        f"{report.metadata.get('ensemble', report.metadata['architecture'])}) and "
+        f"{report.card} in "
         f"{time.perf_counter() - t0:.0f} s"
     )
     chk = report.check

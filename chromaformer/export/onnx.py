@@ -21,7 +21,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Sequence, Union
 
 import numpy as np
 import onnx
@@ -263,7 +263,7 @@ def _compare(reference: bytes, candidate: bytes, family: Family, cfg: AnyConfig)
 
 
 def export_onnx(
-    source: Union[PathLike, dict[str, Any]],
+    source: Union[PathLike, dict[str, Any], Sequence[PathLike]],
     out: PathLike,
     *,
     variant: str = "fp32",
@@ -272,7 +272,9 @@ def export_onnx(
 ) -> ExportReport:
     """Export a run folder or checkpoint (any family) to ``out`` (.onnx) plus a model card
     beside it (``<out stem>.model.json``), both written atomically. ``source`` may also
-    be an fp32 .onnx from this function, to make an int8/fp16 variant of it.
+    be an fp32 .onnx from this function, to make an int8/fp16 variant of it, or a list
+    of bin-model runs of one layout (e.g. the seeds of ``--seeds N``): they are exported
+    as one ensemble graph whose probability is the mean of theirs.
 
     ``variant``: ``fp32`` (exact), ``int8`` (dynamic quantization of the MatMuls:
     smaller file) or ``fp16`` (half the size; for the CUDA provider). Variants are
@@ -284,13 +286,20 @@ def export_onnx(
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
-    if not isinstance(source, dict) and str(source).endswith(".onnx"):
+    src: Union[PathLike, dict[str, Any]]
+    if isinstance(source, (list, tuple)):
+        facts = _ensemble_facts(source)
+        src = source[0] if len(source) == 1 else _ensemble_checkpoint(source)
+    else:
+        src = source  # type: ignore[assignment]
+        facts = _run_facts(src)
+    if not isinstance(src, dict) and str(src).endswith(".onnx"):
         # a variant of an exported model: no torch re-export needed
-        proto = onnx.load(os.fspath(source))
+        proto = onnx.load(os.fspath(src))
         stored = {p.key: p.value for p in proto.metadata_props}
         if "model_config" not in stored or stored.get("variant", "fp32") != "fp32":
             raise DataError(
-                f"{source}: not an fp32 model from chromaformer-export "
+                f"{src}: not an fp32 model from chromaformer-export "
                 "(variants are made from the fp32 export or a run folder)"
             )
         cfg = config_from_dict(json.loads(stored["model_config"]))
@@ -299,7 +308,7 @@ def export_onnx(
         meta.setdefault("family", family.name)
         meta.setdefault("inputs", ",".join(family.input_names(cfg)))
     else:
-        ckpt = source if isinstance(source, dict) else read_checkpoint(source)
+        ckpt = src if isinstance(src, dict) else read_checkpoint(src)
         model = model_from_checkpoint(ckpt)
         cfg = config_of(model)
         family = family_for(cfg)
@@ -336,9 +345,33 @@ def export_onnx(
             )
     blob = proto.SerializeToString()
     card = model_card(family, cfg, meta, proto, blob, check)
-    card["info"].update(_run_facts(source))
+    card["info"].update(facts)
     card_path = write_model(out, blob, card)
     return ExportReport(Path(out), card_path, variant, len(blob), meta, check)
+
+
+def _ensemble_checkpoint(sources: Sequence[PathLike]) -> dict[str, Any]:
+    """One checkpoint dict of an :class:`~chromaformer.models.ensemble.Ensemble` of the
+    bin models in ``sources`` (run folders or .pt files)."""
+    from ..models.ensemble import ensemble_of
+
+    ckpts = [read_checkpoint(s) for s in sources]
+    models = [model_from_checkpoint(c) for c in ckpts]
+    for src, m in zip(sources, models):
+        if family_for(config_of(m)).name != "bins":
+            raise DataError(f"{src}: only bin models (not Chromoformer) form ensembles")
+    try:
+        ens = ensemble_of(models)
+    except ValueError as err:
+        raise DataError(f"{', '.join(map(str, sources))}: {err}") from None
+    cells = sorted({c for ck in ckpts for c in (ck.get("cell_types") or [])})
+    return {"config": config_of(ens).to_dict(), "state_dict": ens.state_dict(), "cell_types": cells}
+
+
+def _ensemble_facts(sources: Sequence[PathLike]) -> dict[str, Any]:
+    """The members' run facts (one entry per source) for an ensemble's card."""
+    members = [{"source": str(s), **_run_facts(s)} for s in sources]
+    return {"ensemble_members": members} if len(sources) > 1 else _run_facts(sources[0])
 
 
 def _run_facts(source: Any) -> dict[str, Any]:

@@ -197,6 +197,7 @@ class BinsFamily(Family):
             "input_transform": cfg.input_transform,
             "input": BINS_INPUT,
             "training_cell_types": ",".join(ckpt.get("cell_types") or []),
+            **({"ensemble": cfg.description} if cfg.arch == "ensemble" else {}),
         }
 
     def doc(self, cfg: Any) -> str:

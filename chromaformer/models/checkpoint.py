@@ -11,7 +11,7 @@ from torch import nn
 
 from .. import __version__
 from .._atomic import atomic_path
-from .config import AnyConfig, ChromoformerConfig, config_from_dict, config_of
+from .config import AnyConfig, ChromoformerConfig, EnsembleConfig, config_from_dict, config_of
 
 BEST = "best.pt"
 LAST = "last.pt"
@@ -23,6 +23,10 @@ def build_network(cfg: AnyConfig) -> nn.Module:
         from .chromoformer import Chromoformer
 
         return Chromoformer(cfg)
+    if isinstance(cfg, EnsembleConfig):
+        from .ensemble import Ensemble
+
+        return Ensemble(cfg)
     from .architectures import build_model
 
     return build_model(cfg)

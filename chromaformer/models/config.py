@@ -211,7 +211,60 @@ class ChromoformerConfig:
         return cls(**options)
 
 
-AnyConfig = Union[ModelConfig, ChromoformerConfig]
+@dataclass
+class EnsembleConfig:
+    """Several bin models of one layout (marks, bins, bin size) averaged into one: each
+    gene's probability is the mean of the members' probabilities (see
+    :class:`~chromaformer.models.ensemble.Ensemble`). Typically the seeds of one
+    architecture (``--seeds N``), or several architectures."""
+
+    members: tuple[ModelConfig, ...] = ()
+    arch: str = "ensemble"
+
+    def __post_init__(self) -> None:
+        self.members = tuple(
+            m if isinstance(m, ModelConfig) else ModelConfig.from_dict(m) for m in self.members
+        )
+        if len(self.members) < 2:
+            raise ValueError("an ensemble needs at least two member models")
+        first = self.members[0]
+        for m in self.members[1:]:
+            if (m.marks, m.bins, m.bin_size) != (first.marks, first.bins, first.bin_size):
+                raise ValueError(
+                    f"ensemble members disagree on their layout: {first.bins} bins of "
+                    f"{first.bin_size} bp x {','.join(first.marks)} vs {m.bins} bins of "
+                    f"{m.bin_size} bp x {','.join(m.marks)}"
+                )
+
+    marks = property(lambda self: self.members[0].marks)
+    bins = property(lambda self: self.members[0].bins)
+    bin_size = property(lambda self: self.members[0].bin_size)
+    n_marks = property(lambda self: self.members[0].n_marks)
+    task = property(lambda self: "clf")
+    has_attention = property(lambda self: all(m.has_attention for m in self.members))
+
+    @property
+    def input_transform(self) -> str:
+        kinds = {m.input_transform for m in self.members}
+        return kinds.pop() if len(kinds) == 1 else "per member"
+
+    @property
+    def description(self) -> str:
+        """``ensemble of 3 bilstm_attention + 3 cnn``."""
+        counts: dict[str, int] = {}
+        for m in self.members:
+            counts[m.arch] = counts.get(m.arch, 0) + 1
+        return "ensemble of " + " + ".join(f"{n} {a}" for a, n in counts.items())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"arch": self.arch, "members": [m.to_dict() for m in self.members]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EnsembleConfig:
+        return cls(members=tuple(d["members"]))
+
+
+AnyConfig = Union[ModelConfig, ChromoformerConfig, EnsembleConfig]
 
 
 def parse_model_options(text: str) -> dict[str, Any]:
@@ -243,4 +296,6 @@ def config_from_dict(d: dict[str, Any]) -> AnyConfig:
     """The config of either family from its ``to_dict()`` (the family follows ``arch``)."""
     if d.get("arch") == "chromoformer":
         return ChromoformerConfig.from_dict(d)
+    if d.get("arch") == "ensemble":
+        return EnsembleConfig.from_dict(d)
     return ModelConfig.from_dict(d)

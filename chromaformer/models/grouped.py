@@ -103,7 +103,8 @@ def grouped_copy(model: nn.Module) -> nn.Module:
     import copy
 
     out = copy.deepcopy(model).eval()
-    bins = getattr(out, "bins", None)
-    if isinstance(bins, PerMarkBiLSTM):
-        out.bins = GroupedPerMarkBiLSTM(bins)
+    for module in [out, *getattr(out, "members", [])]:  # an ensemble: each member
+        bins = getattr(module, "bins", None)
+        if isinstance(bins, PerMarkBiLSTM):
+            module.bins = GroupedPerMarkBiLSTM(bins)
     return out

@@ -34,7 +34,7 @@ def list_models() -> list[dict[str, Any]]:
             {
                 "name": name,
                 "path": str(path),
-                "architecture": info["architecture"],
+                "architecture": card["metadata_props"].get("ensemble", info["architecture"]),
                 "task": info["task"],
                 "trained_on": info.get("trained_on", ""),
                 "validation": info.get("validation_metrics", {}),

@@ -9,7 +9,9 @@ outside fold k. ``folds=None`` repeats the run's own split ``seeds`` times inste
 
 Writes into ``tc.out``: one run folder per fold and seed (``fold1-seed1/`` ...),
 ``cv.json`` (per-run metrics of the model and the baselines, mean and sd) and
-``oof.tsv`` (every gene's out-of-fold prediction, beside the baselines').
+``oof.tsv`` (every gene's out-of-fold prediction, beside the baselines'). Seeds of a
+bin model on the run's own split are also averaged into one ensemble run
+(``ensemble/``, see :mod:`chromaformer.training.ensemble`), ready to export.
 """
 
 from __future__ import annotations
@@ -195,6 +197,14 @@ def cross_validate(
     if not runs:
         return {}
     result = _report(task, key, runs, oof, base_names, folds, seeds, how, notes, family.name)
+    if folds is None and seeds > 1 and family.name == "bins":
+        from .ensemble import ensemble_run
+
+        members = [out / f"run-seed{r['seed']}" for r in runs]
+        ens = ensemble_run(
+            members, out / "ensemble", device=tc.device if tc.device != "auto" else "cpu"
+        )
+        result["ensemble"] = {"run": str(out / "ensemble"), key: ens["test"][key]}
     result["model_name"] = str(getattr(model, "arch", model))
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "cv.json") as tmp:
@@ -280,6 +290,11 @@ def format_cv(result: dict[str, Any]) -> str:
             p = s["pooled_auroc"]
             row += f"{p['mean']:>18.4f} +- {p['sd']:.4f}"
         lines.append(row)
+    if "ensemble" in result:
+        lines.append(
+            f"{'ensemble of the seeds':<22}{result['ensemble'][key]:>12.4f}"
+            f"   (one model: {result['ensemble']['run']})"
+        )
     model = result["summary"]["model"][key]["mean"]
     higher = SELECTION[result["task"]][1]
     beaten = []

@@ -175,3 +175,35 @@ def test_normalisation_is_the_graphs_first_nodes(exported, real_counts):
         with torch.no_grad():
             ref = torch.sigmoid(model(torch.from_numpy(x))["logit"]).numpy()
         np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
+
+
+def test_ensemble_of_runs_is_one_graph(tmp_path):
+    """Several runs export as one graph whose probability is the mean of the members'
+    (ORT == PyTorch), with attention averaged when all members have it; members of
+    different layouts are refused."""
+    from chromaformer.export import export_onnx
+    from chromaformer.models.ensemble import ensemble_of
+
+    from .._common import random_checkpoint
+
+    a, ma = random_checkpoint(tmp_path, "cnn", seed=1, bins=20)
+    (tmp_path / "b").mkdir()
+    b, mb = random_checkpoint(tmp_path / "b", "cnn", seed=2, bins=20)
+    report = export_onnx([a, b], tmp_path / "ens.onnx")
+    assert report.metadata["architecture"] == "ensemble"
+    assert report.metadata["ensemble"] == "ensemble of 2 cnn"
+    x = cf.simulate_genome(300, seed=4, bins=20).counts
+    got = _session(report.path).run(["probability", "logit"], {"counts": x})
+    with torch.no_grad():
+        p = (
+            torch.sigmoid(ma(torch.from_numpy(x))["logit"])
+            + torch.sigmoid(mb(torch.from_numpy(x))["logit"])
+        ) / 2
+        ens = ensemble_of([ma, mb])(torch.from_numpy(x))
+    np.testing.assert_allclose(got[0], p.numpy(), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(got[1], ens["logit"].numpy(), atol=1e-4, rtol=1e-5)
+    (tmp_path / "c").mkdir()
+    c, _ = random_checkpoint(tmp_path / "c", "cnn", seed=3, bins=30)
+    with pytest.raises(cf.DataError, match="ensemble members disagree on their layout"):
+        export_onnx([a, c], tmp_path / "bad.onnx")
+    assert not (tmp_path / "bad.onnx").exists()

@@ -250,7 +250,7 @@ def test_shipped_e116_model_by_name_reproduces_its_card(tmp_path):
     (entry,) = [m for m in json.loads(listing.output) if m["name"] == "e116"]
     assert entry["layout"]["counts"]["bin_size"] == 10000 and entry["task"] == "clf"
     text = run_cli("models")
-    assert "e116: bilstm_attention (clf), 21 bins of 10,000 bp" in text.output
+    assert "e116: ensemble of 3 bilstm_attention + 3 cnn (clf), 21 bins of 10,000 bp" in text.output
     prepare_e116(tmp_path, splits=("valid",))
     valid = tmp_path / "E116" / "classification" / "valid.csv"
     res = run_cli("score", valid, "--model", "e116", "-o", tmp_path / "v.tsv", "--quiet")

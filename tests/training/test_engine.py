@@ -655,3 +655,38 @@ def test_report_names_a_baseline_that_beats_the_model():
     assert text.splitlines()[-1] == (
         "note: the gradient boosting baseline beats this model on mean_auroc (0.7000)"
     )
+
+
+def test_seeds_on_the_runs_own_split_make_an_exportable_ensemble(tmp_path):
+    from chromaformer.export import export_onnx
+
+    root = _small_root(tmp_path)
+    res = run_cli(
+        "train",
+        "--model",
+        "cnn",
+        "--data-root",
+        root,
+        "--cell-types",
+        "C1",
+        "--seeds",
+        "2",
+        "--epochs",
+        "3",
+        "--out",
+        tmp_path / "s",
+        "--quiet",
+    )
+    assert res.exit_code == 0, res.output
+    assert "the run's own split, 2 seed(s)" in res.output
+    assert "ensemble of the seeds" in res.output
+    ens = json.loads((tmp_path / "s" / "ensemble" / "metrics.json").read_text())
+    assert ens["model"] == "ensemble of 2 cnn" and set(ens["baselines"]) == {
+        "linear",
+        "gradient_boosting",
+    }
+    report = export_onnx(tmp_path / "s" / "ensemble", tmp_path / "ens.onnx")
+    card = json.loads(report.card.read_text())
+    assert card["info"]["validation_metrics"]["mean_auroc"] == pytest.approx(
+        ens["best_valid"]["mean_auroc"]
+    )

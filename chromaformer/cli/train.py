@@ -154,16 +154,16 @@ FAMILY_OPTIONS = {
     "--epochs",
     default=None,
     type=click.IntRange(min=1),
-    help="[default: the recipe's: 20 (bins: more when needed for --min-steps; a number "
-    "given here is trained as is); chromoformer 10]",
+    help="[default: the recipe's: 20 (bins); chromoformer 10]. A number given here "
+    "is trained as is, without --min-steps' extra passes unless that is given too.",
 )
 @click.option(
     "--min-steps",
     "min_steps",
     default=None,
     type=click.IntRange(min=0),
-    help="Train more epochs when the data give fewer optimiser steps than this "
-    "[default: 1500; 0 for attentivechrome and chromoformer]",
+    help="At least this many optimiser steps: on few genes each epoch makes several "
+    "passes over them [default: 1500; 0 for attentivechrome and chromoformer]",
 )
 @click.option(
     "--batch-size",

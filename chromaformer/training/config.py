@@ -10,9 +10,10 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, NamedTuple, Optional
 
 #: The training recipes. ``bins`` (the bin models' default, measured in docs/training.md):
-#: AdamW 3e-3 with weight decay, batch 64, 5% linear warm-up then cosine decay, at least
-#: 20 epochs and 1,500 optimiser steps (small data sets get more epochs), early stopping
-#: after 8 epochs without a better validation AUROC (once the minimum steps are done).
+#: AdamW 3e-3 with weight decay, batch 64, 5% linear warm-up then cosine decay, 20 epochs
+#: of at least 1,500 optimiser steps in all (on few genes an epoch makes several passes over
+#: them), early stopping
+#: after 8 epochs without a better validation AUROC.
 #: ``attentivechrome``: the benchmark's own (Adam 2e-4, batch 16, 30 epochs, constant).
 #: ``chromoformer``: the reference's (AdamW 3e-5, x0.87 per epoch, batch 64, 10 epochs,
 #: no clipping).

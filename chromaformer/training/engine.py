@@ -214,14 +214,18 @@ def train(
             find_unused_parameters=family.unused_parameters,
         )
     n = len(data.train)
-    steps_per_epoch = max(1, math.ceil(n / rc.batch_size))
-    epochs = max(rc.epochs, math.ceil(rc.min_steps / steps_per_epoch))
-    if epochs > rc.epochs:
+    epochs = rc.epochs
+    steps_per_pass = max(1, math.ceil(n / rc.batch_size))
+    # few genes: each epoch makes several passes over them, so a run takes at least
+    # min_steps optimiser steps while validating and checkpointing once per epoch
+    passes = max(1, math.ceil(rc.min_steps / (epochs * steps_per_pass)))
+    steps_per_epoch = passes * steps_per_pass
+    if passes > 1:
         _say(
             tc,
             dist,
-            f"note: {n} training genes give {steps_per_epoch} steps per epoch: training "
-            f"{epochs} epochs (at least {rc.min_steps} optimiser steps) instead of {rc.epochs}",
+            f"note: {n} training genes give {steps_per_pass} optimiser steps per pass: each "
+            f"epoch makes {passes} passes (at least {rc.min_steps} steps in {epochs} epochs)",
         )
     opt_class = torch.optim.AdamW if rc.optimizer == "adamw" else torch.optim.Adam
     opt = opt_class(network.parameters(), lr=rc.lr, weight_decay=rc.weight_decay)
@@ -268,16 +272,20 @@ def train(
         t0 = time.perf_counter()
         lr = opt.param_groups[0]["lr"]  # the epoch's first step's rate (logged)
         net.train()
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(rc.seed * 100_003 + epoch))
+        gen = torch.Generator().manual_seed(rc.seed * 100_003 + epoch)
+        batches = [
+            perm[start : start + rc.batch_size]
+            for perm in (torch.randperm(n, generator=gen) for _ in range(passes))
+            for start in range(0, n, rc.batch_size)
+        ]
         total, seen = 0.0, 0
         progress = bar(
-            total=n,
+            total=n * passes,
             quiet=tc.quiet or not dist.main,
             unit="gene",
             desc=f"epoch {epoch + 1}/{epochs}",
         )
-        for start in range(0, n, rc.batch_size):
-            idx = perm[start : start + rc.batch_size]
+        for idx in batches:
             global_n = len(idx)
             if dist.active:
                 idx = idx.tensor_split(dist.world)[dist.rank]
@@ -350,7 +358,7 @@ def train(
             f"{key} {valid[key]:.4f}{' *' if improved else ''} ({train_seconds:.1f} s)",
         )
         dist.barrier()
-        if rc.patience and stale >= rc.patience and (epoch + 1) * steps_per_epoch >= rc.min_steps:
+        if rc.patience and stale >= rc.patience:
             _say(tc, dist, f"early stop: no improvement for {rc.patience} epochs")
             break
 
@@ -363,6 +371,7 @@ def train(
         {
             "best_epoch": best_epoch,
             "epochs_run": len(history),
+            "optimizer_steps": len(history) * steps_per_epoch,
             "epoch_seconds": [h["epoch_seconds"] for h in history],
             "history": history,
             "best_valid": best_valid,

@@ -536,7 +536,8 @@ def test_recipe_standardises_inputs_and_extends_short_runs(tmp_path):
         patience=0,
     )
     metrics = train(tc, "cnn")
-    assert metrics["epochs_run"] == 25  # 25 genes = 1 batch of 64 per epoch, 20 epochs
+    # 25 genes = 1 batch of 64 per pass: each of the 20 epochs makes 2 passes
+    assert metrics["epochs_run"] == 20 and metrics["optimizer_steps"] == 40
     cfg = load_model(tmp_path / "r").config
     logs = np.log1p(cf.load_split(root, ["C1"], "train").counts.astype(np.float64))
     assert cfg.input_transform == "standardize"

@@ -303,5 +303,9 @@ def format_cv(result: dict[str, Any]) -> str:
         if (mb > model) if higher else (mb < model):
             beaten.append(label)
     if beaten:
-        lines.append(f"note: the {' and the '.join(beaten)} baseline beats the model here")
+        many = len(beaten) > 1
+        lines.append(
+            f"note: the {' and the '.join(beaten)} baseline{'s' if many else ''} "
+            f"beat{'' if many else 's'} the model here"
+        )
     return "\n".join(lines)

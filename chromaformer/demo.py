@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from .errors import DataError
 from .layout import BIN_SIZE
 
 #: The demo's defaults: genes in the simulated set per family, epochs, training genes,
@@ -54,13 +55,18 @@ def run_demo(
     model = model or DEMO["model"][data]
     family = family_of(model)
     folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
     if data == "real":
         if family.name != "bins":
-            raise ValueError(
-                f"the real-data demo trains a bin model, not {model} (use data='simulated')"
+            raise DataError(
+                f"the real-data demo trains a bin model, not {model} (use --data simulated)"
             )
+        given = {"--genes": genes, "--train-genes": train_genes, "--epochs": epochs}
+        extra = [k for k, v in given.items() if v is not None] + ([] if train else ["--no-train"])
+        if extra:
+            raise DataError(f"{', '.join(extra)}: for --data simulated, not the real-data demo")
+        folder.mkdir(parents=True, exist_ok=True)
         return _real(folder, model, seed, threads, quiet, echo)
+    folder.mkdir(parents=True, exist_ok=True)
     genes = genes or DEMO["genes"][family.name]
     epochs = epochs or DEMO["epochs"]
     if family.name == "chromoformer":

@@ -26,10 +26,11 @@ import numpy as np
 from .._atomic import atomic_path
 from ..errors import DataError
 from ..families import Split, TrainData, family_for
-from ..metrics import BASELINES, SELECTION, fit_baselines
+from ..metrics import BASELINES, SELECTION, beaten_by, fit_baselines
 from ..models.checkpoint import model_from_checkpoint, read_checkpoint
 from .config import TrainConfig
 from .engine import ModelSpec, predict, resolve_device, train
+from .report import beaten_note
 
 
 def _concat(a: Split, b: Split, name: str) -> Split:
@@ -130,9 +131,8 @@ def cross_validate(
         how = "the run's own split"
     else:
         pool = _concat(data.train, data.valid, "cv")
-        chroms = data.info.get("chroms")
         assignment, how = assign_cv_folds(
-            pool.target, folds, int(tc.seed or 0), task, None if chroms is None else chroms
+            pool.target, folds, int(tc.seed or 0), task, data.info.get("chroms")
         )
         for f in range(folds):
             valid_fold = (f + 1) % folds
@@ -295,17 +295,9 @@ def format_cv(result: dict[str, Any]) -> str:
             f"{'ensemble of the seeds':<22}{result['ensemble'][key]:>12.4f}"
             f"   (one model: {result['ensemble']['run']})"
         )
-    model = result["summary"]["model"][key]["mean"]
-    higher = SELECTION[result["task"]][1]
-    beaten = []
-    for b, label in result["baseline_names"].items():
-        mb = result["summary"][b][key]["mean"]
-        if (mb > model) if higher else (mb < model):
-            beaten.append(label)
+    means = {k: {key: s[key]["mean"]} for k, s in result["summary"].items()}
+    model = means.pop("model")
+    beaten = beaten_by(result["task"], model, means)
     if beaten:
-        many = len(beaten) > 1
-        lines.append(
-            f"note: the {' and the '.join(beaten)} baseline{'s' if many else ''} "
-            f"beat{'' if many else 's'} the model here"
-        )
+        lines.append(beaten_note(beaten, "the model here"))
     return "\n".join(lines)

@@ -21,12 +21,17 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     beaten = beaten_by(metrics.get("task", "clf"), metrics["test"], bases)
     if beaten:
         key = SELECTION[metrics.get("task", "clf")][0]
-        text += (
-            f"\nnote: the {' and the '.join(beaten)} baseline"
-            f"{'s' if len(beaten) > 1 else ''} beat{'' if len(beaten) > 1 else 's'} "
-            f"this model on {key} ({metrics['test'][key]:.4f})"
-        )
+        text += "\n" + beaten_note(beaten, f"this model on {key} ({metrics['test'][key]:.4f})")
     return text
+
+
+def beaten_note(beaten: list[str], what: str) -> str:
+    """``note: the X (and the Y) baseline(s) beat(s) <what>``."""
+    many = len(beaten) > 1
+    return (
+        f"note: the {' and the '.join(beaten)} baseline{'s' if many else ''} "
+        f"beat{'' if many else 's'} {what}"
+    )
 
 
 def _table(metrics: dict[str, Any]) -> str:

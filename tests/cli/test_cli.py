@@ -117,6 +117,18 @@ def test_demo_real_data_is_the_default(tmp_path):
     assert card["schema"]["inputs"]["counts"]["bin_size"] == 10000
 
 
+def test_demo_options_of_the_simulated_demo_are_errors_on_real_data(tmp_path):
+    for args, named in (
+        (["--epochs", "2"], "--epochs"),
+        (["--genes", "300", "--no-train"], "--genes, --no-train"),
+        (["--model", "chromoformer"], "not chromoformer (use --data simulated)"),
+    ):
+        res = CliRunner().invoke(main, ["demo", "--out", str(tmp_path / "d"), *args])
+        assert res.exit_code == 1 and named in res.output, res.output
+        assert len(res.output.strip().splitlines()) == 1
+    assert not (tmp_path / "d").exists()
+
+
 def test_demo_no_train_only_parses(tmp_path):
     res = CliRunner().invoke(
         main, ["demo", "--data", "simulated", "--out", str(tmp_path), "--genes", "50", "--no-train"]

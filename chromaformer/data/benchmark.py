@@ -52,26 +52,6 @@ def split_path(root: PathLike, cell_type: str, split: str) -> Path:
     return gz if not base.exists() and gz.exists() else base
 
 
-def read_layout_record(csv_path: PathLike) -> Optional[dict]:
-    """The layout record written beside a prepared bin CSV (``<name>.layout.json``:
-    bins, bin_size, window, marks ...), or None when there is none."""
-    import json
-
-    from ..layout import layout_record_path
-
-    path = Path(layout_record_path(os.fspath(csv_path)))
-    if not path.exists():
-        return None
-    try:
-        record = json.loads(path.read_text())
-        int(record["bin_size"])
-    except (ValueError, KeyError, TypeError) as err:
-        raise DataError(
-            f"{path}: not a layout record ({err}); expected JSON with bin_size"
-        ) from None
-    return dict(record)
-
-
 def list_cell_types(root: PathLike) -> list[str]:
     """Cell types (folders with a ``classification`` subfolder) under ``root``, sorted."""
     r = Path(root)

@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import _core
 from .._atomic import atomic_path
+from ..errors import DataError
 from ..layout import BENCHMARK_MARKS
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -202,6 +203,10 @@ def iter_bins(
     )
 
 
+#: The ``format`` of the layout record :func:`write_bins` writes beside a file.
+LAYOUT_RECORD_FORMAT = "chromaformer-bins-layout/1"
+
+
 def write_bins(
     path: PathLike,
     counts: np.ndarray,
@@ -244,7 +249,7 @@ def write_bins(
         from ..layout import layout_record_path, window_of
 
         info = {
-            "format": "chromaformer-bins-layout/1",
+            "format": LAYOUT_RECORD_FORMAT,
             "bins": int(counts.shape[1]),
             "bin_size": int(bin_size),
             "window": window_of(int(counts.shape[1]), int(bin_size)),
@@ -253,3 +258,24 @@ def write_bins(
         }
         with atomic_path(layout_record_path(os.fspath(path))) as tmp:
             tmp.write_text(json.dumps(info, indent=2) + "\n")
+
+
+def read_layout_record(csv_path: PathLike) -> Optional[dict]:
+    """The layout record written beside a prepared bin CSV (``<name>.layout.json``:
+    bins, bin_size, window, marks ...), or None when there is none."""
+    import json
+
+    from ..layout import layout_record_path
+
+    path = layout_record_path(os.fspath(csv_path))
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as fh:
+            record = json.load(fh)
+        int(record["bin_size"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise DataError(
+            f"{path}: not a layout record ({err}); expected JSON with bin_size"
+        ) from None
+    return dict(record)

@@ -9,14 +9,8 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from ..contract import BINS_INPUT, BINS_OUTPUTS, ModelInfo
-from ..data.benchmark import (
-    PACKAGE_DATA,
-    CellDataset,
-    load_split,
-    read_layout_record,
-    split_path,
-)
-from ..data.bins import BinStream
+from ..data.benchmark import PACKAGE_DATA, CellDataset, load_split, split_path
+from ..data.bins import BinStream, read_layout_record
 from ..errors import DataError
 from ..layout import BENCHMARK_BINS, BENCHMARK_MARKS, BIN_SIZE, window_of
 from ..models.config import ARCHITECTURES, ModelConfig
@@ -99,7 +93,7 @@ class BinsFamily(Family):
             record = read_layout_record(path)
             if record is not None:
                 records[str(path)] = int(record["bin_size"])
-        if getattr(tc, "bin_size", None):
+        if tc.bin_size:
             for name, size in records.items():
                 if size != tc.bin_size:
                     raise DataError(

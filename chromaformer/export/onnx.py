@@ -31,6 +31,7 @@ from .. import __version__
 from ..contract import CARD_FORMAT, OPSET, VARIANTS, card_path_for, check_metadata, write_model
 from ..errors import DataError
 from ..families import Family, family_for
+from ..metrics import SELECTION
 from ..models.checkpoint import model_from_checkpoint, read_checkpoint
 from ..models.config import AnyConfig, config_from_dict, config_of
 
@@ -357,9 +358,6 @@ def _ensemble_checkpoint(sources: Sequence[PathLike]) -> dict[str, Any]:
 
     ckpts = [read_checkpoint(s) for s in sources]
     models = [model_from_checkpoint(c) for c in ckpts]
-    for src, m in zip(sources, models):
-        if family_for(config_of(m)).name != "bins":
-            raise DataError(f"{src}: only bin models (not Chromoformer) form ensembles")
     try:
         ens = ensemble_of(models)
     except ValueError as err:
@@ -383,7 +381,7 @@ def _run_facts(source: Any) -> dict[str, Any]:
     if not path.exists():
         return {}
     m = json.loads(path.read_text())
-    key = "mean_auroc" if m.get("task", "clf") == "clf" else "mse"
+    key = SELECTION[m.get("task", "clf")][0]
     names = m.get("baseline_names") or {}
     return {
         "trained_on": (

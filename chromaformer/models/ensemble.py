@@ -38,5 +38,5 @@ def ensemble_of(models: Sequence[nn.Module]) -> Ensemble:
     """One :class:`Ensemble` of trained bin models (their weights, not copies)."""
     configs = tuple(config_of(m) for m in models)
     if not all(isinstance(c, ModelConfig) for c in configs):
-        raise ValueError("only bin models form ensembles")
+        raise ValueError("only bin models (not Chromoformer) form ensembles")
     return Ensemble(EnsembleConfig(members=configs), models)  # type: ignore[arg-type]

@@ -16,6 +16,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 #: The validation metric that picks the best checkpoint, per task, and whether higher wins.
 SELECTION = {"clf": ("mean_auroc", True), "reg": ("mse", False), "diff": ("mse", False)}
+#: Between validation metrics tied on the selection metric, the lower of this wins.
+TIE_BREAK = "log_loss"
 BASELINE_NAME = {
     "clf": "logistic regression",
     "reg": "ridge regression",
@@ -26,6 +28,16 @@ BASELINES = {
     task: (("linear", name), ("gradient_boosting", "gradient boosting"))
     for task, name in BASELINE_NAME.items()
 }
+
+
+def log_loss(labels: np.ndarray, probs: np.ndarray) -> float:
+    """Mean binary cross-entropy of probabilities (clipped to [1e-7, 1 - 1e-7]); NaN
+    for no genes."""
+    if not len(labels):
+        return float("nan")
+    p = np.clip(np.asarray(probs, np.float64), 1e-7, 1 - 1e-7)
+    y = np.asarray(labels, np.float64)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
 
 
 def auroc_aupr(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
@@ -42,7 +54,8 @@ def auroc_aupr(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
 def evaluate(
     labels: np.ndarray, scores: np.ndarray, cell: np.ndarray, cell_types: Sequence[str]
 ) -> dict[str, Any]:
-    """Per-cell AUROC/AUPR, their means, and pooled over all genes."""
+    """Per-cell AUROC/AUPR, their means, pooled over all genes, and the log loss of the
+    probabilities (``scores`` are P(class 1))."""
     per_cell = {
         ct: auroc_aupr(labels[cell == i], scores[cell == i]) for i, ct in enumerate(cell_types)
     }
@@ -53,6 +66,7 @@ def evaluate(
         "mean_auroc": float(np.nanmean(aurocs)) if not np.all(np.isnan(aurocs)) else float("nan"),
         "mean_aupr": float(np.nanmean(auprs)) if not np.all(np.isnan(auprs)) else float("nan"),
         "pooled": auroc_aupr(labels, scores),
+        "log_loss": log_loss(labels, scores),
     }
 
 
@@ -86,14 +100,21 @@ def task_metrics(
 
 
 def is_better(task: str, new: dict[str, Any], best: Optional[dict[str, Any]]) -> bool:
-    """Whether ``new`` validation metrics beat ``best`` (NaN never wins)."""
+    """Whether ``new`` validation metrics beat ``best`` (NaN never wins). A tie on the
+    selection metric, common with few validation genes (AUROC moves in steps of
+    1 / (positives x negatives)), goes to the lower :data:`TIE_BREAK` metric when both
+    have it: else a barely trained first epoch would win every tie."""
     if best is None:
         return True
     key, higher = SELECTION[task]
     a, b = new.get(key, float("nan")), best.get(key, float("nan"))
     if np.isnan(a):
         return False
-    return bool(np.isnan(b) or (a > b if higher else a < b))
+    if np.isnan(b):
+        return True
+    if a == b and TIE_BREAK in new and TIE_BREAK in best:
+        return bool(new[TIE_BREAK] < best[TIE_BREAK])
+    return bool(a > b if higher else a < b)
 
 
 def fit_baseline(

@@ -165,7 +165,9 @@ class BinsFamily(Family):
     def prediction(self, task: str, out: dict) -> Any:
         import torch
 
-        return torch.sigmoid(out["logit"].float())
+        # float64: a float32 sigmoid saturates to exactly 0 or 1 beyond |logit| ~ 17 (or 88),
+        # and the ties it makes between genes would lower AUROC
+        return torch.sigmoid(out["logit"].double())
 
     # --- export -----------------------------------------------------------------------
     def input_names(self, cfg: Any) -> list[str]:

@@ -115,9 +115,9 @@ def predict(
     out = []
     for i in range(0, n, batch_size):
         xs = [t[i : i + batch_size].to(dev) for t in ts]
-        out.append(family.prediction(cfg.task, model(*xs)).float().cpu())
+        out.append(family.prediction(cfg.task, model(*xs)).double().cpu())
     model.train(was_training)
-    return torch.cat(out).numpy() if out else np.empty(0, np.float32)
+    return torch.cat(out).numpy() if out else np.empty(0, np.float64)
 
 
 def lr_factor(

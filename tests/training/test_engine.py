@@ -691,3 +691,46 @@ def test_seeds_on_the_runs_own_split_make_an_exportable_ensemble(tmp_path):
     assert card["info"]["validation_metrics"]["mean_auroc"] == pytest.approx(
         ens["best_valid"]["mean_auroc"]
     )
+
+
+def test_selection_ties_go_to_the_lower_log_loss():
+    """On few validation genes AUROC ties often; the barely trained first epoch must not
+    win every tie."""
+    from chromaformer.metrics import evaluate, is_better
+
+    labels = np.array([0, 0, 1, 1])
+    groups = np.zeros(4, dtype=np.int16)
+    vague = evaluate(labels, np.array([0.45, 0.48, 0.52, 0.55]), groups, ["A"])
+    sure = evaluate(labels, np.array([0.05, 0.1, 0.9, 0.95]), groups, ["A"])
+    worse = evaluate(labels, np.array([0.05, 0.95, 0.9, 0.1]), groups, ["A"])
+    assert vague["mean_auroc"] == sure["mean_auroc"] == 1.0
+    assert sure["log_loss"] < vague["log_loss"]
+    assert is_better("clf", sure, vague) and not is_better("clf", vague, sure)
+    assert not is_better("clf", worse, vague)  # AUROC still decides first
+    assert is_better("clf", vague, worse)
+
+
+def test_predictions_keep_the_order_of_confident_logits():
+    """A model that has memorised few genes gives logits far beyond float32's sigmoid
+    range; its probabilities must not collapse into ties (which lower AUROC)."""
+    import torch
+
+    from chromaformer.models.checkpoint import build_network
+    from chromaformer.models.config import ModelConfig
+    from chromaformer.training import predict
+
+    torch.manual_seed(0)
+    net = build_network(ModelConfig(arch="cnn", bins=20)).eval()
+    with torch.no_grad():
+        last = [m for m in net.modules() if isinstance(m, torch.nn.Linear)][-1]
+        last.weight.mul_(1500.0)  # logits of tens to hundreds, on both sides of 0
+        x = np.random.default_rng(0).poisson(3.0, (64, 20, 5)).astype(np.float32)
+        last.bias.sub_(float(np.median(net(torch.from_numpy(x))["logit"].numpy())))
+        logits = net(torch.from_numpy(x))["logit"].numpy()
+    p = predict(net, [x])
+    assert (torch.sigmoid(torch.from_numpy(logits)) == 1.0).sum() > 5  # float32 saturates
+    assert p.dtype == np.float64
+    below = (logits < 30) & (logits > -700)  # float64 keeps the rank of each of these
+    assert below.sum() > 30 and np.abs(logits[below]).max() > 40
+    assert np.array_equal(np.argsort(p[below]), np.argsort(logits[below]))
+    assert len(np.unique(p[below])) == below.sum()

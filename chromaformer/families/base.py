@@ -156,6 +156,21 @@ class Family:
         """The size of ``source`` in progress units, and the unit's name."""
         return None, "gene"
 
+    # --- explaining (no torch) --------------------------------------------------------
+    def mark_inputs(self, info: ModelInfo) -> list[str]:
+        """The graph inputs whose last axis is the mark axis (in ``info.marks`` order),
+        where a 0 means no signal: what removing a mark sets to 0."""
+        raise NotImplementedError
+
+    def explained_value(self, info: ModelInfo, outputs: dict[str, np.ndarray]) -> np.ndarray:
+        """``(genes,)`` float64: the value attributions explain (clf: the logit, additive
+        where probabilities saturate; reg/diff: the prediction)."""
+        raise NotImplementedError
+
+    def explained_outputs(self, info: ModelInfo) -> list[str]:
+        """The graph outputs :meth:`explained_value` reads."""
+        raise NotImplementedError
+
 
 def check_options(family: Family, given: Sequence[str]) -> None:
     """A clear error for family-specific options (model or data options, or a task other

@@ -279,6 +279,15 @@ class BinsFamily(Family):
                     )
             yield Chunk(batch.gene_ids, {BINS_INPUT: batch.counts}, batch.labels, stream.bytes_read)
 
+    def mark_inputs(self, info: ModelInfo) -> list[str]:
+        return [BINS_INPUT]
+
+    def explained_outputs(self, info: ModelInfo) -> list[str]:
+        return ["logit"] if info.task == "clf" else [info.primary_output]
+
+    def explained_value(self, info: ModelInfo, outputs: dict[str, np.ndarray]) -> np.ndarray:
+        return np.asarray(outputs[self.explained_outputs(info)[0]], np.float64).reshape(-1)
+
     def progress_total(self, source: Any) -> tuple[Optional[int], str]:
         import os
 

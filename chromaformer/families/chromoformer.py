@@ -332,3 +332,21 @@ class ChromoformerFamily(Family):
 
     def progress_total(self, source: Any) -> tuple[Optional[int], str]:
         return len(read_meta(source[0][0])), "gene"
+
+    # --- explaining -------------------------------------------------------------------
+    def mark_inputs(self, info: ModelInfo) -> list[str]:
+        # log1p signal of the promoter and its pCREs at each resolution (both cells for diff)
+        return [
+            n
+            for n in info.inputs
+            if n.startswith(("promoter_", "pcre_")) and "_len" not in n and "_scores" not in n
+        ]
+
+    def explained_outputs(self, info: ModelInfo) -> list[str]:
+        return ["logits"] if info.task == "clf" else [info.primary_output]
+
+    def explained_value(self, info: ModelInfo, outputs: dict[str, np.ndarray]) -> np.ndarray:
+        if info.task == "clf":  # two-class logits: the log-odds of class 1
+            z = np.asarray(outputs["logits"], np.float64)
+            return z[:, 1] - z[:, 0]
+        return np.asarray(outputs[info.primary_output], np.float64).reshape(-1)

@@ -42,6 +42,7 @@ from ..layout import (
     parse_region,
     promoter_region,
     region_name,
+    tss_sidecar_path,
     window_of,
 )
 from .annotation import Expression, Gene, read_genes, read_interactions
@@ -331,8 +332,11 @@ def prepare(
                 "source": "chromaformer-prepare",
                 "stat": stat,
                 "unknown_strand": "read as + (bins in genomic order)",
+                "chrom_sizes": _chrom_sizes(genes, names, opened),
+                "tss": Path(tss_sidecar_path(output)).name,
             },
         )
+        write_tss_sidecar(output, genes)
         return PrepareResult(seconds=time.perf_counter() - t0, **common)
     regions = _chromoformer(
         genes,
@@ -348,6 +352,31 @@ def prepare(
         warnings,
     )
     return PrepareResult(seconds=time.perf_counter() - t0, regions=regions, **common)
+
+
+def write_tss_sidecar(csv_path: str, genes: Sequence[Gene]) -> str:
+    """The TSS of each gene beside a prepared CSV (BED6, one base per gene)."""
+    from .._atomic import atomic_path
+
+    path = tss_sidecar_path(csv_path)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        for g in genes:
+            fh.write(f"{g.chrom}\t{g.tss}\t{g.tss + 1}\t{g.gene_id}\t0\t{g.strand}\n")
+    return path
+
+
+def _chrom_sizes(
+    genes: list[Gene], names: dict[str, list[Optional[str]]], tracks: list[Track]
+) -> dict[str, int]:
+    """The size of each chromosome with genes, as the tracks give it (the largest)."""
+    sizes: dict[str, int] = {}
+    for chrom in dict.fromkeys(g.chrom for g in genes):
+        known = [
+            t.chroms()[n] for t, n in zip(tracks, names[chrom]) if n is not None and n in t.chroms()
+        ]
+        if known:
+            sizes[chrom] = int(max(known))
+    return sizes
 
 
 def _benchmark(

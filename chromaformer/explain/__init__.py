@@ -1,0 +1,9 @@
+"""Explain and perturb exported models (onnxruntime, no torch): which marks and positions
+drive each gene's prediction (:func:`explain`), what a change of the input does
+(:func:`perturb`), and the results as genome-browser tracks (:mod:`chromaformer.browser`).
+"""
+
+from .attribution import Attribution, attribute, default_window
+from .run import ExplainResult, explain
+
+__all__ = ["Attribution", "ExplainResult", "attribute", "default_window", "explain"]

@@ -1,0 +1,102 @@
+"""The figures of ``chromaformer explain`` (matplotlib, Agg, PNG at 100 dpi, atomic)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .._atomic import atomic_path
+
+GROUPS = (("expressed", 1, "tab:red"), ("silent", 0, "tab:blue"))
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    _plt().close(fig)
+    return path
+
+
+def _positions_kb(bins: int, bin_size: int) -> np.ndarray:
+    """Bin centres relative to the TSS, in kb (the TSS sits between the two middle bins)."""
+    return (np.arange(bins) - bins / 2 + 0.5) * bin_size / 1000
+
+
+def plot_importance(
+    out: Path,
+    marks: Sequence[str],
+    importance: dict[str, dict[str, float]],
+    n: np.ndarray,
+    title: str,
+) -> Path:
+    """Mean Shapley value per mark, expressed vs silent genes, as grouped bars."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    x = np.arange(len(marks))
+    for k, (name, g, color) in enumerate(GROUPS):
+        vals = [importance[name][m] for m in marks]
+        ax.bar(x + (k - 0.5) * 0.38, vals, 0.38, color=color, label=f"{name} ({int(n[g])} genes)")
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(x, list(marks))
+    ax.set_ylabel("mean Shapley value (logit)")
+    ax.set_title(f"{title}: mark importance", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, out / "mark_importance.png")
+
+
+def plot_profiles(
+    out: Path, marks: Sequence[str], profile: np.ndarray, n: np.ndarray, bin_size: int, title: str
+) -> Path:
+    """Mean occlusion attribution per bin, one panel per mark, expressed vs silent;
+    the TSS marked."""
+    plt = _plt()
+    bins = profile.shape[1]
+    x = _positions_kb(bins, bin_size)
+    fig, axes = plt.subplots(1, len(marks), figsize=(2.6 * len(marks), 3.2), sharey=True)
+    for k, (ax, mark) in enumerate(zip(np.atleast_1d(axes), marks)):
+        for name, g, color in GROUPS:
+            ax.plot(x, profile[g, :, k], color=color, label=f"{name} ({int(n[g])})")
+        ax.axvline(0, color="k", ls="--", lw=0.8)
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_title(mark, fontsize=10)
+        ax.set_xlabel("kb from TSS")
+        if k == 0:
+            ax.set_ylabel("logit drop when removed")
+            ax.legend(fontsize=7)
+    fig.suptitle(f"{title}: where each mark matters (dashed: TSS)", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out / "profiles.png")
+
+
+def plot_heatmap(
+    out: Path, gene: str, marks: Sequence[str], amap: np.ndarray, bin_size: int, title: str
+) -> Path:
+    """One gene's (bins x marks) occlusion map, marks as rows, diverging colours."""
+    plt = _plt()
+    bins = amap.shape[0]
+    x = _positions_kb(bins, bin_size)
+    lim = float(np.abs(amap).max()) or 1.0
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(marks) + 1.6))
+    step = (x[1] - x[0]) if bins > 1 else bin_size / 1000
+    extent = (x[0] - step / 2, x[-1] + step / 2, len(marks) - 0.5, -0.5)
+    im = ax.imshow(amap.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, extent=extent)
+    ax.set_yticks(range(len(marks)), list(marks))
+    ax.axvline(0, color="k", ls="--", lw=0.8)
+    ax.set_xlabel("kb from TSS (dashed)")
+    ax.set_title(f"{title}: {gene}", fontsize=10)
+    fig.colorbar(im, ax=ax, label="logit drop when removed")
+    fig.tight_layout()
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in gene)
+    return _save(fig, out / f"heatmap_{safe}.png")

@@ -52,15 +52,16 @@ def gene_positions(csv_path: Optional[PathLike], genes: Optional[PathLike] = Non
     from .data.bins import read_layout_record
     from .prepare.annotation import read_genes
 
+    csv = None if csv_path is None else os.fspath(csv_path)
     if genes is not None:
         path = os.fspath(genes)
-    elif csv_path is not None and os.path.isfile(tss_sidecar_path(csv_path)):
-        path = tss_sidecar_path(csv_path)
+    elif csv is not None and os.path.isfile(tss_sidecar_path(csv)):
+        path = tss_sidecar_path(csv)
     else:
         raise DataError(
             f"{csv_path}: no gene positions for tracks: give --genes (the BED/GTF the file was "
             f"prepared from), or prepare it with chromaformer-prepare, which writes "
-            f"{Path(tss_sidecar_path(csv_path or 'x.csv')).name} beside it"
+            f"{Path(tss_sidecar_path(csv or 'x.csv')).name} beside it"
         )
     if not os.path.isfile(path):
         raise DataError(f"{path}: no such gene annotation (expected BED6 or GTF)")

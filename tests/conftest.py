@@ -11,7 +11,7 @@ import chromaformer as cf
 from ._common import ARCHS, DEEPDIFF, SMALL_CF, TOY, random_checkpoint
 
 #: session fixtures that cost tens of seconds (their tests are marked slow)
-SLOW = {"exported", "cf_runs", "cf_cells", "sim_root"}
+SLOW = {"exported", "cf_runs", "cf_cells", "sim_root", "sim_model"}
 
 
 def pytest_collection_modifyitems(items):

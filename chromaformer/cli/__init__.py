@@ -10,6 +10,7 @@ import click
 
 from .. import __version__
 from .demo import demo
+from .explain import explain, perturb
 from .export import export
 from .inspect import inspect
 from .models import models
@@ -34,3 +35,5 @@ main.add_command(export)
 main.add_command(score)
 main.add_command(prepare)
 main.add_command(models)
+main.add_command(explain)
+main.add_command(perturb)

@@ -4,6 +4,17 @@ drive each gene's prediction (:func:`explain`), what a change of the input does
 """
 
 from .attribution import Attribution, attribute, default_window
+from .perturb import Change, PerturbResult, parse_change, perturb
 from .run import ExplainResult, explain
 
-__all__ = ["Attribution", "ExplainResult", "attribute", "default_window", "explain"]
+__all__ = [
+    "Attribution",
+    "Change",
+    "ExplainResult",
+    "PerturbResult",
+    "attribute",
+    "default_window",
+    "explain",
+    "parse_change",
+    "perturb",
+]

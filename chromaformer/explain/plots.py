@@ -100,3 +100,18 @@ def plot_heatmap(
     fig.tight_layout()
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in gene)
     return _save(fig, out / f"heatmap_{safe}.png")
+
+
+def plot_effects(out_tsv: Path, diff: np.ndarray, column: str, what: str) -> Path:
+    """The distribution of the what-if differences (after - before) over genes."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.hist(diff, bins=60, color="tab:purple")
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_xlabel(f"{column} after - before")
+    ax.set_ylabel("genes")
+    mean = float(np.mean(diff)) if len(diff) else float("nan")
+    ax.set_title(f"what if {what}: {len(diff)} genes, mean {mean:+.3f}", fontsize=10)
+    fig.tight_layout()
+    name = out_tsv.name[: -len(".tsv")] if out_tsv.name.endswith(".tsv") else out_tsv.name
+    return _save(fig, out_tsv.with_name(f"{name}.effects.png"))

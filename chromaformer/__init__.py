@@ -6,7 +6,8 @@ export, the networks) load on first use, and scoring never needs torch.
 The layout of the package follows its layers, lowest first: ``layout`` and ``contract``
 (facts), ``data`` (inputs in), ``models`` (networks and configs), ``families`` (what each
 model family tells the engines), ``training`` / ``export`` / ``scoring`` (one engine
-each), ``prepare`` (a lab's tracks -> inputs), ``simulate``, ``demo``, ``cli``.
+each), ``explain`` (attributions, what-if), ``browser`` (tracks), ``prepare`` (a lab's
+tracks -> inputs), ``simulate``, ``demo``, ``cli``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ _LAZY = {
     "export_onnx": "export",
     "Scorer": "scoring",
     "score": "scoring",
+    "explain": "explain",
+    "perturb": "explain",
     "prepare": "prepare",
     "simulate_genome": "simulate",
     "write_simulated": "simulate",

@@ -69,3 +69,38 @@ def test_scoring_library_without_torch(cf_runs, cf_cells, tmp_path):
         "chromoformer 40 ['genes', 'mse', 'pearson_r', 'r2']",
         "False",
     ]
+
+
+def test_explain_and_perturb_without_torch_both_families(exported, cf_runs, cf_cells, tmp_path):
+    src = DEEPDIFF / "Cell1" / "classification" / "test.csv"
+    model = exported["hybrid"][0].path
+    res = _no_torch(
+        CLI, "explain", src, "-m", model, "-o", tmp_path / "b", "--window", "50", "--no-plots", "-q"
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines()[1].startswith("expressed genes (labels): ")
+    a = cf_cells / "A"
+    cf_args = ["--meta", a / "meta.csv", "--npy-dir", a / "npy"]
+    res = _no_torch(CLI, "explain", "-m", cf_runs / "clf.onnx", *cf_args, "-o", tmp_path / "c")
+    assert res.returncode == 0, res.stderr
+    table = pd.read_csv(tmp_path / "c" / "importance.tsv", sep="\t")
+    assert len(table) == 40
+    shap = table[[c for c in table.columns if c.startswith("shapley_")]].to_numpy()
+    assert shap.shape[1] == 7  # Chromoformer's seven marks, one Shapley value each
+    assert abs(shap.sum(1) - (table.value - table.baseline)).max() < 1e-3
+    assert (tmp_path / "c" / "mark_importance.png").exists()
+    assert not (tmp_path / "c" / "profiles.png").exists()  # occlusion maps: bin models
+    res = _no_torch(
+        CLI,
+        "perturb",
+        "-m",
+        cf_runs / "clf.onnx",
+        *cf_args,
+        "--set",
+        "all=0",
+        "-o",
+        tmp_path / "p.tsv",
+        "-q",
+    )
+    assert res.returncode == 0, res.stderr
+    assert len(pd.read_csv(tmp_path / "p.tsv", sep="\t")) == 40

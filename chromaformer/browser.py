@@ -13,7 +13,7 @@ tracks in the layout record.
   ``.bigWig``): the exact value over ``half_width`` bases each side of the TSS; where
   two genes' intervals would overlap they are cut at the midpoint between their TSSs,
   and genes sharing a TSS share one interval with their mean. Sorted by chromosome name
-  then start (``sort -k1,1 -k2,2n``, what ``bedGraphToBigWig`` needs), non-overlapping,
+  then start (``LC_ALL=C sort -k1,1 -k2,2n``, what ``bedGraphToBigWig`` needs), non-overlapping,
   and within the chromosome sizes when they are known.
 """
 

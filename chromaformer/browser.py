@@ -27,10 +27,13 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from ._atomic import atomic_path
+from .contract import ModelInfo
 from .errors import DataError
 from .layout import tss_sidecar_path
 
 PathLike = Union[str, "os.PathLike[str]"]
+#: The ``--tracks`` formats of explain and perturb (each is also the file extension).
+TRACK_FORMATS = ("bed", "bedGraph", "bw")
 BED_SUFFIXES = (".bed",)
 BEDGRAPH_SUFFIXES = (".bedgraph", ".bg")
 BIGWIG_SUFFIXES = (".bw", ".bigwig")
@@ -78,6 +81,18 @@ def gene_positions(csv_path: Optional[PathLike], genes: Optional[PathLike] = Non
         sizes,
         path,
     )
+
+
+def check_track_format(tracks: str) -> None:
+    """Raise :class:`DataError` unless ``tracks`` is one of :data:`TRACK_FORMATS`."""
+    if tracks not in TRACK_FORMATS:
+        raise DataError(f"--tracks must be one of {', '.join(TRACK_FORMATS)}, got {tracks!r}")
+
+
+def tss_half_width(info: ModelInfo) -> int:
+    """Bases each side of the TSS that a gene's bedGraph/bigWig interval covers: half a
+    bin for bin models, 50 for Chromoformer."""
+    return max(info.bin_size // 2, 1) if info.family == "bins" else 50
 
 
 def track_kind(path: PathLike) -> str:

@@ -151,11 +151,10 @@ def perturb(
     out = Path(output)
     positions = None
     if tracks is not None:
+        from ..browser import check_track_format
         from ..browser import gene_positions as read_positions
-        from .run import TRACK_FORMATS
 
-        if tracks not in TRACK_FORMATS:
-            raise DataError(f"--tracks must be one of {', '.join(TRACK_FORMATS)}, got {tracks!r}")
+        check_track_format(tracks)
         positions = read_positions(None if isinstance(src, tuple) else src, gene_positions)
     names = family.mark_inputs(info)
     key = info.primary_output
@@ -212,9 +211,9 @@ def perturb(
     files = [out]
     what = ", ".join(str(c) for c in parsed)
     if positions is not None and tracks is not None:
-        from ..browser import write_track
+        from ..browser import tss_half_width, write_track
 
-        half = max(info.bin_size // 2, 1) if info.family == "bins" else 50
+        half = tss_half_width(info)
         stem = out.name[: -len(".tsv")] if out.name.endswith(".tsv") else out.name
         files.append(
             write_track(

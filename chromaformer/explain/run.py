@@ -37,7 +37,6 @@ from .attribution import attribute
 PathLike = Union[str, "os.PathLike[str]"]
 #: Genes per explained chunk (each costs 2^marks + windows x marks forward passes).
 EXPLAIN_CHUNK = {"bins": 256, "chromoformer": 16}
-TRACK_FORMATS = ("bed", "bedGraph", "bw")
 
 
 @dataclass
@@ -111,8 +110,10 @@ def explain(
     ``output``; see the module doc. ``genes``: ids whose heatmaps to draw (and which
     must be in the input). ``tracks``: bed, bedGraph or bw, placed by
     ``gene_positions`` (BED/GTF) or the input's TSS sidecar."""
-    if tracks is not None and tracks not in TRACK_FORMATS:
-        raise DataError(f"--tracks must be one of {', '.join(TRACK_FORMATS)}, got {tracks!r}")
+    if tracks is not None:
+        from ..browser import check_track_format
+
+        check_track_format(tracks)
     scorer = Scorer(model, device=device, threads=threads)
     info, family = scorer.info, scorer.family
     src = source if isinstance(source, tuple) else os.fspath(source)
@@ -134,7 +135,6 @@ def explain(
     shap: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     maps: dict[str, np.ndarray] = {}
-    probs: list[np.ndarray] = []
     n = 0
     marks = tuple(info.marks)
     out.mkdir(parents=True, exist_ok=True)
@@ -152,7 +152,6 @@ def explain(
                 p = None
                 if info.task == "clf":
                     p = 1.0 / (1.0 + np.exp(-att.value))
-                    probs.append(p)
                 if n == 0:
                     head = ["gene_id", "value"] + (["probability"] if p is not None else [])
                     head += ["baseline"] + [f"shapley_{m}" for m in marks] + ["top_mark"]
@@ -229,16 +228,15 @@ def explain(
         for g, amap in maps.items():
             files.append(plot_heatmap(out, g, marks, amap, info.bin_size, title))
     if positions is not None and tracks is not None:
-        from ..browser import write_track
+        from ..browser import tss_half_width, write_track
 
-        ext = {"bed": "bed", "bedGraph": "bedGraph", "bw": "bw"}[tracks]
-        half = max(info.bin_size // 2, 1) if info.family == "bins" else 50
+        half = tss_half_width(info)
         win = info.window
         allv = np.concatenate(shap)
         gl = [str(g) for g in all_ids]
         files.append(
             write_track(
-                out / f"value.{ext}",
+                out / f"value.{tracks}",
                 gl,
                 all_values,
                 positions,
@@ -250,7 +248,7 @@ def explain(
         for k, m in enumerate(marks):
             files.append(
                 write_track(
-                    out / f"shapley_{m}.{ext}",
+                    out / f"shapley_{m}.{tracks}",
                     gl,
                     allv[:, k],
                     positions,

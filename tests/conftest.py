@@ -20,8 +20,10 @@ def pytest_collection_modifyitems(items):
         names = set(getattr(item, "fixturenames", ()))
         if names & SLOW or "demo" in item.nodeid or "torchrun" in item.nodeid:
             item.add_marker(pytest.mark.slow)
-        if "node" in item.nodeid.lower():
+        if "node" in item.nodeid.lower() or "tests/web/" in item.nodeid:
             item.add_marker(pytest.mark.node)
+        if "test_page" in item.nodeid:
+            item.add_marker(pytest.mark.browser)
         if "e003" in item.nodeid.lower() or "reference" in item.nodeid.lower():
             item.add_marker(pytest.mark.reference)
 

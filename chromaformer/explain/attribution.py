@@ -8,10 +8,14 @@ Two methods, both defined by removing signal (setting a mark's input to 0, "no r
   forward passes per gene (32 for the five benchmark marks), batched. It satisfies
   completeness: a gene's values sum to ``value - baseline``, the model's value on the
   real input minus its value with every mark removed.
-* **Window occlusion** (bin models): for each mark and each window of ``window``
+* **Window occlusion** (every family): for each mark and each window of ``window``
   consecutive bins, the drop in the value when that window of that mark is removed
   (``value - value(without it)``); every bin of the window gets the window's drop.
-  Positive: the signal there raises the value. Not additive across windows.
+  Positive: the signal there raises the value. Not additive across windows. The map's
+  bins are those of the coarsest input that walks along the gene's window
+  (:meth:`Family.position_inputs`): the bin models' bins; Chromoformer's 2 kb promoter
+  bins, a window removed from the promoter at every resolution at once (its pCREs lie
+  elsewhere in the genome and are left as they are).
 
 The value explained is the model's logit for clf (additive where probabilities
 saturate), the prediction for reg/diff (:meth:`Family.explained_value`).
@@ -40,7 +44,9 @@ class Attribution:
     value: np.ndarray  # (genes,) the explained value on the real input
     baseline: np.ndarray  # (genes,) with every mark removed
     shapley: np.ndarray  # (genes, marks); each row sums to value - baseline
-    occlusion: Optional[np.ndarray] = None  # (genes, bins, marks), bin models only
+    occlusion: Optional[np.ndarray] = None  # (genes, bins, marks)
+    #: bases per bin of the occlusion map
+    map_bin_size: int = 0
 
 
 def _coalitions(n_marks: int) -> np.ndarray:
@@ -85,8 +91,8 @@ def attribute(
     occlusion: bool = True,
     batch_size: Optional[int] = None,
 ) -> Attribution:
-    """Mark Shapley values (and, for bin models, window occlusion) of the genes in
-    ``feeds`` (the graph's inputs, each ``(genes, ...)``)."""
+    """Mark Shapley values (and window occlusion) of the genes in ``feeds`` (the
+    graph's inputs, each ``(genes, ...)``)."""
     info, family = scorer.info, scorer.family
     names = family.mark_inputs(info)
     n_marks = len(info.marks)
@@ -107,8 +113,10 @@ def attribute(
             with_m[m] = True
             phi[:, m] += weights[row.sum()] * (v[index[tuple(with_m)]] - v[i])
     result = Attribution(value=v[-1], baseline=v[0], shapley=phi)
-    if occlusion and info.family == "bins":
-        result.occlusion = _occlusion(scorer, feeds, names[0], result.value, window, batch_size)
+    if occlusion:
+        result.occlusion, result.map_bin_size = _occlusion(
+            scorer, feeds, family.position_inputs(info), result.value, window, batch_size
+        )
     return result
 
 
@@ -120,24 +128,37 @@ def default_window(bins: int) -> int:
 def _occlusion(
     scorer: Scorer,
     feeds: dict[str, np.ndarray],
-    name: str,
+    inputs: list[tuple[str, int]],
     value: np.ndarray,
     window: Optional[int],
     batch_size: Optional[int],
-) -> np.ndarray:
-    counts = feeds[name]
-    genes, bins, marks = counts.shape
+) -> tuple[np.ndarray, int]:
+    """``(genes, bins, marks)`` drops on the grid of the coarsest of ``inputs`` (name,
+    bases per bin; each ``(genes, ..., bins, marks)`` over the same span), and its bin
+    size. A window is removed from every input at once."""
+    size = max(b for _, b in inputs)
+    first, b0 = inputs[0]
+    genes, marks = len(feeds[first]), feeds[first].shape[-1]
+    bins = feeds[first].shape[-2] * b0 // size
+    for name, b in inputs:
+        if size % b or feeds[name].shape[-2] * b != bins * size:
+            raise DataError(f"{name}: {b} bp bins do not tile the {bins * size} bp window")
     w = window or default_window(bins)
     if w < 1 or w > bins:
         raise DataError(f"--window {w}: expected 1 to {bins} bins")
     starts = list(range(0, bins, w))
-    variants = np.repeat(counts[None], len(starts) * marks, axis=0)  # (V, genes, bins, marks)
-    for k, (s, m) in enumerate(itertools.product(starts, range(marks))):
-        variants[k, :, s : s + w, m] = 0
-    flat = {name: variants.reshape(-1, bins, marks)}
+    keys = list(itertools.product(starts, range(marks)))
+    flat = {}
+    for name, arr in feeds.items():
+        variants = np.repeat(arr[None], len(keys), axis=0)  # (V, genes, ...)
+        for b in [b for n, b in inputs if n == name]:
+            r = size // b  # input bins per map bin
+            for k, (s, m) in enumerate(keys):
+                variants[k, ..., s * r : (s + w) * r, m] = 0
+        flat[name] = variants.reshape((-1,) + arr.shape[1:])
     occluded = _values(scorer, flat, batch_size).reshape(len(starts), marks, genes)
     drop = value[None, None, :] - occluded  # (windows, marks, genes)
     out = np.zeros((genes, bins, marks))
     for j, s in enumerate(starts):
         out[:, s : s + w, :] = drop[j].T[:, None, :]
-    return out
+    return out, size

@@ -28,7 +28,7 @@ import numpy as np
 
 from .._atomic import atomic_path
 from ..errors import DataError
-from ..scoring.engine import CHUNK_GENES, Scorer, _prefetch
+from ..scoring.engine import CHUNK_GENES, Scorer, prefetch
 
 PathLike = Union[str, "os.PathLike[str]"]
 _SPEC = re.compile(r"^\s*([^=*\s]+)\s*(?:=\s*(0|other)|\*\s*([0-9.eE+-]+))\s*$")
@@ -168,7 +168,7 @@ def perturb(
     )
     ids, before, after = [], [], []
     n = 0
-    for part in _prefetch(parts):
+    for part in prefetch(parts):
         alt = None
         if others is not None:
             o = next(others, None)

@@ -7,10 +7,10 @@ Writes (each file atomically):
   the value with every mark removed (``baseline``), one Shapley value per mark (they sum
   to ``value - baseline``), the top mark, and the label when the input has one;
 * ``attributions.npz``: the same as arrays, plus the ``(genes, bins, marks)`` window
-  occlusion map of bin models;
+  occlusion map (``map_bin_size`` bases per bin);
 * with ``plots``: ``mark_importance.png`` (mean Shapley value per mark, expressed vs
-  silent genes), ``profiles.png`` (bin models: mean occlusion profile per mark around
-  the TSS, expressed vs silent) and ``heatmap_<gene>.png`` for each gene of ``genes``;
+  silent genes), ``profiles.png`` (the mean occlusion profile per mark around the
+  TSS, expressed vs silent) and ``heatmap_<gene>.png`` for each gene of ``genes``;
 * with ``tracks``: ``value.<ext>`` and ``shapley_<mark>.<ext>`` genome-browser tracks
   (see :mod:`chromaformer.browser`).
 
@@ -31,7 +31,7 @@ import numpy as np
 
 from .._atomic import atomic_path
 from ..errors import DataError
-from ..scoring.engine import Scorer, _NpzStream, _prefetch
+from ..scoring.engine import NpzStream, Scorer, prefetch
 from .attribution import attribute
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -135,17 +135,18 @@ def explain(
     shap: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     maps: dict[str, np.ndarray] = {}
+    map_bin_size = 0
     n = 0
     marks = tuple(info.marks)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".chromaformer-explain-", dir=out) as tmp:
-        npz = _NpzStream(Path(tmp))
+        npz = NpzStream(Path(tmp))
         rows_path = Path(tmp) / "rows.tsv"
         with open(rows_path, "w", encoding="utf-8", newline="\n") as fh:
             chunks = family.chunks(
                 info, src, chunk_genes=EXPLAIN_CHUNK[info.family], threads=threads
             )
-            for part in _prefetch(chunks):
+            for part in prefetch(chunks):
                 att = attribute(
                     scorer, part.feeds, window=window, occlusion=occlusion, batch_size=batch_size
                 )
@@ -174,6 +175,7 @@ def explain(
                 npz.add("baseline", att.baseline)
                 npz.add("shapley", att.shapley.astype(np.float32))
                 if att.occlusion is not None:
+                    map_bin_size = att.map_bin_size
                     npz.add("occlusion", att.occlusion.astype(np.float32))
                     for g in wanted:
                         hit = np.flatnonzero(part.gene_ids == g)
@@ -205,6 +207,8 @@ def explain(
         extra: dict[str, np.ndarray] = {"gene_id": all_ids, "marks": np.array(marks)}
         if labels:
             extra["label"] = np.concatenate(labels)
+        if map_bin_size:
+            extra["map_bin_size"] = np.array(map_bin_size)
         with atomic_path(out / "attributions.npz") as t:
             npz.write(Path(t), extra)
         files.append(out / "attributions.npz")
@@ -224,9 +228,9 @@ def explain(
         files.append(plot_importance(out, marks, importance, sums.n, title))
         prof = sums.mean("occlusion")
         if prof is not None:
-            files.append(plot_profiles(out, marks, prof, sums.n, info.bin_size, title))
+            files.append(plot_profiles(out, marks, prof, sums.n, map_bin_size, title))
         for g, amap in maps.items():
-            files.append(plot_heatmap(out, g, marks, amap, info.bin_size, title))
+            files.append(plot_heatmap(out, g, marks, amap, map_bin_size, title))
     if positions is not None and tracks is not None:
         from ..browser import tss_half_width, write_track
 

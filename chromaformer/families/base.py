@@ -162,6 +162,12 @@ class Family:
         where a 0 means no signal: what removing a mark sets to 0."""
         raise NotImplementedError
 
+    def position_inputs(self, info: ModelInfo) -> list[tuple[str, int]]:
+        """The mark inputs whose second-to-last axis walks along the gene's window, 5'
+        to 3', with the bases per bin of each; all span the same window. Occlusion
+        removes a stretch of the genome from each of them at once."""
+        raise NotImplementedError
+
     def explained_value(self, info: ModelInfo, outputs: dict[str, np.ndarray]) -> np.ndarray:
         """``(genes,)`` float64: the value attributions explain (clf: the logit, additive
         where probabilities saturate; reg/diff: the prediction)."""

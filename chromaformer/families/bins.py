@@ -282,6 +282,9 @@ class BinsFamily(Family):
     def mark_inputs(self, info: ModelInfo) -> list[str]:
         return [BINS_INPUT]
 
+    def position_inputs(self, info: ModelInfo) -> list[tuple[str, int]]:
+        return [(BINS_INPUT, info.bin_size)]
+
     def explained_outputs(self, info: ModelInfo) -> list[str]:
         return ["logit"] if info.task == "clf" else [info.primary_output]
 

@@ -342,6 +342,10 @@ class ChromoformerFamily(Family):
             if n.startswith(("promoter_", "pcre_")) and "_len" not in n and "_scores" not in n
         ]
 
+    def position_inputs(self, info: ModelInfo) -> list[tuple[str, int]]:
+        # the promoter at every resolution (both cells for diff); pCREs lie elsewhere
+        return [(n, int(n.split("_")[1])) for n in info.inputs if n.startswith("promoter_")]
+
     def explained_outputs(self, info: ModelInfo) -> list[str]:
         return ["logits"] if info.task == "clf" else [info.primary_output]
 

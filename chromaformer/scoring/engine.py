@@ -100,7 +100,7 @@ class ScoreResult:
         return self.genes / self.seconds if self.seconds > 0 else float("inf")
 
 
-def _prefetch(batches: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
+def prefetch(batches: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
     """Parse ahead in a thread: the C++ reader releases the GIL, so the next batch is
     parsed while the current one is scored."""
     q: queue.Queue[Any] = queue.Queue(maxsize=depth)
@@ -137,7 +137,7 @@ def _prefetch(batches: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
         t.join()
 
 
-class _NpzStream:
+class NpzStream:
     """Writes arrays of unknown final length to an .npz with bounded memory: chunks go
     to raw temporary files, then into the zip with an .npy header."""
 
@@ -229,9 +229,9 @@ def score(
         ) as tmp,
         atomic_path(out) as tmp_out,
     ):
-        npz = _NpzStream(Path(tmp)) if attn_path is not None else None
+        npz = NpzStream(Path(tmp)) if attn_path is not None else None
         with open(tmp_out, "w", encoding="utf-8", newline="\n") as fh:
-            for part in _prefetch(family.chunks(info, src, chunk_genes=chunk, threads=threads)):
+            for part in prefetch(family.chunks(info, src, chunk_genes=chunk, threads=threads)):
                 res = scorer.run(part.feeds, names, batch_size=batch_size)
                 vals = res[key]
                 if genes == 0:

@@ -4,16 +4,16 @@
 //   node score.js INPUT.csv[.gz]... --model hybrid.onnx [-o OUT] [--batch-size 1024]
 //                 [--threads N] [--quiet]
 //
-// Reads the model card (<model stem>.model.json, written beside the .onnx by
-// chromaformer-export) for the marks and bins, because onnxruntime-node cannot read
-// ONNX metadata. Writes the same TSV as chromaformer-score (gene_id, probability,
+// Reads the marks and bins from the model card (<model stem>.model.json, written beside
+// the .onnx by chromaformer-export), or from the .onnx's own metadata_props when there is
+// no card. The reader and the scoring loop are ../web/lib/bincsv.mjs, shared with the
+// browser page. Writes the same TSV as chromaformer-score (gene_id, probability,
 // label), to a temporary file renamed into place only when the whole input was valid.
 // The contract it relies on is ../CONTRACT.md.
 'use strict';
 
 const fs = require('fs');
 const path = require('path');
-const readline = require('readline');
 const zlib = require('zlib');
 const ort = require('onnxruntime-node');
 
@@ -50,17 +50,11 @@ function parseArgs(argv) {
   return opts;
 }
 
-function readCard(modelPath) {
+function readCard(modelPath, lib) {
   const card = modelPath.replace(/\.onnx$/, '') + '.model.json';
-  if (!fs.existsSync(card)) {
-    throw new InputError(`${card}: no model card beside ${modelPath} (chromaformer-export writes it)`);
-  }
-  const c = JSON.parse(fs.readFileSync(card, 'utf8'));
-  const input = c.schema && c.schema.inputs && c.schema.inputs.counts;
-  if (!input || !Array.isArray(input.marks) || !(input.bins > 0)) {
-    throw new InputError(`${card}: not a chromaformer model card (schema.inputs.counts.marks/bins missing)`);
-  }
-  return { marks: input.marks, bins: input.bins, card };
+  if (fs.existsSync(card)) return lib.layoutFromCard(JSON.parse(fs.readFileSync(card, 'utf8')), card);
+  // no card: the .onnx describes itself (metadata_props)
+  return lib.layoutFromOnnx(fs.readFileSync(modelPath), modelPath);
 }
 
 function defaultOutput(input) {
@@ -78,94 +72,36 @@ function outputNames(inputs) {
   throw new InputError('the same input is named twice');
 }
 
-// Lines of a plain or gzip file, numbered from 1.
-function lines(file) {
-  let stream = fs.createReadStream(file);
+// Decompressed byte chunks of a plain or gzip file.
+async function* chunks(file) {
   const fd = fs.openSync(file, 'r');
   const magic = Buffer.alloc(2);
   fs.readSync(fd, magic, 0, 2, 0);
   fs.closeSync(fd);
-  if (magic[0] === 0x1f && magic[1] === 0x8b) stream = stream.pipe(zlib.createGunzip());
-  return readline.createInterface({ input: stream, crlfDelay: Infinity });
+  const raw = fs.createReadStream(file, { highWaterMark: 1 << 20 });
+  if (!(magic[0] === 0x1f && magic[1] === 0x8b)) {
+    yield* raw;
+    return;
+  }
+  try {
+    yield* raw.pipe(zlib.createGunzip());
+  } catch (err) {
+    throw new InputError(`${file}: invalid gzip data: ${err.message}`);
+  }
 }
 
-const NUMBER = /^(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
-
-async function scoreFile(session, layout, input, output, opts) {
-  const { marks, bins } = layout;
-  const nMarks = marks.length;
-  const fields = 3 + nMarks;
-  const per = bins * nMarks;
+async function scoreFile(lib, session, layout, input, output, opts) {
   const t0 = process.hrtime.bigint();
   const tmp = path.join(path.dirname(output), `.${path.basename(output)}.${process.pid}.tmp`);
   fs.mkdirSync(path.dirname(output), { recursive: true });
   const out = fs.openSync(tmp, 'w');
   let genes = 0;
   try {
-    fs.writeSync(out, 'gene_id\tprobability\tlabel\n');
-    let batch = new Float32Array(opts.batchSize * per);
-    let ids = [];
-    let labels = [];
-    let gene = null;
-    let bin = 0;
-    let lineNo = 0;
-    const seen = new Set();
-
-    const flush = async () => {
-      if (!ids.length) return;
-      const n = ids.length;
-      const tensor = new ort.Tensor('float32', batch.subarray(0, n * per), [n, bins, nMarks]);
-      const res = await session.run({ counts: tensor }, ['probability']);
-      const prob = res.probability.data;
-      let text = '';
-      for (let i = 0; i < n; i++) text += `${ids[i]}\t${prob[i].toPrecision(7)}\t${labels[i]}\n`;
-      fs.writeSync(out, text);
-      genes += n;
-      ids = [];
-      labels = [];
-    };
-    const fail = (what) => {
-      throw new InputError(`${input}:${lineNo}: ${what}`);
-    };
-
-    for await (const raw of lines(input)) {
-      lineNo++;
-      const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-      if (line === '') fail('empty line (expected GeneID,BinID,marks...,Label)');
-      const f = line.split(',');
-      if (f.length !== fields) {
-        fail(`expected ${fields} comma-separated fields (GeneID,BinID,${marks.join(',')},Label) but found ${f.length}`);
-      }
-      const id = f[0];
-      if (id === '') fail('empty GeneID');
-      if (id !== gene) {
-        if (gene !== null && bin !== bins) fail(`gene ${gene} has ${bin} bins, expected ${bins}`);
-        if (seen.has(id)) fail(`gene ${id} appears again after other genes (rows of a gene must be contiguous)`);
-        seen.add(id);
-        if (ids.length === opts.batchSize) await flush();
-        gene = id;
-        bin = 0;
-        ids.push(id);
-        labels.push(null);
-      }
-      bin++;
-      if (bin > bins) fail(`gene ${id} has more than ${bins} bins`);
-      if (String(bin) !== f[1] && Number(f[1]) !== bin) fail(`expected BinID ${bin} for gene ${id}, found '${f[1]}'`);
-      const base = (ids.length - 1) * per + (bin - 1) * nMarks;
-      for (let m = 0; m < nMarks; m++) {
-        const s = f[2 + m];
-        if (!NUMBER.test(s)) fail(`column ${3 + m} (${marks[m]}): expected a non-negative number, found '${s}'`);
-        batch[base + m] = Number(s);
-      }
-      const label = f[fields - 1];
-      if (label !== '0' && label !== '1') fail(`column ${fields} (Label): expected 0 or 1, found '${label}'`);
-      const k = ids.length - 1;
-      if (labels[k] === null) labels[k] = label;
-      else if (labels[k] !== label) fail(`gene ${id}: label ${label} differs from its first bin's ${labels[k]}`);
-    }
-    if (gene === null) throw new InputError(`${input}: no genes to score`);
-    if (bin !== bins) fail(`gene ${gene} has ${bin} bins, expected ${bins}`);
-    await flush();
+    fs.writeSync(out, lib.TSV_HEADER);
+    const batches = lib.readBatches(chunks(input), input, layout, { batchSize: opts.batchSize });
+    genes = await lib.scoreBatches(ort, session, layout, batches, (b) => {
+      fs.writeSync(out, lib.tsvRows(b.ids, b.probability, b.labels, b.n));
+    });
     fs.closeSync(out);
     fs.renameSync(tmp, output);
   } catch (err) {
@@ -179,7 +115,9 @@ async function scoreFile(session, layout, input, output, opts) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  const layout = readCard(opts.model);
+  const lib = await import('../web/lib/bincsv.mjs');
+  if (!fs.existsSync(opts.model)) throw new InputError(`${opts.model}: no such model file`);
+  const layout = readCard(opts.model, lib);
   const sessionOptions = {};
   if (opts.threads > 0) sessionOptions.intraOpNumThreads = opts.threads;
   const session = await ort.InferenceSession.create(opts.model, sessionOptions);
@@ -196,7 +134,7 @@ async function main() {
   }
   for (let i = 0; i < opts.inputs.length; i++) {
     if (!fs.existsSync(opts.inputs[i])) throw new InputError(`${opts.inputs[i]}: no such input file`);
-    const { genes, seconds } = await scoreFile(session, layout, opts.inputs[i], targets[i], opts);
+    const { genes, seconds } = await scoreFile(lib, session, layout, opts.inputs[i], targets[i], opts);
     if (!opts.quiet) {
       process.stdout.write(`${opts.inputs[i]}: ${genes} genes in ${seconds.toFixed(2)} s ` +
         `(${Math.round(genes / seconds)} genes/s) -> ${targets[i]}\n`);
@@ -205,7 +143,8 @@ async function main() {
 }
 
 main().catch((err) => {
-  const msg = err instanceof InputError ? err.message : String(err && err.message ? err.message : err);
+  const known = err instanceof InputError || (err && err.name === 'FormatError');
+  const msg = known ? err.message : String(err && err.message ? err.message : err);
   process.stderr.write(`Error: ${msg.split('\n')[0]}\n`);
   process.exit(1);
 });

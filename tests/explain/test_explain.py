@@ -66,6 +66,27 @@ def test_shapley_values_are_complete_and_occlusion_is_what_it_says(sim_model):
     assert att.occlusion.shape == (40, 100, 5)
 
 
+def test_chromoformer_occlusion_removes_one_stretch_at_every_resolution(cf_runs, cf_cells):
+    scorer = Scorer(cf_runs / "clf.onnx")
+    info, family = scorer.info, scorer.family
+    a = cf_cells / "A"
+    src = ([str(a / "meta.csv")], [str(a / "npy")])
+    feeds = next(family.chunks(info, src, chunk_genes=12, threads=None)).feeds
+    att = attribute(scorer, feeds, window=2)
+    assert att.map_bin_size == 2000 and att.occlusion.shape == (12, 20, 7)
+    np.testing.assert_allclose(att.shapley.sum(axis=1), att.value - att.baseline, atol=1e-3)
+    # TSS - 4 kb .. TSS of mark 0, removed by hand from the three promoter inputs
+    changed = {k: v.copy() for k, v in feeds.items()}
+    for b in (2000, 500, 100):
+        r = 2000 // b
+        changed[f"promoter_{b}"][:, 8 * r : 10 * r, 0] = 0
+    z = scorer.run(changed, ["logits"])["logits"].astype(np.float64)
+    drop = att.value - (z[:, 1] - z[:, 0])
+    np.testing.assert_allclose(att.occlusion[:, 8, 0], drop, atol=1e-4)
+    np.testing.assert_allclose(att.occlusion[:, 9, 0], drop, atol=1e-4)
+    assert np.abs(att.occlusion).max() > 0
+
+
 def test_explain_finds_the_generating_marks_of_a_simulated_genome(sim_model, tmp_path):
     model, test_csv = sim_model
     gene = cf.read_bins(test_csv).gene_ids[0]

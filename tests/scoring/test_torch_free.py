@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 
 from .._common import DEEPDIFF
@@ -89,7 +90,9 @@ def test_explain_and_perturb_without_torch_both_families(exported, cf_runs, cf_c
     assert shap.shape[1] == 7  # Chromoformer's seven marks, one Shapley value each
     assert abs(shap.sum(1) - (table.value - table.baseline)).max() < 1e-3
     assert (tmp_path / "c" / "mark_importance.png").exists()
-    assert not (tmp_path / "c" / "profiles.png").exists()  # occlusion maps: bin models
+    assert (tmp_path / "c" / "profiles.png").exists()  # occlusion of the promoter
+    with np.load(tmp_path / "c" / "attributions.npz") as z:
+        assert z["occlusion"].shape == (40, 20, 7) and int(z["map_bin_size"]) == 2000
     res = _no_torch(
         CLI,
         "perturb",

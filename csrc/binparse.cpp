@@ -305,6 +305,118 @@ int open_regular(const std::string& path, size_t& size) {
 
 }  // namespace
 
+// Reads a file's bytes in blocks, inflating it when it is gzip (every member of a
+// concatenated file). The one place that decides what a well-formed gzip file is, for the
+// whole-file reader and the streaming one: a file cut short ("the file is truncated",
+// whether in a member or in its 8-byte trailer), corrupt data or bytes after the last
+// member that are not another member ("invalid gzip data: ...") are errors naming the file.
+class Source {
+ public:
+  Source(const std::string& path, int fd) : path_(path), fd_(fd), in_(kIn) {}
+  Source(const Source&) = delete;
+  Source& operator=(const Source&) = delete;
+  ~Source() {
+    if (gzip_) inflateEnd(&zs_);
+    if (fd_ >= 0) close(fd_);
+  }
+
+  // Appends at most `max` bytes of the file's content to `out`; returns how many (0: end).
+  size_t read(std::string& out, size_t max) {
+    if (!started_) start();
+    if (!gzip_) {
+      if (pos_ == len_ && !refill()) return 0;
+      size_t n = std::min(max, len_ - pos_);
+      out.append(reinterpret_cast<const char*>(in_.data()) + pos_, n);
+      pos_ += n;
+      return n;
+    }
+    size_t old = out.size();
+    out.resize(old + max);
+    size_t produced = 0;
+    while (produced == 0 && !done_) {
+      if (zs_.avail_in == 0 && !refill_zs()) {
+        if (member_ended_) {  // the last member ended exactly at the end of the file
+          done_ = true;
+          break;
+        }
+        out.resize(old);
+        throw FormatError(path_, 0, 0, "invalid gzip data: the file is truncated");
+      }
+      if (member_ended_) {  // more bytes after a member: another member must start here
+        inflateReset(&zs_);
+        member_ended_ = false;
+        ++members_;
+      }
+      zs_.next_out = reinterpret_cast<Bytef*>(&out[old + produced]);
+      size_t room = std::min<size_t>(max - produced, UINT32_MAX);
+      zs_.avail_out = static_cast<uInt>(room);
+      int rc = inflate(&zs_, Z_NO_FLUSH);
+      produced += room - zs_.avail_out;
+      if (rc == Z_STREAM_END) {
+        member_ended_ = true;
+      } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+        std::string msg = zs_.msg ? zs_.msg : "corrupt data";
+        if (members_ > 0 && zs_.total_in <= 2)  // not even a gzip header after a member
+          msg = "the bytes after the last gzip member are not gzip data";
+        out.resize(old);
+        throw FormatError(path_, 0, 0, "invalid gzip data: " + msg);
+      }
+    }
+    out.resize(old + produced);
+    return produced;
+  }
+
+  // Bytes of the file consumed so far (compressed bytes for gzip).
+  int64_t consumed() const {
+    return static_cast<int64_t>(gzip_ ? raw_ - zs_.avail_in : raw_ - (len_ - pos_));
+  }
+
+ private:
+  static constexpr size_t kIn = 1 << 20;
+
+  void start() {
+    started_ = true;
+    refill();
+    gzip_ = len_ >= 2 && in_[0] == 0x1f && in_[1] == 0x8b;
+    if (!gzip_) return;
+    if (inflateInit2(&zs_, 15 + 16) != Z_OK) {
+      gzip_ = false;
+      throw FormatError(path_, 0, 0, "cannot start zlib");
+    }
+    zs_.next_in = in_.data();
+    zs_.avail_in = static_cast<uInt>(len_);
+    pos_ = len_;
+  }
+
+  bool refill() {
+    ssize_t n;
+    do {
+      n = ::read(fd_, in_.data(), in_.size());
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) throw FormatError(path_, 0, 0, std::string("read error: ") + strerror(errno));
+    len_ = static_cast<size_t>(n);
+    pos_ = 0;
+    raw_ += len_;
+    return n > 0;
+  }
+
+  bool refill_zs() {
+    if (!refill()) return false;
+    zs_.next_in = in_.data();
+    zs_.avail_in = static_cast<uInt>(len_);
+    pos_ = len_;
+    return true;
+  }
+
+  std::string path_;
+  int fd_;
+  std::vector<unsigned char> in_;
+  size_t len_ = 0, pos_ = 0, raw_ = 0;
+  bool started_ = false, gzip_ = false, member_ended_ = false, done_ = false;
+  int members_ = 0;  // members inflated before the current one
+  z_stream zs_{};
+};
+
 std::unique_ptr<Buffer> load_file(const std::string& path) {
   size_t n = 0;
   int fd = open_regular(path, n);
@@ -321,43 +433,12 @@ std::unique_ptr<Buffer> load_file(const std::string& path) {
   if (n < 2 || b[0] != 0x1f || b[1] != 0x8b) return mapped;
 
   // gzip: inflate every member into one buffer.
+  mapped.reset();
+  Source src(path, open_regular(path, n));
   std::string out;
-  out.resize(std::max<size_t>(n * 4, 1 << 16));
-  z_stream zs{};
-  if (inflateInit2(&zs, 15 + 32) != Z_OK) throw FormatError(path, 0, 0, "cannot start zlib");
-  zs.next_in = const_cast<Bytef*>(b);
-  zs.avail_in = static_cast<uInt>(std::min<size_t>(n, UINT32_MAX));
-  size_t in_left = n - zs.avail_in;
-  size_t produced = 0;
-  while (true) {
-    if (produced == out.size()) out.resize(out.size() * 2);
-    zs.next_out = reinterpret_cast<Bytef*>(&out[produced]);
-    size_t room = std::min<size_t>(out.size() - produced, UINT32_MAX);
-    zs.avail_out = static_cast<uInt>(room);
-    int rc = inflate(&zs, Z_NO_FLUSH);
-    produced += room - zs.avail_out;
-    if (zs.avail_in == 0 && in_left) {
-      size_t take = std::min<size_t>(in_left, UINT32_MAX);
-      zs.avail_in = static_cast<uInt>(take);
-      in_left -= take;
-    }
-    if (rc == Z_STREAM_END) {
-      if (zs.avail_in == 0 && in_left == 0) break;
-      inflateReset(&zs);  // a concatenated gzip member follows
-      continue;
-    }
-    if (rc != Z_OK && rc != Z_BUF_ERROR) {
-      std::string msg = zs.msg ? zs.msg : "corrupt data";
-      inflateEnd(&zs);
-      throw FormatError(path, 0, 0, "invalid gzip data: " + msg);
-    }
-    if (rc == Z_BUF_ERROR && zs.avail_in == 0 && in_left == 0) {
-      inflateEnd(&zs);
-      throw FormatError(path, 0, 0, "invalid gzip data: the file is truncated");
-    }
+  out.reserve(std::max<size_t>(n * 4, 1 << 16));
+  while (src.read(out, 16 << 20) > 0) {
   }
-  inflateEnd(&zs);
-  out.resize(produced);
   return std::make_unique<OwnedBuffer>(std::move(out));
 }
 
@@ -570,33 +651,18 @@ BatchReader::BatchReader(const std::string& path, Layout layout, int64_t genes_p
       threads_(threads > 0 ? threads : default_threads()) {
   layout_.path = path;
   size_t size = 0;
-  int fd = open_regular(path, size);
-  gz_ = gzdopen(fd, "rb");  // reads plain files unchanged
-  if (!gz_) {
-    close(fd);
-    throw FormatError(path, 0, 0, "cannot open file for reading");
-  }
-  gzbuffer(static_cast<gzFile>(gz_), 1 << 20);
+  src_ = std::make_unique<Source>(path, open_regular(path, size));
 }
 
-BatchReader::~BatchReader() {
-  if (gz_) gzclose(static_cast<gzFile>(gz_));
-}
+BatchReader::~BatchReader() = default;
 
 bool BatchReader::fill(size_t want_lines) {
   constexpr size_t kBlock = 4 << 20;
   while (!eof_ && buf_lines_ < want_lines) {
     size_t old = buf_.size();
-    buf_.resize(old + kBlock);
-    int n = gzread(static_cast<gzFile>(gz_), &buf_[old], static_cast<unsigned>(kBlock));
-    if (n < 0) {
-      int code = 0;
-      const char* msg = gzerror(static_cast<gzFile>(gz_), &code);
-      throw FormatError(layout_.path, 0, 0, std::string("read error: ") + (msg ? msg : "?"));
-    }
-    buf_.resize(old + static_cast<size_t>(n));
-    bytes_read_ += n;
-    buf_lines_ += count_newlines(buf_.data() + old, static_cast<size_t>(n));
+    size_t n = src_->read(buf_, kBlock);
+    bytes_read_ = src_->consumed();
+    buf_lines_ += count_newlines(buf_.data() + old, n);
     if (n == 0) eof_ = true;
   }
   return buf_lines_ >= want_lines;

@@ -115,6 +115,8 @@ class FileParser {
 };
 
 // Streams a (possibly gzip) file in batches of whole genes with bounded memory.
+class Source;  // binparse.cpp: a file's bytes in blocks, gzip inflated and checked
+
 class BatchReader {
  public:
   BatchReader(const std::string& path, Layout layout, int64_t genes_per_batch, int threads);
@@ -132,7 +134,7 @@ class BatchReader {
   Layout layout_;
   int64_t genes_per_batch_;
   int threads_;
-  void* gz_ = nullptr;
+  std::unique_ptr<Source> src_;  // the file's bytes, inflated when gzip
   std::string buf_;
   size_t buf_lines_ = 0;  // complete lines in buf_
   bool eof_ = false;

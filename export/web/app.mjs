@@ -69,6 +69,7 @@ worker.onmessage = (e) => {
     page = 0;
     $('filter').value = '';
     showResults();
+    window.chromaformerScored = { genes: m.ids.length, seconds: m.seconds, total: m.total, threads: m.threads };
     document.body.dataset.state = 'scored';
   } else if (m.type === 'explained') {
     drawGene(m);

@@ -85,6 +85,44 @@ def test_truncated_gzip_is_an_error(sim_genome, tmp_path):
         cf.read_bins(bad)
 
 
+def _damaged_gzips(raw: bytes) -> dict[str, tuple[bytes, str]]:
+    """Damaged .csv.gz files of ``raw`` (whole genes), with the message each must give."""
+    lines = raw.split(b"\n")
+    genes = b"\n".join(lines[:500]) + b"\n"  # 5 whole genes of 100 bins
+    gz = gzip.compress(raw)
+    cut = "invalid gzip data: the file is truncated"
+    return {
+        # the streaming reader used to stop quietly here and score the genes before the cut
+        "cut at a gene boundary": (
+            gzip.compress(genes) + gzip.compress(raw[len(genes) :])[:60],
+            cut,
+        ),
+        "trailer missing": (gz[:-8], cut),
+        "trailer half there": (gz[:-3], cut),
+        "cut inside a block": (gz[: len(gz) // 2], cut),
+        "junk after the last member": (gz + b"junk", "not gzip data"),
+        "corrupt block": (gz[:400] + bytes([gz[400] ^ 0xFF]) + gz[401:], "invalid gzip data: "),
+    }
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_damaged_gzip_is_an_error_in_every_reader(sim_genome, tmp_path, case):
+    path, _ = sim_genome
+    raw = b"\n".join(path.read_bytes().split(b"\n")[:3000]) + b"\n"  # 30 genes
+    name, (data, message) = list(_damaged_gzips(raw).items())[case]
+    bad = tmp_path / "bad.csv.gz"
+    bad.write_bytes(data)
+    for read in (
+        lambda: cf.read_bins(bad),
+        lambda: list(cf.iter_bins(bad, 4)),  # small batches: the error comes after some
+        lambda: list(cf.iter_bins(bad, 1000)),
+    ):
+        with pytest.raises(cf.FormatError) as err:
+            read()
+        assert str(err.value).startswith(f"{bad}: ") and message in str(err.value), name
+        assert "\n" not in str(err.value)
+
+
 def test_crlf_missing_final_newline_trailing_blank_lines_and_bom(tmp_path):
     rows = gene_rows("G1") + gene_rows("G2", label=0)
     ref = cf.read_bins(write_lines(tmp_path / "ref.csv", rows))

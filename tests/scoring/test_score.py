@@ -145,6 +145,21 @@ def test_bad_line_deep_in_the_file_leaves_no_output(exported, tmp_path):
     assert not out.exists() and not list(tmp_path.glob(".*tmp*"))
 
 
+def test_gzip_cut_at_a_gene_boundary_is_an_error_not_a_short_tsv(exported, tmp_path):
+    model = exported["cnn"][0].path
+    lines = []
+    for g in range(40):
+        lines += gene_rows(f"g{g}")
+    first = ("\n".join(lines[:2500]) + "\n").encode()  # 25 whole genes, then a cut member
+    rest = ("\n".join(lines[2500:]) + "\n").encode()
+    src = tmp_path / "cut.csv.gz"
+    src.write_bytes(gzip.compress(first) + gzip.compress(rest)[:50])
+    res = _run("score", src, "--model", model, "--chunk-genes", "5", "--quiet")
+    assert res.exit_code == 1
+    assert f"{src}: invalid gzip data: the file is truncated" in res.output
+    assert not (tmp_path / "cut.scores.tsv").exists() and not list(tmp_path.glob(".*"))
+
+
 def test_progress_on_a_terminal_only_and_quiet(exported, tmp_path):
     import pty
 

@@ -1,8 +1,9 @@
 // Drives export/web in a real headless Chromium (playwright-core) for tests/web and
 // benchmarks/web.py:  node drive.mjs PLAN.json
-// PLAN: {url, out, chromium, jobs: [{name, example?, csv?, model?, card?, explain?,
-// screenshot?}]}. Writes OUT/report.json and, per job, OUT/NAME.tsv (the page's download)
-// and OUT/NAME.png when asked.
+// PLAN: {url, query?, out, chromium, playwright, jobs: [{name, example?, csv?, model?,
+// card?, sort? (column keys to click), explain? (a gene id) or explain_row?,
+// screenshot?}]}. Writes OUT/report.json and, per job, OUT/NAME.tsv (the page's
+// download) and OUT/NAME.png when asked.
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -24,7 +25,7 @@ try {
   page.on('pageerror', (e) => report.console.push(String(e)));
   const requests = [];
   page.on('request', (r) => requests.push(r.url()));
-  await page.goto(plan.url);
+  await page.goto(plan.url + (plan.query || ''));
   const state = (want) => page.waitForFunction(
     (w) => w.includes(document.body.dataset.state), want, { timeout: plan.timeout_ms || 300000 });
   await state(['ready']);
@@ -41,19 +42,25 @@ try {
       await page.setInputFiles('#card', job.card ? [job.card] : []);
       await page.click('#score');
     }
+    const t0 = Date.now();
     await page.waitForFunction(() => document.body.dataset.state === 'scoring');
     await state(['scored', 'error']);
+    r.wall_seconds = (Date.now() - t0) / 1000;
     r.state = await page.evaluate(() => document.body.dataset.state);
     if (r.state === 'error') {
       r.error = await page.textContent('#error');
     } else {
       r.summary = await page.textContent('#summary');
+      r.timing = await page.evaluate(() => window.chromaformerScored);
       const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
       r.download_name = download.suggestedFilename();
       await download.saveAs(path.join(plan.out, `${job.name}.tsv`));
-      if (job.explain !== undefined) {
-        await page.fill('#filter', job.explain);
-        await page.click('#genes tbody tr');
+      if (job.sort) {
+        for (const click of [].concat(job.sort)) await page.click(`#genes th[data-key="${click}"]`);
+      }
+      if (job.explain !== undefined || job.explain_row !== undefined) {
+        if (job.explain !== undefined) await page.fill('#filter', job.explain);
+        await page.click(`#genes tbody tr:nth-child(${(job.explain_row || 0) + 1})`);
         await state(['explained']);
         r.explained = await page.evaluate(() => {
           const m = window.chromaformerExplained;
@@ -63,7 +70,6 @@ try {
         });
         r.title = await page.textContent('#gene-title');
       }
-      if (job.sort) await page.click(`#genes th[data-key="${job.sort}"]`);
       r.first_rows = await page.$$eval('#genes tbody tr', (rows) => rows.slice(0, 3).map((t) => t.innerText));
     }
     if (job.screenshot) await page.screenshot({ path: path.join(plan.out, `${job.name}.png`), fullPage: true });

@@ -85,6 +85,9 @@ def test_page_scores_explains_and_fails_like_the_python_scorer(exported, tmp_pat
     bad = tmp_path / "bad.csv.gz"
     bad.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
     gene = plain.read_text().splitlines()[1000].split(",")[0]  # gene 11
+    cut = tmp_path / "cut.csv.gz"  # 50 whole genes, then a gzip member cut short
+    whole = ("\n".join(plain.read_text().splitlines()[:5000]) + "\n").encode()
+    cut.write_bytes(gzip.compress(whole) + gzip.compress(plain.read_bytes()[len(whole) :])[:80])
 
     out = tmp_path / "page"
     out.mkdir()
@@ -105,6 +108,7 @@ def test_page_scores_explains_and_fails_like_the_python_scorer(exported, tmp_pat
                     "screenshot": True,
                 },
                 {"name": "bad", "csv": str(bad), "model": str(hybrid), "screenshot": True},
+                {"name": "cut", "csv": str(cut), "model": str(hybrid)},
             ],
             empty_screenshot=True,
         )
@@ -118,7 +122,7 @@ def test_page_scores_explains_and_fails_like_the_python_scorer(exported, tmp_pat
         assert (out / f"{png}.png").stat().st_size > 10_000  # a rendered page, not a blank
     assert report["isolated"] is True  # serve.py's headers: multi-threaded WASM
     assert report["console"] == [] and report["foreign_requests"] == []
-    example, up, err = report["jobs"]
+    example, up, err, truncated = report["jobs"]
 
     # one click: the bundled real genes and model, as the Python scorer scores them
     assert example["state"] == "scored"
@@ -147,3 +151,7 @@ def test_page_scores_explains_and_fails_like_the_python_scorer(exported, tmp_pat
         cf.read_bins(bad, marks=list(cf.BENCHMARK_MARKS), bins=100, integer_counts=False)
     assert err["error"] == str(py_err.value).replace(str(bad), "bad.csv.gz")
     assert err["error"].startswith("bad.csv.gz:151:") and "\n" not in err["error"]
+
+    # a .gz cut at a gene boundary: an error, not a table of the genes before the cut
+    assert truncated["state"] == "error"
+    assert truncated["error"].startswith("cut.csv.gz: invalid gzip data: ")

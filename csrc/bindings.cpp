@@ -21,6 +21,13 @@ cf::Layout make_layout(int64_t bins, int64_t marks, bool integer_counts,
   return layout;
 }
 
+// Text from a file for a message: UTF-8, any bad byte shown as U+FFFD (a message must
+// never fail to be made).
+py::str lenient(const std::string& s) {
+  return py::reinterpret_steal<py::str>(
+      PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "replace"));
+}
+
 py::list to_list(const std::vector<std::string>& ids) {
   py::list out(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) out[i] = py::str(ids[i]);
@@ -53,7 +60,7 @@ PYBIND11_MODULE(_core, m) {
       py::object cls = py::module_::import("chromaformer.errors").attr("FormatError");
       py::object line = e.line > 0 ? py::object(py::int_(e.line)) : py::object(py::none());
       py::object col = e.column > 0 ? py::object(py::int_(e.column)) : py::object(py::none());
-      py::object err = cls(py::str(e.what()), e.path, line, col, e.reason);
+      py::object err = cls(lenient(e.what()), lenient(e.path), line, col, lenient(e.reason));
       PyErr_SetObject(cls.ptr(), err.ptr());
     }
   });

@@ -27,11 +27,54 @@ std::string prefix(const std::string& path, int64_t line, int64_t column) {
   return s + ": ";
 }
 
-// Quotes a field for a message, shortened so that one line stays one line.
+// Quotes a field for a message, shortened so that one line stays one line: cut after at
+// most 24 bytes on a UTF-8 character boundary, control characters written as \xNN.
 std::string show(std::string_view field) {
-  std::string s(field.substr(0, 24));
-  if (field.size() > 24) s += "...";
-  return "'" + s + "'";
+  size_t cut = field.size();
+  if (cut > 24) {
+    cut = 24;
+    while (cut > 0 && (static_cast<unsigned char>(field[cut]) & 0xC0) == 0x80) --cut;
+  }
+  std::string s = "'";
+  for (size_t i = 0; i < cut; ++i) {
+    auto c = static_cast<unsigned char>(field[i]);
+    if (c < 0x20 || c == 0x7F) {
+      static const char* hex = "0123456789abcdef";
+      s += "\\x";
+      s += hex[c >> 4];
+      s += hex[c & 15];
+    } else {
+      s += static_cast<char>(c);
+    }
+  }
+  if (cut < field.size()) s += "...";
+  return s + "'";
+}
+
+// True when `s` is well-formed UTF-8 with no control characters (a tab or a NUL in a
+// gene id would break the TSVs written from it).
+bool clean_text(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* e = p + s.size();
+  while (p < e) {
+    unsigned c = *p;
+    if (c < 0x80) {
+      if (c < 0x20 || c == 0x7F) return false;
+      ++p;
+      continue;
+    }
+    int n = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC2 ? 1 : -1;
+    if (n < 0 || c > 0xF4 || e - p <= n) return false;
+    unsigned c1 = p[1];
+    if ((c1 & 0xC0) != 0x80) return false;
+    if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) || (c == 0xF0 && c1 < 0x90) ||
+        (c == 0xF4 && c1 > 0x8F))
+      return false;  // overlong, surrogate or beyond U+10FFFF
+    for (int k = 2; k <= n; ++k)
+      if ((p[k] & 0xC0) != 0x80) return false;
+    p += n + 1;
+  }
+  return true;
 }
 
 struct Error {
@@ -551,6 +594,10 @@ void parse_rows(const char* data, const Plan& plan, const Layout& layout, int64_
           next = nl ? nl + 1 : end;
         }
         const int64_t e = r % bins;
+        if (e == 0 && !clean_text(row.id))
+          fail(line, 0, 1,
+               "GeneID (field 1): expected UTF-8 text without tabs or control characters, "
+               "got " + show(row.id));
         if (r == c.first_row) {
           st.first = row;
         } else if ((e == 0) == (row.id == prev_row.id) || row.bin != e + 1 ||

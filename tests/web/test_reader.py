@@ -54,6 +54,7 @@ def _cases() -> dict[str, bytes]:
         "trailing blank lines": text(good) + b"\n\r\n\n",
         "decimal count": field(4, 3, "1.5"),
         "exponent count": field(5, 2, "2e3"),
+        "non-ASCII gene ids": text([r.replace("G", "Gé", 1) for r in good]),
         # rejected
         "header row": text(["GeneID,BinID," + ",".join(MARKS) + ",Label"] + good),
         "extra column": edit(4, good[4] + ",7"),
@@ -77,6 +78,14 @@ def _cases() -> dict[str, bytes]:
         "empty GeneID": field(9, 0, ""),
         "long field": field(1, 3, "x" * 40),
         "two CRs": edit(4, good[4] + "\r\r"),
+        "tab in a gene id": text(
+            good[:3] + [r.replace("G2", "G\t2") for r in good[3:6]] + good[6:]
+        ),
+        "NUL in a gene id": text(
+            good[:6] + [r.replace("G3", "G\x003") for r in good[6:9]] + good[9:]
+        ),
+        "invalid UTF-8 in a gene id": text(good[:3]).replace(b"G1", b"G\xff1", 3) + text(good[3:]),
+        "long non-ASCII field": field(1, 3, "\u00e9" * 30),
     }
 
 
@@ -130,4 +139,4 @@ def _compare(cases, files, js):
         assert got["labels"] == b.labels.tolist(), name
         np.testing.assert_array_equal(np.array(got["counts"], np.float32), b.counts.ravel())
         accepted += 1
-    assert (accepted, rejected) == (7, 22)
+    assert (accepted, rejected) == (8, 26)

@@ -137,9 +137,27 @@ export function readOnnxMetadata(bytes, where = 'model.onnx') {
 
 // --- the reader --------------------------------------------------------------------------
 
+const UTF8 = new TextEncoder();
+
+// A field quoted for a message as the C++ reader quotes it: cut after at most 24 UTF-8
+// bytes on a character boundary, control characters written as \xNN.
 function show(field) {
-  return `'${field.length > 24 ? `${field.slice(0, 24)}...` : field}'`;
+  let bytes = 0;
+  let cut = 0;
+  for (const ch of field) {
+    const n = UTF8.encode(ch).length;
+    if (bytes + n > 24) break;
+    bytes += n;
+    cut += ch.length;
+  }
+  const head = field.slice(0, cut).replace(/[\x00-\x1f\x7f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return `'${head}${cut < field.length ? '...' : ''}'`;
 }
+
+// Gene ids end up in TSVs and tracks: no tabs or control characters, and valid UTF-8
+// (TextDecoder turned bad bytes into U+FFFD).
+const UNCLEAN_ID = /[\x00-\x1f\x7f\ufffd]/;
 
 const DECIMAL = /^-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const SPECIAL = /^-?(inf|infinity|nan(\([0-9A-Za-z_]*\))?)$/i; // what from_chars also reads
@@ -256,6 +274,9 @@ export async function* readBatches(chunks, path, layout, opts = {}) {
     if (f.length === want && (lab === '0' || lab === '1')) label = lab === '1' ? 1 : 0;
     else if (f.length > want) fail(0, `expected ${columns}, found ${f.length}`);
     else fail(col, `field ${want} (Label): expected 0 or 1, got ${show(lab)}`);
+    if (e === 0 && UNCLEAN_ID.test(id)) {
+      fail(1, `GeneID (field 1): expected UTF-8 text without tabs or control characters, got ${show(id)}`);
+    }
     // Against the row before it
     if (row > 0) {
       if (e === 0) {

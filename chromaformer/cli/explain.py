@@ -114,7 +114,7 @@ def explain(
 ) -> None:
     """Explain every gene of INPUT (a bin CSV) with an exported model: exact Shapley
     values of the marks (they sum to the model's logit minus its logit with every mark
-    removed) and, for bin models, window occlusion maps; figures, and optionally tracks.
+    removed) and window occlusion maps (every family); figures, and optionally tracks.
     Writes OUTPUT/importance.tsv, OUTPUT/attributions.npz and PNGs."""
     from ..explain import explain as run
     from ..progress import bar

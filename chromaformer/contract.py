@@ -117,6 +117,13 @@ class ModelInfo:
                 f"{', '.join(missing) or 'a known family'} (export it with "
                 "chromaformer-export)"
             )
+        for key in ("bins", "bin_size", "window", "i_max", "bin_sizes"):
+            if key in meta and not all(v.isdigit() and int(v) > 0 for v in meta[key].split(",")):
+                raise DataError(
+                    f"{path}: metadata {key}={meta[key][:40]!r}: expected "
+                    f"{'comma-separated ' if key == 'bin_sizes' else 'a '}positive integer"
+                    f"{'s' if key == 'bin_sizes' else ''} (export it with chromaformer-export)"
+                )
         inputs = meta.get("inputs") or meta.get("input") or BINS_INPUT
         return cls(
             path,

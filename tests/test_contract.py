@@ -97,3 +97,20 @@ def test_core_stub_matches_the_extension():
         stub_sig = re.search(rf"def {name}\((.*?)\) ->", text, flags=re.S).group(1)
         for p in params:
             assert re.search(rf"\b{p}\b", stub_sig), (name, p)
+
+
+def test_numeric_metadata_that_is_not_a_number_is_a_one_line_error():
+    from chromaformer.errors import DataError
+
+    meta = {
+        "family": "bins",
+        "architecture": "cnn",
+        "marks": "a,b",
+        "outputs": "probability",
+        "bins": "100",
+        "bin_size": "100",
+    }
+    assert contract.ModelInfo.from_metadata("m.onnx", meta).bins == 100
+    for key, value in (("bins", "abc"), ("bin_size", "-5"), ("window", "1e9")):
+        with pytest.raises(DataError, match=rf"^m\.onnx: metadata {key}="):
+            contract.ModelInfo.from_metadata("m.onnx", {**meta, key: value})

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Any, Union
 
@@ -11,6 +13,7 @@ from torch import nn
 
 from .. import __version__
 from .._atomic import atomic_path
+from ..errors import DataError
 from .config import AnyConfig, ChromoformerConfig, EnsembleConfig, config_from_dict, config_of
 
 BEST = "best.pt"
@@ -52,7 +55,26 @@ def read_checkpoint(path: Union[str, os.PathLike]) -> dict[str, Any]:
         p = p / BEST
     if not p.exists():
         raise FileNotFoundError(f"{p}: no checkpoint (expected a run folder or a .pt file)")
-    return torch.load(p, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        # weights_only refuses anything but tensors and plain values: a pickle payload
+        # (code) ends here, unrun
+        noise = ("Weights only load failed", "Please file an issue", "Check the documentation")
+        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+        why = [ln for ln in lines if not ln.startswith(noise)] or ["unpickling failed"]
+        raise DataError(
+            f"{p}: refused: not a checkpoint of tensors and plain values ({why[0]}); "
+            "nothing in it was run"
+        ) from None
+    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as err:
+        first = str(err).strip().splitlines()
+        raise DataError(
+            f"{p}: not a readable checkpoint ({first[0] if first else type(err).__name__})"
+        ) from None
+    if not isinstance(state, dict):
+        raise DataError(f"{p}: not a checkpoint (it holds a {type(state).__name__}, not a dict)")
+    return state
 
 
 def load_model(path: Union[str, os.PathLike]) -> nn.Module:

@@ -84,3 +84,42 @@ def test_bad_configs():
         ModelConfig(arch="hybrid", n_heads=5)
     with pytest.raises(ValueError, match="unknown model config keys: colour"):
         ModelConfig.from_dict({"arch": "cnn", "colour": 1})
+
+
+class _Payload:
+    """Unpickling this runs a command: what a hostile best.pt would carry."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_checkpoints_from_strangers_are_read_not_run(tmp_path):
+    from click.testing import CliRunner
+
+    from chromaformer.cli import main
+
+    marker = tmp_path / "payload-ran"
+    torch.save({"config": {}, "x": _Payload(marker)}, tmp_path / "evil.pt")
+    (tmp_path / "random.pt").write_bytes(bytes(range(256)) * 20)
+    good = tmp_path / "good.pt"
+    save_checkpoint(good, build_model(ModelConfig(arch="cnn", bins=20)))
+    (tmp_path / "cut.pt").write_bytes(good.read_bytes()[:300])
+    for name, words in (
+        ("evil.pt", "GLOBAL posix.system"),
+        ("random.pt", "refused"),
+        ("cut.pt", "checkpoint"),
+    ):
+        res = CliRunner().invoke(
+            main, ["export", str(tmp_path / name), "-o", str(tmp_path / "x.onnx")]
+        )
+        assert res.exit_code == 1, (name, res.output)
+        lines = res.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"Error: {tmp_path / name}: "), res.output
+        assert words in lines[0] and "Traceback" not in res.output
+    assert not marker.exists()  # the payload never ran
+    assert not (tmp_path / "x.onnx").exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -110,8 +111,28 @@ def read_meta(path: str):
             raise FormatError(
                 f"{path}:{line}: expected strand + or -, found {r.strand!r}", path, line
             )
+        for col in ("start", "end"):
+            v = getattr(r, col, 0)
+            integer = isinstance(v, (int, np.integer)) and v >= 0
+            if not (integer or (isinstance(v, str) and v.isdigit())):
+                raise FormatError(
+                    f"{path}:{line}: {col}: expected a non-negative integer, found {str(v)[:24]!r}",
+                    path,
+                    line,
+                )
         n = r.neighbors if isinstance(r.neighbors, str) else ""
         s = r.scores if isinstance(r.scores, str) else ""
+        for x in s.split(";") if s else []:
+            try:
+                ok = math.isfinite(float(x))
+            except ValueError:
+                ok = False
+            if not ok:
+                raise FormatError(
+                    f"{path}:{line}: scores: expected finite numbers, found {x[:24]!r}",
+                    path,
+                    line,
+                )
         if (n or s) and len(n.split(";")) != len(s.split(";")):
             raise FormatError(
                 f"{path}:{line}: expected as many scores as neighbors "
@@ -136,17 +157,33 @@ def _region(text: str, where: str) -> tuple[str, int, int]:
 def _load(npy_dir: str, name: str, channels: Optional[int], where: str) -> np.ndarray:
     path = os.path.join(npy_dir, name + ".npy")
     try:
-        arr = np.load(path, mmap_mode=None)
+        arr = np.load(path, mmap_mode=None, allow_pickle=False)  # never unpickle
     except FileNotFoundError:
         raise DataError(
             f"{where}: no array {path} (expected the reference layout "
             "{chrom}:{start}-{end}.npy)"
         ) from None
+    except (ValueError, EOFError, OSError) as err:  # truncated, pickled, not .npy
+        first = str(err).strip().splitlines()
+        raise DataError(
+            f"{path}: not a readable .npy array ({first[0] if first else type(err).__name__})"
+        ) from None
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
+        raise DataError(f"{path}: expected numbers (read depth), found dtype {arr.dtype}")
     if arr.ndim != 2 or (channels is not None and arr.shape[0] != channels):
         raise DataError(
             f"{path}: expected a (marks, length) array"
             + (f" with {channels} marks" if channels else "")
             + f", found shape {arr.shape}"
+        )
+    if not arr.dtype.isnative:  # e.g. big-endian float16: the C++ binning reads native
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    bad = ~np.isfinite(arr) | (arr < 0) if arr.dtype.kind == "f" else arr < 0
+    if bad.any():
+        m, pos = np.argwhere(bad)[0]
+        raise DataError(
+            f"{path}: mark {m + 1}, base {pos + 1}: expected a finite, non-negative read "
+            f"depth, found {arr[m, pos]}"
         )
     return arr
 
@@ -154,7 +191,13 @@ def _load(npy_dir: str, name: str, channels: Optional[int], where: str) -> np.nd
 def _gene(task: tuple) -> tuple:
     npy_dir, r, line, meta_path, bin_sizes, i_max, channels = task
     where = f"{meta_path}:{line}"
-    name = promoter_region(r["chrom"], int(r["start"]))
+    try:
+        start = int(r["start"])
+    except (TypeError, ValueError):
+        raise FormatError(
+            f"{where}: start: expected an integer, got {str(r['start'])[:24]!r}"
+        ) from None
+    name = promoter_region(r["chrom"], start)
     prom = _load(npy_dir, name, channels, where)
     if prom.shape[1] != WINDOW:
         raise DataError(
@@ -179,6 +222,11 @@ def _gene(task: tuple) -> tuple:
         if k == i_max:
             break
         arr = _load(npy_dir, text, c, where)
+        if arr.shape[1] > CHROMOFORMER_MAX_REGION:
+            raise DataError(
+                f"{npy_dir}/{text}.npy: {arr.shape[1]} bases; a region holds at most "
+                f"{CHROMOFORMER_MAX_REGION} ({end - start} for {text})"
+            )
         for j, (b, binned) in enumerate(zip(bin_sizes, _core.bin_depth(arr, list(bin_sizes)))):
             n, width = binned.shape[1], WINDOW // b
             left = (width - n + 1) // 2

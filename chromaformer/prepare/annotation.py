@@ -113,6 +113,10 @@ def _read_gtf(path: str, feature: str) -> GeneSet:
         gid = attrs.get("gene_id")
         if not gid:
             raise FormatError(f'{where}: expected a gene_id "..." attribute in field 9', path, no)
+        if "," in gid:  # the bin CSV is comma-separated: caught here, before any work
+            raise FormatError(
+                f"{where}: expected a gene_id without commas in field 9, found {gid!r}", path, no
+            )
         g = Gene(gid, f[0], start - 1 if strand == "+" else end - 1, strand, where)
         if kind == "gene":
             genes.append(g)

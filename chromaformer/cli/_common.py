@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import signal
+import sys
+import threading
 from typing import Any, Callable, TypeVar
 
 import click
@@ -12,13 +15,30 @@ from ..errors import DataError, FormatError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so every temporary file and
+    folder is removed by the code that made it."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated(signum)
+
+
 def one_line_errors(func: F) -> F:
-    """Turn bad-input exceptions into ``Error: <one line>`` and exit status 1."""
+    """Turn bad-input exceptions into ``Error: <one line>`` and exit status 1; SIGTERM
+    and SIGHUP end the command cleanly (no temporary files left; status 128 + signal)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, _terminate)
         try:
             return func(*args, **kwargs)
+        except Terminated as t:
+            name = signal.Signals(t.args[0]).name
+            click.echo(f"Error: stopped by {name}; no partial output was left", err=True)
+            sys.exit(128 + t.args[0])
         except (FormatError, DataError) as err:
             raise click.ClickException(str(err)) from None
         except OSError as err:

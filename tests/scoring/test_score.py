@@ -160,6 +160,28 @@ def test_gzip_cut_at_a_gene_boundary_is_an_error_not_a_short_tsv(exported, tmp_p
     assert not (tmp_path / "cut.scores.tsv").exists() and not list(tmp_path.glob(".*"))
 
 
+def test_sigterm_leaves_no_temporary_files(exported, tmp_path):
+    import signal
+    import time
+
+    src = tmp_path / "big.csv"
+    cf.write_simulated(src, 6000, seed=3)
+    out = tmp_path / "out" / "big.tsv"
+    cmd = ["chromaformer-score", str(src), "--model", str(exported["hybrid"][0].path)]
+    proc = subprocess.Popen(
+        [*cmd, "-o", str(out), "--chunk-genes", "10", "-q"], stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.time() + 120
+    while not list((tmp_path / "out").glob(".*")) and time.time() < deadline:
+        time.sleep(0.02)  # until it has written temporaries
+    assert proc.poll() is None, "finished before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert err.strip() == "Error: stopped by SIGTERM; no partial output was left"
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_progress_on_a_terminal_only_and_quiet(exported, tmp_path):
     import pty
 

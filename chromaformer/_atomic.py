@@ -23,7 +23,9 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
         yield tmp_path
         os.chmod(tmp_path, 0o644)
         os.replace(tmp_path, target)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        if isinstance(err, OSError) and err.filename == str(tmp_path):
+            err.filename = str(target)  # name the file the user asked for, not ours
         raise

@@ -13,6 +13,10 @@ namespace {
 
 cf::Layout make_layout(int64_t bins, int64_t marks, bool integer_counts,
                        std::vector<std::string> mark_names) {
+  // Bounds that keep every size computed from them far from overflow.
+  constexpr int64_t kMax = int64_t{1} << 31;
+  if (bins > kMax) throw py::value_error("bins: expected at most 2^31 per gene");
+  if (marks > kMax) throw py::value_error("marks: expected at most 2^31");
   cf::Layout layout;
   layout.bins = bins;
   layout.marks = marks;

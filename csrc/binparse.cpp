@@ -285,10 +285,10 @@ inline const char* parse_fast(const char* p, int64_t marks, float* out, Row& row
   if (q == p || *q != ',') return nullptr;
   row.id = std::string_view(p, q - p);
   const char* s = ++q;
-  int64_t bin = 0;
+  uint64_t bin = 0;  // unsigned: a 25-digit BinID wraps (defined) and is rejected below
   while (static_cast<unsigned>(*q - '0') < 10) bin = bin * 10 + (*q++ - '0');
   if (q == s || *q != ',' || q - s > 12) return nullptr;
-  row.bin = bin;
+  row.bin = static_cast<int64_t>(bin);
   for (int64_t m = 0; m < marks; ++m) {
     s = ++q;
     uint32_t v = 0;

@@ -655,9 +655,11 @@ void parse_rows(const char* data, const Plan& plan, const Layout& layout, int64_
 }
 
 void check_unique_ids(const std::vector<std::string>& gene_ids, const Layout& layout,
-                      int64_t first_line, std::unordered_map<std::string, int64_t>& seen) {
-  seen.reserve(seen.size() + gene_ids.size());
-  for (size_t g = 0; g < gene_ids.size(); ++g) {
+                      int64_t first_line, std::unordered_map<std::string, int64_t>& seen,
+                      size_t limit) {
+  const size_t n = std::min(limit, gene_ids.size());
+  seen.reserve(seen.size() + n);
+  for (size_t g = 0; g < n; ++g) {
     const int64_t line = first_line + static_cast<int64_t>(g) * layout.bins;
     auto [it, inserted] = seen.emplace(gene_ids[g], line);
     if (!inserted)
@@ -665,6 +667,23 @@ void check_unique_ids(const std::vector<std::string>& gene_ids, const Layout& la
                         "gene '" + gene_ids[g] + "' appears again (its first block starts at line " +
                             std::to_string(it->second) + "); each gene's rows must be consecutive");
   }
+}
+
+void parse_checked(const char* data, const Plan& plan, const Layout& layout, int64_t first_line,
+                   const RowContext* prev, float* counts, uint8_t* labels,
+                   std::vector<std::string>& gene_ids,
+                   std::unordered_map<std::string, int64_t>& seen) {
+  try {
+    parse_rows(data, plan, layout, first_line, prev, counts, labels, gene_ids);
+  } catch (const FormatError& e) {
+    // A gene id repeated before the bad line is the earlier error: report that one, as
+    // the line-by-line readers do, whatever the batch or thread boundaries.
+    const int64_t before = std::max<int64_t>(0, e.line - first_line);
+    check_unique_ids(gene_ids, layout, first_line, seen,
+                     static_cast<size_t>((before + layout.bins - 1) / layout.bins));
+    throw;
+  }
+  check_unique_ids(gene_ids, layout, first_line, seen);
 }
 
 // ---------------------------------------------------------------- FileParser
@@ -684,9 +703,8 @@ FileParser::FileParser(const std::string& path, Layout layout, int threads)
 }
 
 void FileParser::parse(float* counts, uint8_t* labels, std::vector<std::string>& gene_ids) {
-  parse_rows(buffer_->data(), plan_, layout_, 1, nullptr, counts, labels, gene_ids);
   std::unordered_map<std::string, int64_t> seen;
-  check_unique_ids(gene_ids, layout_, 1, seen);
+  parse_checked(buffer_->data(), plan_, layout_, 1, nullptr, counts, labels, gene_ids, seen);
 }
 
 // ---------------------------------------------------------------- BatchReader
@@ -794,8 +812,7 @@ int64_t BatchReader::prepare() {
 }
 
 void BatchReader::parse(float* counts, uint8_t* labels, std::vector<std::string>& gene_ids) {
-  parse_rows(buf_.data(), plan_, layout_, next_line_, &prev_, counts, labels, gene_ids);
-  check_unique_ids(gene_ids, layout_, next_line_, seen_);
+  parse_checked(buf_.data(), plan_, layout_, next_line_, &prev_, counts, labels, gene_ids, seen_);
   // Remember the last row for the next batch's boundary checks.
   const char* d = buf_.data();
   size_t e = plan_.end;

@@ -88,10 +88,18 @@ void parse_rows(const char* data, const Plan& plan, const Layout& layout, int64_
                 const RowContext* prev, float* counts, uint8_t* labels,
                 std::vector<std::string>& gene_ids);
 
-// Raises if a gene id occurs twice; `seen` maps ids to the line of their first row
-// and is updated (so a streaming reader can check across batches).
+// Raises if a gene id occurs twice (among the first `limit` genes); `seen` maps ids to
+// the line of their first row and is updated (so a streaming reader can check across
+// batches).
 void check_unique_ids(const std::vector<std::string>& gene_ids, const Layout& layout,
-                      int64_t first_line, std::unordered_map<std::string, int64_t>& seen);
+                      int64_t first_line, std::unordered_map<std::string, int64_t>& seen,
+                      size_t limit = SIZE_MAX);
+
+// parse_rows, then check_unique_ids: the error of the earliest line either way.
+void parse_checked(const char* data, const Plan& plan, const Layout& layout, int64_t first_line,
+                   const RowContext* prev, float* counts, uint8_t* labels,
+                   std::vector<std::string>& gene_ids,
+                   std::unordered_map<std::string, int64_t>& seen);
 
 // Default worker count: the cores this process may run on.
 int default_threads();

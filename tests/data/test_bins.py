@@ -208,3 +208,22 @@ def test_write_bins_is_atomic(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         cf.write_bins(target, sim.counts, sim.labels, sim.gene_ids)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("dup_first", [True, False])
+def test_every_reader_reports_the_earliest_of_a_repeated_id_and_a_bad_line(tmp_path, dup_first):
+    rows = []
+    for g in range(40):
+        rows += gene_rows(f"g{g}", bins=10)
+    rows[50:60] = gene_rows("g1", bins=10)  # gene 6 repeats g1: line 51
+    bad = 301 if dup_first else 31  # a negative count in gene 31 or in gene 4
+    rows[bad - 1] = rows[bad - 1].rsplit(",", 3)[0] + ",-1,0,1"
+    src = write_lines(tmp_path / "two.csv", rows)
+    want = f"{src}:51:1: gene 'g1' appears again" if dup_first else f"{src}:{bad}:"
+    readers = [lambda t: cf.read_bins(src, bins=10, threads=t)]
+    readers += [lambda t, n=n: list(cf.iter_bins(src, n, bins=10, threads=t)) for n in (1, 4, 1000)]
+    for read in readers:
+        for threads in (1, 2):
+            with pytest.raises(cf.FormatError) as err:
+                read(threads)
+            assert str(err.value).startswith(want), str(err.value)

@@ -727,8 +727,17 @@ bool BatchReader::fill(size_t want_lines) {
     size_t old = buf_.size();
     size_t n = src_->read(buf_, kBlock);
     bytes_read_ = src_->consumed();
-    buf_lines_ += count_newlines(buf_.data() + old, n);
+    size_t lines = count_newlines(buf_.data() + old, n);
+    buf_lines_ += lines;
     if (n == 0) eof_ = true;
+    // Bounded memory: a row is a few dozen bytes; one without an end is not a row.
+    const void* nl = lines ? memrchr(buf_.data() + old, '\n', n) : nullptr;
+    open_line_ = nl ? buf_.size() - (static_cast<const char*>(nl) - buf_.data()) - 1
+                    : open_line_ + n;
+    if (open_line_ > kMaxLine)
+      throw FormatError(layout_.path, next_line_ + static_cast<int64_t>(buf_lines_), 0,
+                        "a line of more than " + std::to_string(kMaxLine >> 20) +
+                            " MiB without a line end: not a row of the bin CSV");
   }
   return buf_lines_ >= want_lines;
 }
@@ -755,6 +764,11 @@ int64_t BatchReader::prepare() {
         Plan p = make_plan(buf_.data(), begin, buf_.size(), 1, eof_);
         probe.bins = 0;
         infer_layout(buf_.data(), p, 1, probe);
+        if (probe.bins >= kMaxBins)
+          throw FormatError(layout_.path, 1, 1,
+                            "the first gene runs past " + std::to_string(kMaxBins) +
+                                " rows: expected its GeneID to change (a gene per block of "
+                                "bins rows)");
         if (eof_ || probe.bins < p.rows - 1) break;
         fill(2 * buf_lines_ + 1);  // doubling: linear time overall
       }

@@ -143,6 +143,9 @@ class BatchReader {
   int64_t genes_per_batch_;
   int threads_;
   std::unique_ptr<Source> src_;  // the file's bytes, inflated when gzip
+  static constexpr size_t kMaxLine = size_t{16} << 20;  // bytes of one row, at most
+  static constexpr int64_t kMaxBins = 1000000;         // rows of the first gene, at most
+  size_t open_line_ = 0;  // bytes after the last line end read so far
   std::string buf_;
   size_t buf_lines_ = 0;  // complete lines in buf_
   bool eof_ = false;

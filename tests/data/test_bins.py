@@ -227,3 +227,13 @@ def test_every_reader_reports_the_earliest_of_a_repeated_id_and_a_bad_line(tmp_p
             with pytest.raises(cf.FormatError) as err:
                 read(threads)
             assert str(err.value).startswith(want), str(err.value)
+
+
+def test_streaming_a_line_that_never_ends_is_an_error_in_bounded_memory(tmp_path):
+    src = tmp_path / "noline.csv"
+    src.write_bytes(b"G1,1," + b"1" * (17 << 20))  # 17 MiB and no line end
+    with pytest.raises(cf.FormatError) as err:
+        list(cf.iter_bins(src, 64))
+    assert str(err.value) == (
+        f"{src}:1: a line of more than 16 MiB without a line end: not a row of the bin CSV"
+    )

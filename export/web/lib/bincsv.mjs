@@ -164,19 +164,29 @@ const SPECIAL = /^-?(inf|infinity|nan(\([0-9A-Za-z_]*\))?)$/i; // what from_char
 const DIGITS = /^\d{1,16}$/;
 const BIN_ID = /^\d{1,12}/;
 
+// Bytes of one row, at most (as the C++ reader): a row is a few dozen bytes, and one
+// without an end must not grow a buffer with the file.
+const MAX_LINE = 16 << 20;
+
 // Lines of decompressed byte chunks (UTF-8, BOM dropped), without their line ends.
-async function* lines(chunks) {
+async function* lines(chunks, path) {
   const decoder = new TextDecoder('utf-8');
   let rest = '';
+  let count = 0;
   for await (const chunk of chunks) {
     rest += decoder.decode(chunk, { stream: true });
     let start = 0;
     for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n', start)) {
       const end = nl > start && rest.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+      count++;
       yield rest.slice(start, end);
       start = nl + 1;
     }
     rest = rest.slice(start);
+    if (rest.length > MAX_LINE) {
+      throw new FormatError(path, count + 1, 0,
+        `a line of more than ${MAX_LINE >> 20} MiB without a line end: not a row of the bin CSV`);
+    }
   }
   rest += decoder.decode();
   if (rest !== '') yield rest.endsWith('\r') ? rest.slice(0, -1) : rest;
@@ -204,7 +214,7 @@ export async function* readBatches(chunks, path, layout, opts = {}) {
   let prevId = null;
   let prevLabel = -1;
 
-  for await (const text of lines(chunks)) {
+  for await (const text of lines(chunks, path)) {
     line++;
     if (text === '') {
       if (!blank) blank = line;

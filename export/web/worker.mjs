@@ -83,6 +83,10 @@ async function score(msg) {
   } else {
     layout = layoutFromOnnx(modelBytes, msg.model.name);
   }
+  if (state) { // the previous file's session and genes: free their WebAssembly memory
+    await state.session.release();
+    state = null;
+  }
   const threads = self.crossOriginIsolated ? msg.threads || navigator.hardwareConcurrency || 1 : 1;
   ort.env.wasm.numThreads = threads;
   let session;

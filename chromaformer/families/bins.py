@@ -72,8 +72,10 @@ class BinsFamily(Family):
             "input_mean": [float(v) for v in logs.mean(axis=(0, 1))],
             "input_std": [float(max(v, 1e-3)) for v in logs.std(axis=(0, 1))],
         }
+        first = split_path(tc.data_root, tc.cell_types[0], "train")
         for split, ds in sets.items():
-            self.check_data(ds, layout, f"{tc.data_root} ({split})")
+            here = split_path(tc.data_root, tc.cell_types[0], split)
+            self.check_data(ds, layout, f"{here}", f"as in {first}")
         return TrainData(
             _split(train),
             _split(sets["valid"]),
@@ -116,12 +118,12 @@ class BinsFamily(Family):
             "(e.g. 10000), or make the files with chromaformer-prepare, which records it"
         )
 
-    def check_data(self, ds: CellDataset, layout: dict[str, Any], where: str) -> None:
+    def check_data(self, ds: CellDataset, layout: dict[str, Any], where: str, ref: str) -> None:
         got: dict[str, Any] = {"marks": ds.marks, "bins": int(ds.counts.shape[1])}
         if got["bins"] != layout["bins"] or len(got["marks"]) != len(layout["marks"]):
             raise DataError(
-                f"{where}: {got['bins']} bins x {len(got['marks'])} marks, "
-                f"expected {layout['bins']} x {len(layout['marks'])}"
+                f"{where}: {got['bins']} bins x {len(got['marks'])} marks per gene, "
+                f"expected {layout['bins']} x {len(layout['marks'])} ({ref})"
             )
 
     def model_config(

@@ -734,3 +734,27 @@ def test_predictions_keep_the_order_of_confident_logits():
     assert below.sum() > 30 and np.abs(logits[below]).max() > 40
     assert np.array_equal(np.argsort(p[below]), np.argsort(logits[below]))
     assert len(np.unique(p[below])) == below.sum()
+
+
+@pytest.mark.parametrize("valid", [dict(bins=20), dict(marks=["a", "b", "c", "d"])])
+def test_a_valid_split_of_another_layout_names_both_files(tmp_path, valid):
+    from chromaformer.errors import DataError
+    from chromaformer.training import TrainConfig, train
+
+    d = tmp_path / "R" / "E1" / "classification"
+    cf.write_simulated(d / "train.csv", 30, seed=1)
+    cf.write_simulated(d / "valid.csv", 10, seed=2, **valid)
+    want = f"{d / 'valid.csv'}: {valid.get('bins', 100)} bins x {len(valid.get('marks', 'abcde'))} "
+    with pytest.raises(DataError) as err:
+        train(
+            TrainConfig(
+                out=str(tmp_path / "run"),
+                data_root=str(tmp_path / "R"),
+                cell_types=["E1"],
+                epochs=1,
+                quiet=True,
+            ),
+            "cnn",
+        )
+    assert str(err.value).startswith(want) and f"(as in {d / 'train.csv'})" in str(err.value)
+    assert not (tmp_path / "run").exists()

@@ -5,6 +5,7 @@ from typing import Optional
 import numpy as np
 import numpy.typing as npt
 
+def _set_sizes(min_chunk: int = 1048576, block: int = 4194304, read: int = 1048576) -> None: ...
 def read_bins(
     path: str,
     threads: int = 0,

@@ -321,6 +321,11 @@ FormatError::FormatError(std::string path_, int64_t line_, int64_t column_, cons
       column(column_),
       reason(what) {}
 
+Sizes& sizes() {
+  static Sizes s;
+  return s;
+}
+
 int default_threads() {
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0) {
@@ -355,7 +360,8 @@ int open_regular(const std::string& path, size_t& size) {
 // member that are not another member ("invalid gzip data: ...") are errors naming the file.
 class Source {
  public:
-  Source(const std::string& path, int fd) : path_(path), fd_(fd), in_(kIn) {}
+  Source(const std::string& path, int fd)
+      : path_(path), fd_(fd), in_(std::max<size_t>(1, sizes().read)) {}
   Source(const Source&) = delete;
   Source& operator=(const Source&) = delete;
   ~Source() {
@@ -376,12 +382,13 @@ class Source {
     size_t old = out.size();
     out.resize(old + max);
     size_t produced = 0;
-    while (produced == 0 && !done_) {
+    while (produced < max && !done_) {
       if (zs_.avail_in == 0 && !refill_zs()) {
         if (member_ended_) {  // the last member ended exactly at the end of the file
           done_ = true;
           break;
         }
+        if (produced) break;  // hand over what there is; the next call reports the cut
         out.resize(old);
         throw FormatError(path_, 0, 0, "invalid gzip data: the file is truncated");
       }
@@ -415,8 +422,6 @@ class Source {
   }
 
  private:
-  static constexpr size_t kIn = 1 << 20;
-
   void start() {
     started_ = true;
     refill();
@@ -497,8 +502,8 @@ Plan make_plan(const char* data, size_t begin, size_t len, int threads, bool at_
   plan.end = end;
   if (end == begin) return plan;
   size_t n = static_cast<size_t>(std::max(1, threads));
-  // Chunks of at least 1 MiB: threads do not pay below that.
-  n = std::max<size_t>(1, std::min(n, (end - begin) / (1 << 20) + 1));
+  // Chunks of at least 1 MiB (sizes().min_chunk): threads do not pay below that.
+  n = std::max<size_t>(1, std::min(n, (end - begin) / std::max<size_t>(1, sizes().min_chunk) + 1));
   std::vector<size_t> cuts{begin};
   for (size_t i = 1; i < n; ++i) {
     size_t c = begin + (end - begin) * i / n;
@@ -722,7 +727,7 @@ BatchReader::BatchReader(const std::string& path, Layout layout, int64_t genes_p
 BatchReader::~BatchReader() = default;
 
 bool BatchReader::fill(size_t want_lines) {
-  constexpr size_t kBlock = 4 << 20;
+  const size_t kBlock = std::max<size_t>(1, sizes().block);
   while (!eof_ && buf_lines_ < want_lines) {
     size_t old = buf_.size();
     size_t n = src_->read(buf_, kBlock);

@@ -123,6 +123,15 @@ class FileParser {
 };
 
 // Streams a (possibly gzip) file in batches of whole genes with bounded memory.
+// Sizes the readers work in, in bytes. Tests and the fuzzer shrink them so that small
+// inputs reach the multi-threaded, refill and chunk-boundary paths.
+struct Sizes {
+  size_t min_chunk = size_t{1} << 20;  // a thread's share of a file, at least
+  size_t block = size_t{4} << 20;      // the streaming reader's read size
+  size_t read = size_t{1} << 20;       // raw bytes read from the file at a time
+};
+Sizes& sizes();
+
 class Source;  // binparse.cpp: a file's bytes in blocks, gzip inflated and checked
 
 class BatchReader {

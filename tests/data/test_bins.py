@@ -237,3 +237,44 @@ def test_streaming_a_line_that_never_ends_is_an_error_in_bounded_memory(tmp_path
     assert str(err.value) == (
         f"{src}:1: a line of more than 16 MiB without a line end: not a row of the bin CSV"
     )
+
+
+@pytest.fixture
+def tiny_sizes():
+    """The readers' chunk, block and read sizes shrunk to a few bytes, so that a small
+    file is split across threads and refilled many times (restored afterwards)."""
+    from chromaformer import _core
+
+    _core._set_sizes(min_chunk=97, block=61, read=13)
+    yield
+    _core._set_sizes()
+
+
+def test_tiny_chunks_and_blocks_read_the_same(sim_genome, tmp_path, tiny_sizes):
+    path, sim = sim_genome
+    small = tmp_path / "small.csv"
+    small.write_bytes(b"\n".join(path.read_bytes().split(b"\n")[:20000]) + b"\n")  # 200 genes
+    gz = tmp_path / "small.csv.gz"
+    gz.write_bytes(gzip.compress(small.read_bytes()) + b"")
+    for source in (small, gz):
+        for threads in (1, 2, 5):
+            got = cf.read_bins(source, threads=threads)
+            np.testing.assert_array_equal(got.counts, sim.counts[:200])
+            np.testing.assert_array_equal(got.gene_ids, sim.gene_ids[:200])
+        for batch in (1, 7):
+            parts = list(cf.iter_bins(source, batch, threads=3))
+            np.testing.assert_array_equal(
+                np.concatenate([p.counts for p in parts]), sim.counts[:200]
+            )
+    bad = small.read_bytes().split(b"\n")
+    bad[12345] = bad[12345].replace(b",", b",x", 1)  # line 12346, inside a middle chunk
+    (tmp_path / "bad.csv").write_bytes(b"\n".join(bad))
+    messages = set()
+    for read in (
+        lambda: cf.read_bins(tmp_path / "bad.csv", threads=4),
+        lambda: list(cf.iter_bins(tmp_path / "bad.csv", 3, threads=2)),
+    ):
+        with pytest.raises(cf.FormatError) as err:
+            read()
+        messages.add(str(err.value))
+    assert len(messages) == 1 and ":12346:" in messages.pop()

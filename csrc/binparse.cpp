@@ -801,7 +801,7 @@ int64_t BatchReader::prepare() {
     // A blank last line may start the file's trailing blank lines: look past it.
     size_t blank = end - 1;
     while (blank > 0 && (buf_[blank - 1] == '\n' || buf_[blank - 1] == '\r')) --blank;
-    if (blank < end - 1) {
+    if (blank < end - 1 || blank == 0) {  // blank == 0: the batch is only blank lines
       auto all_blank = [&] {
         return buf_.find_first_not_of("\r\n", blank) == std::string::npos;
       };

@@ -278,3 +278,13 @@ def test_tiny_chunks_and_blocks_read_the_same(sim_genome, tmp_path, tiny_sizes):
             read()
         messages.add(str(err.value))
     assert len(messages) == 1 and ":12346:" in messages.pop()
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3])
+def test_trailing_blank_lines_after_a_full_batch(tmp_path, batch):
+    # found by tests/fuzz: when the genes filled the last batch exactly, the next batch
+    # was only blank lines and the streaming reader called them "empty line"
+    src = tmp_path / "blank.csv"
+    src.write_text("A,1,0,1,1,0,1,0\nB,1,0,1,1,0,1,1\n\n\n\r\n")
+    parts = list(cf.iter_bins(src, batch))
+    assert [g for p in parts for g in p.gene_ids] == ["A", "B"] == list(cf.read_bins(src).gene_ids)

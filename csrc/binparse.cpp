@@ -794,7 +794,9 @@ int64_t BatchReader::prepare() {
     const char* p = buf_.data();
     const char* e = p + buf_.size();
     while (seen < want) {
-      p = static_cast<const char*>(memchr(p, '\n', e - p)) + 1;
+      const void* nl = memchr(p, '\n', e - p);
+      if (!nl) throw FormatError(layout_.path, 0, 0, "internal error: line count out of step");
+      p = static_cast<const char*>(nl) + 1;
       ++seen;
     }
     end = p - buf_.data();
@@ -842,8 +844,10 @@ void BatchReader::parse(float* counts, uint8_t* labels, std::vector<std::string>
   prev_.valid = true;
   prev_.gene_id.assign(d + s, c ? c - (d + s) : e - s);
   prev_.label = labels[batch_genes_ - 1];
-  // The file's last line may lack its '\n' (it was not counted in buf_lines_).
-  buf_lines_ -= std::min(buf_lines_, static_cast<size_t>(plan_.rows));
+  // The batch's bytes leave the buffer with every line end in them (trailing blank lines
+  // included; counting rows only left buf_lines_ too high, and the next batch searched
+  // an empty buffer for line ends: a crash found by tests/fuzz).
+  buf_lines_ -= std::min(buf_lines_, count_newlines(buf_.data(), batch_bytes_));
   next_line_ += plan_.rows;
 }
 

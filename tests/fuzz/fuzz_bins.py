@@ -8,8 +8,10 @@ members (bit 1), cut the gzip file short (bit 2), tiny chunk/block/read sizes so
 few hundred bytes reach the multi-threaded, refill and boundary paths (bit 3), and
 integer-only counts (bit 4).
 
-    python tests/fuzz/fuzz_bins.py NEW_DIR tests/fuzz/corpus -runs=20000 -seed=1   # CI
+    python tests/fuzz/fuzz_bins.py NEW_DIR tests/fuzz/corpus -runs=6000 -seed=1    # CI
     python tests/fuzz/fuzz_bins.py NEW_DIR tests/fuzz/corpus -max_total_time=3600  # by hand
+    python tests/fuzz/fuzz_bins.py --replay tests/fuzz/corpus   # each file once, no atheris
+                                                                 # (.ci/sanitize runs this)
 
 libFuzzer writes inputs that reach new code into the first folder (keep the repository's
 corpus second). The seed corpus: rows of the bundled real samples and small edge cases.
@@ -22,12 +24,18 @@ import os
 import sys
 import tempfile
 
-import atheris
 import numpy as np
 
-with atheris.instrument_imports():
+REPLAY = "--replay" in sys.argv
+if REPLAY:  # under a sanitizer build: no fuzzing engine, the same checks
     import chromaformer as cf
     from chromaformer import _core
+else:
+    import atheris
+
+    with atheris.instrument_imports():
+        import chromaformer as cf
+        from chromaformer import _core
 
 PATH = os.path.join(tempfile.mkdtemp(prefix="cf-fuzz-"), "input.csv")
 TINY = dict(min_chunk=7, block=5, read=3)
@@ -96,6 +104,17 @@ def test_one_input(data: bytes) -> None:
             )
 
 
+def replay(folders: list[str]) -> None:
+    files = sorted(os.path.join(d, f) for d in folders for f in os.listdir(d))
+    for path in files:
+        with open(path, "rb") as fh:
+            test_one_input(fh.read())
+    print(f"replayed {len(files)} inputs: every reader agreed")
+
+
 if __name__ == "__main__":
-    atheris.Setup(sys.argv, test_one_input)
-    atheris.Fuzz()
+    if REPLAY:
+        replay([a for a in sys.argv[1:] if a != "--replay"])
+    else:
+        atheris.Setup(sys.argv, test_one_input)
+        atheris.Fuzz()

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
 from typing import Iterator, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+#: Errors that only writing raises; Python's file objects give them no file name.
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO, errno.EROFS})
 
 
 @contextlib.contextmanager
@@ -26,6 +30,9 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
-        if isinstance(err, OSError) and err.filename == str(tmp_path):
+        if isinstance(err, OSError) and (
+            err.filename == str(tmp_path)
+            or (err.filename is None and err.errno in WRITE_ERRNOS)
+        ):
             err.filename = str(target)  # name the file the user asked for, not ours
         raise

@@ -5,7 +5,12 @@ from typing import Optional
 import numpy as np
 import numpy.typing as npt
 
-def _set_sizes(min_chunk: int = 1048576, block: int = 4194304, read: int = 1048576) -> None: ...
+def _set_sizes(
+    min_chunk: int = 1048576,
+    block: int = 4194304,
+    read: int = 1048576,
+    inflate_floor: int = 67108864,
+) -> None: ...
 def read_bins(
     path: str,
     threads: int = 0,

@@ -71,13 +71,14 @@ PYBIND11_MODULE(_core, m) {
 
   m.def(
       "_set_sizes",
-      [](size_t min_chunk, size_t block, size_t read) {
+      [](size_t min_chunk, size_t block, size_t read, size_t inflate_floor) {
         cf::sizes() = cf::Sizes{std::max<size_t>(1, min_chunk), std::max<size_t>(1, block),
-                                std::max<size_t>(1, read)};
+                                std::max<size_t>(1, read), inflate_floor};
       },
       py::arg("min_chunk") = size_t{1} << 20, py::arg("block") = size_t{4} << 20,
-      py::arg("read") = size_t{1} << 20,
-      "Testing knob: the readers' chunk, block and read sizes in bytes (defaults restore).");
+      py::arg("read") = size_t{1} << 20, py::arg("inflate_floor") = size_t{64} << 20,
+      "Testing knob: the readers' chunk, block and read sizes and the gzip inflation floor "
+      "in bytes (defaults restore).");
   m.def(
       "read_bins",
       [](const std::string& path, int threads, int64_t bins, int64_t marks, bool integer_counts,

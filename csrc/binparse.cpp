@@ -13,6 +13,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string_view>
 #include <thread>
 
@@ -212,6 +213,10 @@ void parse_line(const char* p, const char* e, int64_t line, const Layout& layout
         fail(line, 0, p - start + 1,
              mark_label(layout, m) + ": expected a non-negative integer count, got " +
                  show(text));
+      if (numeric && std::isfinite(d) && d > std::numeric_limits<float>::max())
+        fail(line, 0, p - start + 1,
+             mark_label(layout, m) + ": count " + show(text) +
+                 " is beyond what float32 holds (3.4e38)");
       if (!numeric || !std::isfinite(d))
         fail(line, 0, p - start + 1,
              mark_label(layout, m) + ": expected a non-negative " +
@@ -402,6 +407,18 @@ class Source {
       zs_.avail_out = static_cast<uInt>(room);
       int rc = inflate(&zs_, Z_NO_FLUSH);
       produced += room - zs_.avail_out;
+      inflated_ += room - zs_.avail_out;
+      // Bounded memory for the whole-file reader, the same verdict for both: past the
+      // floor, a file may inflate to at most kMaxInflation times the bytes consumed.
+      if (inflated_ > sizes().inflate_floor &&
+          inflated_ / kMaxInflation > static_cast<size_t>(consumed())) {
+        out.resize(old);
+        throw FormatError(path_, 0, 0,
+                          "invalid gzip data: it inflates more than " +
+                              std::to_string(kMaxInflation) +
+                              "-fold (bin CSVs compress 4-12-fold); refused as a "
+                              "decompression bomb");
+      }
       if (rc == Z_STREAM_END) {
         member_ended_ = true;
       } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
@@ -462,8 +479,15 @@ class Source {
   size_t len_ = 0, pos_ = 0, raw_ = 0;
   bool started_ = false, gzip_ = false, member_ended_ = false, done_ = false;
   int members_ = 0;  // members inflated before the current one
+  size_t inflated_ = 0;  // bytes inflated so far, all members
   z_stream zs_{};
 };
+
+static FormatError first_gene_too_long(const std::string& path) {
+  return FormatError(path, 1, 1,
+                     "the first gene runs past " + std::to_string(kMaxBins) +
+                         " rows: expected its GeneID to change (a gene per block of bins rows)");
+}
 
 std::unique_ptr<Buffer> load_file(const std::string& path) {
   size_t n = 0;
@@ -537,6 +561,9 @@ void infer_layout(const char* data, const Plan& plan, int64_t first_line, Layout
   const char* nl = static_cast<const char*>(memchr(p, '\n', end - p));
   const char* le = nl ? nl : end;
   if (le > p && le[-1] == '\r') --le;
+  if (le == p)  // the parser's own words for a blank line before the rows
+    throw FormatError(layout.path, first_line, 0,
+                      "empty line (blank lines are allowed only at the end of the file)");
   if (layout.marks <= 0) {
     int64_t fields = 1;
     for (const char* q = p; q < le; ++q) fields += (*q == ',');
@@ -704,6 +731,7 @@ FileParser::FileParser(const std::string& path, Layout layout, int threads)
     throw FormatError(path, 0, 0,
                       "empty file: expected rows of GeneID,BinID,<one count per mark>,Label");
   infer_layout(d, plan_, 1, layout_);
+  if (layout_.bins_inferred && layout_.bins >= kMaxBins) throw first_gene_too_long(path);
   genes_ = (plan_.rows + layout_.bins - 1) / layout_.bins;
 }
 
@@ -769,11 +797,7 @@ int64_t BatchReader::prepare() {
         Plan p = make_plan(buf_.data(), begin, buf_.size(), 1, eof_);
         probe.bins = 0;
         infer_layout(buf_.data(), p, 1, probe);
-        if (probe.bins >= kMaxBins)
-          throw FormatError(layout_.path, 1, 1,
-                            "the first gene runs past " + std::to_string(kMaxBins) +
-                                " rows: expected its GeneID to change (a gene per block of "
-                                "bins rows)");
+        if (probe.bins >= kMaxBins) throw first_gene_too_long(layout_.path);
         if (eof_ || probe.bins < p.rows - 1) break;
         fill(2 * buf_lines_ + 1);  // doubling: linear time overall
       }

@@ -129,9 +129,16 @@ struct Sizes {
   size_t min_chunk = size_t{1} << 20;  // a thread's share of a file, at least
   size_t block = size_t{4} << 20;      // the streaming reader's read size
   size_t read = size_t{1} << 20;       // raw bytes read from the file at a time
+  // A gzip file may inflate to this many bytes before its compression ratio is checked
+  // against kMaxInflation (so that small files of long runs of zeros stay fine).
+  size_t inflate_floor = size_t{64} << 20;
 };
 Sizes& sizes();
 
+// Bounds on hostile input, shared by both readers.
+constexpr int64_t kMaxBins = 1000000;  // rows of the first gene when bins are inferred
+constexpr size_t kMaxInflation = 100;  // inflated / compressed bytes of a gzip file, at most
+                                       // (bin CSVs measure 3.7-12x; a gzip bomb ~1000x)
 class Source;  // binparse.cpp: a file's bytes in blocks, gzip inflated and checked
 
 class BatchReader {
@@ -153,7 +160,6 @@ class BatchReader {
   int threads_;
   std::unique_ptr<Source> src_;  // the file's bytes, inflated when gzip
   static constexpr size_t kMaxLine = size_t{16} << 20;  // bytes of one row, at most
-  static constexpr int64_t kMaxBins = 1000000;         // rows of the first gene, at most
   size_t open_line_ = 0;  // bytes after the last line end read so far
   std::string buf_;
   size_t buf_lines_ = 0;  // complete lines in buf_

@@ -35,6 +35,7 @@ class GeneSet:
     source: str  # "GTF gene records", "GTF transcript records", "BED"
     duplicates: int  # records whose id was already seen (the first one is kept)
     unstranded: int = 0  # BED records with strand '.', read as + (see _read_bed)
+    duplicate_example: str = ""  # "'G7' at genes.bed:12, first at line 3"
 
 
 def _is_gtf(path: str) -> bool:
@@ -65,14 +66,18 @@ def read_genes(path: str, feature: str = "auto") -> GeneSet:
     return _read_bed(path)
 
 
-def _keep_first(records: list[Gene]) -> tuple[list[Gene], int]:
-    seen: set[str] = set()
-    out = []
+def _keep_first(records: list[Gene]) -> tuple[list[Gene], int, str]:
+    """The first record of each id, how many were dropped and an example of one."""
+    first: dict[str, Gene] = {}
+    example = ""
     for g in records:
-        if g.gene_id not in seen:
-            seen.add(g.gene_id)
-            out.append(g)
-    return out, len(records) - len(out)
+        if g.gene_id not in first:
+            first[g.gene_id] = g
+        elif not example:
+            line = first[g.gene_id].where.rsplit(":", 1)[1]
+            example = f"{g.gene_id!r} at {g.where}, first at line {line}"
+    out = list(first.values())
+    return out, len(records) - len(out), example
 
 
 def _read_gtf(path: str, feature: str) -> GeneSet:
@@ -133,8 +138,8 @@ def _read_gtf(path: str, feature: str) -> GeneSet:
                 f"{path}: no gene records (feature 'gene' in field 3); try --feature transcript",
                 path,
             )
-        kept, dup = _keep_first(genes)
-        return GeneSet(kept, "GTF gene records", dup)
+        kept, dup, example = _keep_first(genes)
+        return GeneSet(kept, "GTF gene records", dup, duplicate_example=example)
     if not tx_order:
         raise FormatError(f"{path}: no gene or transcript records in field 3", path)
     return GeneSet(
@@ -189,8 +194,8 @@ def _read_bed(path: str) -> GeneSet:
         genes.append(Gene(f[3], f[0], start if strand == "+" else end - 1, strand, where))
     if not genes:
         raise FormatError(f"{path}: no genes in the file (expected BED6 lines)", path)
-    kept, dup = _keep_first(genes)
-    return GeneSet(kept, "BED", dup, unstranded)
+    kept, dup, example = _keep_first(genes)
+    return GeneSet(kept, "BED", dup, unstranded, example)
 
 
 def _fields(line: str) -> list[str]:

@@ -284,8 +284,8 @@ def prepare(
     warnings: list[str] = []
     if gene_set.duplicates:
         warnings.append(
-            f"{gene_set.duplicates} repeated gene ids in {genes_path}: the first "
-            "record of each is used"
+            f"{gene_set.duplicates} repeated gene ids in {genes_path} (e.g. "
+            f"{gene_set.duplicate_example}): the first record of each is used"
         )
     if gene_set.unstranded:
         warnings.append(

@@ -13,6 +13,8 @@ import pytest
 
 import chromaformer as cf
 
+from .._common import run_cli
+
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
@@ -106,6 +108,23 @@ def test_damaged_inputs_are_one_line_errors(base, tmp_path, damage):
         cf.load_chromoformer(str(d / "meta.csv"), str(d / "npy"))
     text = str(err.value)
     assert text.startswith(str(where)) and message in text and "\n" not in text, text
+    # the same through the command a user runs: exit 1, that one line, no run folder
+    run = tmp_path / "run"
+    res = run_cli(
+        "train",
+        "--model",
+        "chromoformer",
+        "--meta",
+        d / "meta.csv",
+        "--npy-dir",
+        d / "npy",
+        "--out",
+        run,
+        "--quiet",
+    )
+    assert res.exit_code == 1, res.output
+    assert res.stderr.strip() == f"Error: {text}", res.stderr
+    assert not run.exists()
 
 
 def test_arrays_in_another_byte_order_read_as_the_same_numbers(base, tmp_path):

@@ -199,6 +199,34 @@ def test_missing_contig_policies(tracks, tmp_path):
     assert not out2.exists()
 
 
+def test_a_repeated_bed_name_is_reported_with_both_lines(tracks, tmp_path):
+    _, bw, _, bed = tracks
+    dup = write_lines(
+        tmp_path / "dup.bed", bed.read_text().splitlines() + ["chr1\t900\t901\tgB\t0\t+"]
+    )
+    out = tmp_path / "d.csv"
+    res = _run("prepare", *_mark_args(bw), "--genes", dup, "-o", out, "--missing", "zero")
+    assert res.exit_code == 0, res.output
+    assert f"1 repeated gene ids in {dup} (e.g. 'gB' at {dup}:7, first at line 2)" in res.output
+    data = _read(out)
+    assert list(data.gene_ids).count("gB") == 1
+    assert (
+        _run(
+            "prepare",
+            *_mark_args(bw),
+            "--genes",
+            bed,
+            "-o",
+            tmp_path / "r.csv",
+            "--missing",
+            "zero",
+        ).exit_code
+        == 0
+    )
+    ref = _read(tmp_path / "r.csv")  # the first gB record's bins, not the repeat's
+    np.testing.assert_array_equal(data.counts, ref.counts)
+
+
 def test_stat_mean_read_length_and_decimals(tracks, tmp_path):
     truth, bw, _, bed = tracks
     s, m, r = tmp_path / "s.csv", tmp_path / "m.csv", tmp_path / "r.csv"

@@ -758,3 +758,19 @@ def test_a_valid_split_of_another_layout_names_both_files(tmp_path, valid):
         )
     assert str(err.value).startswith(want) and f"(as in {d / 'train.csv'})" in str(err.value)
     assert not (tmp_path / "run").exists()
+    res = run_cli(
+        "train",
+        "--model",
+        "cnn",
+        "--data-root",
+        tmp_path / "R",
+        "--cell-types",
+        "E1",
+        "--epochs",
+        "1",
+        "--out",
+        tmp_path / "run",
+        "--quiet",
+    )
+    assert res.exit_code == 1 and res.stderr.strip() == f"Error: {err.value}", res.output
+    assert not (tmp_path / "run").exists()

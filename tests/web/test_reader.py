@@ -54,6 +54,7 @@ def _cases() -> dict[str, bytes]:
         "trailing blank lines": text(good) + b"\n\r\n\n",
         "decimal count": field(4, 3, "1.5"),
         "exponent count": field(5, 2, "2e3"),
+        "largest float32 count": field(5, 4, "3.4e38"),
         "non-ASCII gene ids": text([r.replace("G", "Gé", 1) for r in good]),
         # rejected
         "header row": text(["GeneID,BinID," + ",".join(MARKS) + ",Label"] + good),
@@ -65,6 +66,8 @@ def _cases() -> dict[str, bytes]:
         "empty count": field(6, 2, ""),
         "plus sign": field(6, 2, "+4"),
         "infinite count": field(6, 5, "inf"),
+        "count beyond float32": field(6, 5, "1e39"),
+        "blank first line": b"\n" + text(good),
         "too few bins": text(good[:4] + good[5:]),
         "too many bins": text(good[:3] + [good[2]] + good[3:]),
         "BinIDs out of order": text(good[:1] + [good[2], good[1]] + good[3:]),
@@ -139,4 +142,4 @@ def _compare(cases, files, js):
         assert got["labels"] == b.labels.tolist(), name
         np.testing.assert_array_equal(np.array(got["counts"], np.float32), b.counts.ravel())
         accepted += 1
-    assert (accepted, rejected) == (8, 26)
+    assert (accepted, rejected) == (9, 28)

@@ -161,6 +161,7 @@ const UNCLEAN_ID = /[\x00-\x1f\x7f\ufffd]/;
 
 const DECIMAL = /^-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const SPECIAL = /^-?(inf|infinity|nan(\([0-9A-Za-z_]*\))?)$/i; // what from_chars also reads
+const FLT_MAX = 3.4028234663852886e38; // the largest float32
 const DIGITS = /^\d{1,16}$/;
 const BIN_ID = /^\d{1,12}/;
 
@@ -269,6 +270,9 @@ export async function* readBatches(chunks, path, layout, opts = {}) {
           fail(col, `${markLabel(m)}: expected a non-negative integer count, got ${show(s)}`);
         }
         const d = numeric && DECIMAL.test(s) ? Number(s) : NaN;
+        if (Number.isFinite(d) && d > FLT_MAX) {
+          fail(col, `${markLabel(m)}: count ${show(s)} is beyond what float32 holds (3.4e38)`);
+        }
         if (!Number.isFinite(d)) {
           fail(col, `${markLabel(m)}: expected a non-negative ` +
             `${integerCounts ? 'integer count' : 'number'}, got ${show(s)}`);

@@ -31,8 +31,7 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         if isinstance(err, OSError) and (
-            err.filename == str(tmp_path)
-            or (err.filename is None and err.errno in WRITE_ERRNOS)
+            err.filename == str(tmp_path) or (err.filename is None and err.errno in WRITE_ERRNOS)
         ):
             err.filename = str(target)  # name the file the user asked for, not ours
         raise

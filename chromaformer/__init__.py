@@ -49,6 +49,8 @@ _LAZY = {
     "simulate_genome": "simulate",
     "write_simulated": "simulate",
     "simulate_chromoformer": "simulate",
+    "simulate_samples": "simulate",
+    "summarize": "scoring.summary",
     "run_demo": "demo",
 }
 

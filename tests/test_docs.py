@@ -64,7 +64,7 @@ def test_examples_run(page, tmp_path):
     blocks = [(lang, code) for lang, code in examples(page) if not _is_setup(code)]
     if not blocks:
         pytest.skip("no examples")
-    for name in ("export", "benchmarks"):  # examples may use the repository's tools
+    for name in ("export", "benchmarks", "workflow"):  # the repository's tools
         (tmp_path / name).symlink_to(ROOT / name)
     for k, (lang, code) in enumerate(blocks, 1):
         if "node " in code and shutil.which("node") is None and not os.environ.get("CI"):

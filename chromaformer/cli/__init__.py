@@ -17,6 +17,7 @@ from .models import models
 from .prepare import prepare
 from .score import score
 from .simulate import simulate
+from .summarize import summarize
 from .train import evaluate, train
 
 
@@ -37,3 +38,4 @@ main.add_command(prepare)
 main.add_command(models)
 main.add_command(explain)
 main.add_command(perturb)
+main.add_command(summarize)

@@ -30,9 +30,10 @@ def one_line_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        previous = {}
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGHUP):
-                signal.signal(sig, _terminate)
+                previous[sig] = signal.signal(sig, _terminate)
         try:
             return func(*args, **kwargs)
         except Terminated as t:
@@ -44,6 +45,9 @@ def one_line_errors(func: F) -> F:
         except OSError as err:
             where = f"{err.filename}: " if err.filename else ""
             raise click.ClickException(f"{where}{err.strerror or err}") from None
+        finally:  # called from Python (or a test), the caller's handlers come back
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     return wrapper  # type: ignore[return-value]
 
@@ -55,3 +59,10 @@ threads_option = click.option(
     help="Parser threads (default: the cores available).",
 )
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress output on stderr.")
+genes_bed_option = click.option(
+    "--genes-bed",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Gene positions for the tracks (BED6 or GTF). Default: the <input>.tss.bed "
+    "that chromaformer-prepare writes beside its CSV.",
+)

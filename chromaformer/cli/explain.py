@@ -8,7 +8,7 @@ from typing import Any, Optional
 import click
 
 from ..errors import DataError
-from ._common import one_line_errors, quiet_option, threads_option
+from ._common import genes_bed_option, one_line_errors, quiet_option, threads_option
 
 _MODEL = click.option(
     "--model",
@@ -36,13 +36,6 @@ _TRACKS = click.option(
     type=click.Choice(["bed", "bedGraph", "bw"]),
     default=None,
     help="Also write genome-browser tracks, placed at each gene's TSS.",
-)
-_GENES_BED = click.option(
-    "--genes-bed",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Gene positions for --tracks (BED6 or GTF). Default: the <input>.tss.bed "
-    "that chromaformer-prepare writes beside its CSV.",
 )
 _DEVICE = click.option(
     "--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True
@@ -87,7 +80,7 @@ def _source(input_: Optional[str], metas: tuple, npy_dirs: tuple) -> Any:
 @click.option("--no-occlusion", is_flag=True, help="Mark Shapley values only (faster).")
 @click.option("--no-plots", is_flag=True, help="No PNG figures.")
 @_TRACKS
-@_GENES_BED
+@genes_bed_option
 @_META
 @_NPY
 @_DEVICE
@@ -180,7 +173,7 @@ def explain(
     help="Genes of largest effect to print.",
 )
 @_TRACKS
-@_GENES_BED
+@genes_bed_option
 @_META
 @_NPY
 @_DEVICE

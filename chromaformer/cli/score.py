@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional
 import click
 
 from ..errors import DataError
-from ._common import one_line_errors, quiet_option, threads_option
+from ._common import genes_bed_option, one_line_errors, quiet_option, threads_option
 
 
 @click.command("score")
@@ -77,6 +77,14 @@ from ._common import one_line_errors, quiet_option, threads_option
     is_flag=True,
     help="Leave the input's label/observed column out of the output (and no metrics).",
 )
+@click.option(
+    "--track",
+    type=click.Choice(["bed", "bedGraph", "bw"]),
+    default=None,
+    help="Also write the scores as a genome-browser track (<output stem>.<format>), "
+    "each gene at its TSS.",
+)
+@genes_bed_option
 @threads_option
 @quiet_option
 @one_line_errors
@@ -91,6 +99,8 @@ def score(
     metas: tuple[str, ...],
     npy_dirs: tuple[str, ...],
     no_labels: bool,
+    track: Optional[str],
+    genes_bed: Optional[str],
     threads: Optional[int],
     quiet: bool,
 ) -> None:
@@ -143,6 +153,8 @@ def score(
             if attention
             else None
         )
+        stem = out.name.removesuffix(".tsv")
+        track_path = out.with_name(f"{stem}.{track}") if track else None
         total, unit = scorer.family.progress_total(src)
         progress = bar(
             total=total,
@@ -162,6 +174,8 @@ def score(
                 threads=threads,
                 labels=not no_labels,
                 progress=_advance(progress),
+                track=track_path,
+                genes_bed=genes_bed,
             )
         finally:
             progress.close()
@@ -171,6 +185,8 @@ def score(
         )
         if res.attention:
             line += f", {res.attention}"
+        if res.track:
+            line += f", {res.track}"
         if res.metrics:
             line += "; " + ", ".join(
                 f"{k.upper() if k in ('auroc', 'aupr') else k} {v:.4f}"

@@ -21,11 +21,20 @@ from ._common import one_line_errors
 )
 @click.option(
     "--layout",
-    type=click.Choice(["benchmark", "chromoformer"]),
+    type=click.Choice(["benchmark", "chromoformer", "tracks"]),
     default="benchmark",
     show_default=True,
     help="chromoformer: Chromoformer's reference layout (meta.csv "
-    "+ npy/ of per-base depth for promoters and interacting regions).",
+    "+ npy/ of per-base depth for promoters and interacting regions). tracks: a folder "
+    "of --samples samples as a lab has them (a bigWig per mark, genes.bed, an "
+    "expression table each, samples.tsv): the workflow's input.",
+)
+@click.option(
+    "--samples",
+    default=3,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="tracks: how many samples.",
 )
 @click.option(
     "--layout-seed",
@@ -77,6 +86,7 @@ def simulate(
     output: str,
     layout: str,
     layout_seed: Optional[int],
+    samples: int,
     genes: int,
     bins: int,
     bin_size: int,
@@ -93,6 +103,17 @@ def simulate(
     genes carrying an H3K4me3 peak at the TSS and H3K36me3 over the gene body, and
     silent genes H3K27me3/H3K9me3, blurred by noise so the task is not trivial.
     """
+    if layout == "tracks":
+        from ..simulate import simulate_samples
+
+        t0 = time.perf_counter()
+        sheet = simulate_samples(output, samples=samples, genes=genes, seed=seed)
+        if not quiet:
+            click.echo(
+                f"wrote {sheet} and {samples} samples' bigWigs: {genes} genes, seed {seed}, "
+                f"in {time.perf_counter() - t0:.1f} s"
+            )
+        return
     if layout == "chromoformer":
         from ..simulate import npy_bytes, simulate_chromoformer
 

@@ -529,8 +529,8 @@ def model_layout(
         raise DataError(f"{model}: a {info.architecture} model does not read the {layout} layout")
     if info.family == "chromoformer":
         return info.marks, window, bin_size
-    if info.bins % 2:
-        raise DataError(f"{model}: {info.bins} bins cannot centre on a TSS")
+    if (info.bins * info.bin_size) % 2:  # 21 bins of 10 kb centre: TSS +- 105 kb
+        raise DataError(f"{model}: {info.bins} bins of {info.bin_size} bp cannot centre on a TSS")
     m_window = window_of(info.bins, info.bin_size)
     for opt, given, want in (
         ("--window", window, m_window),

@@ -11,8 +11,9 @@ approximates with zoom levels.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
 
@@ -69,6 +70,25 @@ class Track:
         return f"{self.mark} ({self.path})"
 
 
+@contextlib.contextmanager
+def _c_stderr_silenced() -> Iterator[None]:
+    """Send what C code writes to file descriptor 2 to /dev/null for a moment."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
 class BigWigTrack(Track):
     """A bigWig file; the pyBigWig handle is reopened in each process that uses it."""
 
@@ -84,7 +104,11 @@ class BigWigTrack(Track):
         if self._bw is None or self._pid != os.getpid():
             import pyBigWig
 
-            bw = pyBigWig.open(self.path)
+            try:
+                with _c_stderr_silenced():  # libBigWig prints its own lines on bad files
+                    bw = pyBigWig.open(self.path)
+            except RuntimeError:  # a cut or corrupt file: pyBigWig says only that it failed
+                bw = None
             if bw is None or not bw.isBigWig():
                 raise FormatError(f"{self.path}: not a readable bigWig file", self.path)
             self._bw, self._pid = bw, os.getpid()
@@ -102,7 +126,12 @@ class BigWigTrack(Track):
         out = np.zeros(end - start, dtype=np.float64)
         lo, hi = max(start, 0), min(end, self._chroms[chrom])
         if hi > lo:
-            v = self._handle().values(chrom, lo, hi, numpy=True)
+            try:
+                v = self._handle().values(chrom, lo, hi, numpy=True)
+            except RuntimeError as err:  # damaged data blocks behind a sound header
+                raise FormatError(
+                    f"{self.path}: cannot read {chrom}:{lo}-{hi} of the bigWig ({err})", self.path
+                ) from None
             out[lo - start : hi - start] = np.nan_to_num(v, nan=0.0)
         return out
 

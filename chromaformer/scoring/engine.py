@@ -90,6 +90,7 @@ class ScoreResult:
     column: str = "probability"
     attention: Optional[Path] = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    track: Optional[Path] = None
 
     @property
     def probabilities(self) -> np.ndarray:
@@ -196,6 +197,8 @@ def score(
     threads: Optional[int] = None,
     labels: bool = True,
     progress: Optional[Callable[[int, int], None]] = None,
+    track: Optional[PathLike] = None,
+    genes_bed: Optional[PathLike] = None,
 ) -> ScoreResult:
     """Score one input into a TSV ``gene_id, <output>[, label|observed]``.
 
@@ -203,7 +206,10 @@ def score(
     for Chromoformer (two of each for diff: cell a, then cell b). Outputs are written to
     temporaries and renamed into place at the end: a bad line anywhere in the input
     leaves no output file. ``progress(genes, done)`` is called after each chunk (``done``
-    in the family's progress units: bytes read, or genes).
+    in the family's progress units: bytes read, or genes). ``track``: also write the
+    scores as a genome-browser track there (``.bed``, ``.bedGraph`` or ``.bw``, see
+    :mod:`chromaformer.browser`), each gene placed by ``genes_bed`` (BED/GTF) or by the
+    TSS sidecar that ``chromaformer-prepare`` writes beside a bin CSV.
     """
     info: ModelInfo = scorer.info
     family = scorer.family
@@ -214,6 +220,14 @@ def score(
         raise DataError(
             f"{info.path}: the {info.architecture} architecture has no attention maps to write"
         )
+    positions = None
+    if track is not None:  # read where the genes are before any work
+        from ..browser import gene_positions, track_kind
+
+        track_kind(track)
+        if isinstance(src, tuple) and genes_bed is None:
+            raise DataError("a track of a Chromoformer input needs --genes-bed (BED or GTF)")
+        positions = gene_positions(None if isinstance(src, tuple) else src, genes_bed)
     key = info.primary_output
     names = [key] + (list(ATTENTION_OUTPUTS) if attn_path is not None else [])
     chunk = genes_per_chunk or CHUNK_GENES[info.family]
@@ -260,9 +274,23 @@ def score(
                 npz.write(
                     Path(tmp_npz), {"gene_id": np.concatenate(ids), "marks": np.array(info.marks)}
                 )
+        if positions is not None and track is not None:
+            from ..browser import tss_half_width, write_track
+
+            write_track(
+                track,
+                [str(g) for g in np.concatenate(ids)],
+                np.concatenate(values),
+                positions,
+                half_width=tss_half_width(info),
+                window=info.window,
+                name=f"{Path(_describe(src)).name} {info.architecture} {key}",
+                probability=key == "probability",
+            )
     seconds = time.perf_counter() - t0
     all_values = np.concatenate(values)
     result = ScoreResult(_describe(src), out, genes, seconds, all_values, key, attn_path)
+    result.track = Path(track) if track is not None else None
     if truth:
         result.metrics = _metrics(info.task, np.concatenate(truth), all_values)
     return result

@@ -3,5 +3,12 @@ the benchmarks and the large tests. Nothing in the library imports this package.
 
 from .chromoformer import npy_bytes, simulate_chromoformer
 from .genome import simulate_genome, write_simulated
+from .tracks import simulate_samples
 
-__all__ = ["npy_bytes", "simulate_chromoformer", "simulate_genome", "write_simulated"]
+__all__ = [
+    "npy_bytes",
+    "simulate_chromoformer",
+    "simulate_genome",
+    "simulate_samples",
+    "write_simulated",
+]

@@ -93,6 +93,11 @@ def expected_bins(dense: np.ndarray, tss: int, strand: str, window=5000, bin_siz
     return seq.reshape(-1, bin_size).sum(axis=1)
 
 
+def _cut(path, target):
+    target.write_bytes(path.read_bytes()[:300])  # a download that stopped early
+    return target
+
+
 def _mark_args(paths):
     out = []
     for m in MARKS:
@@ -330,6 +335,16 @@ def test_labels_from_expression_median_and_versions(tracks, tmp_path):
                 f"H3K36me3={write_lines(d / 'x.bedGraph', ['chr1 0 10 1', 'chr1 10 5 2'])}",
             ],
             "x.bedGraph:2: expected 0 <= start < end",
+        ),
+        (
+            "cut bigWig",
+            lambda d, bw: [
+                "--genes",
+                write_lines(d / "ok3.bed", ["chr1\t100\t101\tg1\t0\t+"]),
+                "--mark",
+                f"H3K27ac={_cut(next(iter(bw.values())), d / 'cut.bw')}",
+            ],
+            "cut.bw: not a readable bigWig file",
         ),
         (
             "expression",

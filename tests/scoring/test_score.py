@@ -299,3 +299,53 @@ def test_shipped_e116_model_by_name_reproduces_its_card(tmp_path):
     assert auroc > card["baselines"]["logistic regression"]
     bad = run_cli("score", valid, "--model", "e117", "-o", tmp_path / "x.tsv", "--quiet")
     assert bad.exit_code == 1 and "no shipped model of that name (shipped: e116" in bad.output
+
+
+def test_score_writes_a_track_of_the_scores_or_refuses_before_any_work(tmp_path):
+    from chromaformer.simulate import simulate_samples
+
+    simulate_samples(tmp_path / "s", samples=1, genes=12, seed=4)
+    marks = [a for m in cf.BENCHMARK_MARKS for a in ("--mark", f"{m}={tmp_path}/s/sample1/{m}.bw")]
+    src = tmp_path / "bins.csv"
+    res = _run(
+        "prepare",
+        *marks,
+        "--genes",
+        tmp_path / "s" / "genes.bed",
+        "--model",
+        "e116",
+        "--stat",
+        "mean",
+        "-o",
+        src,
+        "--jobs",
+        "1",
+        "-q",
+    )
+    assert res.exit_code == 0, res.output
+    res = _run("score", src, "--model", "e116", "-o", tmp_path / "o.tsv", "--track", "bed", "-q")
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(tmp_path / "o.tsv", sep="\t", dtype={"gene_id": str})
+    bed = pd.read_csv(
+        tmp_path / "o.bed",
+        sep="\t",
+        skiprows=1,
+        header=None,
+        names=["chrom", "start", "end", "gene", "score", "strand"],
+    )
+    genes = pd.read_csv(
+        tmp_path / "s" / "genes.bed",
+        sep="\t",
+        header=None,
+        names=["chrom", "tss", "e", "gene", "x", "strand"],
+    ).set_index("gene")
+    assert sorted(bed.gene) == sorted(table.gene_id) and len(bed) == 12
+    want = dict(zip(table.gene_id, np.rint(table.probability * 1000).astype(int)))
+    for row in bed.itertuples():
+        assert row.score == want[row.gene]
+        assert row.chrom == genes.chrom[row.gene] and row.strand == genes.strand[row.gene]
+        assert row.start == max(genes.tss[row.gene] - 105_000, 0)  # e116's window
+    (tmp_path / "bins.tss.bed").unlink()  # no positions: refused before scoring
+    res = _run("score", src, "--model", "e116", "-o", tmp_path / "p.tsv", "--track", "bw", "-q")
+    assert res.exit_code == 1 and "no gene positions for tracks" in res.output, res.output
+    assert not (tmp_path / "p.tsv").exists() and not list(tmp_path.glob(".p.tsv*"))

@@ -46,11 +46,17 @@ DEVICE_RESIDENT_BYTES = 4 << 30
 
 
 def resolve_device(name: Union[str, torch.device]) -> torch.device:
-    """``auto`` -> cuda when available, else cpu; a clear error for missing CUDA."""
+    """``auto`` -> cuda when available, else cpu; a clear error for missing CUDA. Under
+    torchrun, ``cuda`` (or ``auto`` on a GPU machine) is each process's own GPU,
+    ``cuda:LOCAL_RANK``, so NCCL sees one GPU per process."""
     if isinstance(name, torch.device):
         return name
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and torch.cuda.is_available() and "LOCAL_RANK" in os.environ:
+        local = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(local)
+        return local
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise DataError(
             f"--device {name}: CUDA is not available here (torch {torch.__version__}, "

@@ -369,13 +369,44 @@ def _torchrun(tmp_path, common):
         env=env,
     )
     assert ddp.returncode == 0, ddp.stderr[-3000:]
-    one, two = state(tmp_path / "one"), state(tmp_path / "two")
-    for k in one:
-        torch.testing.assert_close(one[k], two[k], atol=2e-5, rtol=1e-4)
+    _two_nodes(tmp_path / "nodes", common, env)
+    one = state(tmp_path / "one")
+    for run in ("two", "nodes"):  # 2 processes on one host; 2 nodes of 1 process each
+        other = state(tmp_path / run)
+        for k in one:
+            torch.testing.assert_close(one[k], other[k], atol=2e-5, rtol=1e-4)
     m1 = json.loads((tmp_path / "one" / "metrics.json").read_text())
     m2 = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert m2["world_size"] == 2
+    assert json.loads((tmp_path / "nodes" / "metrics.json").read_text())["world_size"] == 2
     return m1, m2
+
+
+def _two_nodes(out, common, env):
+    """``torchrun --nnodes 2``: two launchers, as on two machines, meeting at a c10d
+    rendezvous on 127.0.0.1 (gloo), one process each."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2"]
+    launch += ["--nproc_per_node", "1", "--rdzv_backend", "c10d"]
+    launch += ["--rdzv_endpoint", f"127.0.0.1:{port}", "--rdzv_id", "chromaformer-test"]
+    cmd = ["-m", "chromaformer.cli.train", *map(str, common), "--out", str(out)]
+    nodes = [
+        subprocess.Popen(
+            [*launch, "--node_rank", str(rank), *cmd],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for rank in (0, 1)
+    ]
+    for rank, node in enumerate(nodes):
+        _, err = node.communicate(timeout=600)
+        assert node.returncode == 0, f"node {rank}: {err[-3000:]}"
 
 
 def test_torchrun_two_cpu_processes_match_one(sim_root, tmp_path):

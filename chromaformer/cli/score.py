@@ -85,6 +85,15 @@ from ._common import genes_bed_option, one_line_errors, quiet_option, threads_op
     "each gene at its TSS.",
 )
 @genes_bed_option
+@click.option(
+    "--jobs",
+    "-j",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Score this many inputs at once, each in its own process with its own "
+    "onnxruntime session (the cores shared out between them; --threads sets each one's).",
+)
 @threads_option
 @quiet_option
 @one_line_errors
@@ -101,6 +110,7 @@ def score(
     no_labels: bool,
     track: Optional[str],
     genes_bed: Optional[str],
+    jobs: int,
     threads: Optional[int],
     quiet: bool,
 ) -> None:
@@ -147,14 +157,44 @@ def score(
         )
     if not quiet:
         click.echo(f"model {model}: {info.summary()}; device {device}", err=True)
-    for src, out in zip(sources, targets):
-        attn = (
-            out.with_name(out.name.removesuffix(".tsv").removesuffix(".scores") + ".attention.npz")
-            if attention
-            else None
-        )
+
+    def extras(out: Path) -> dict[str, Any]:
         stem = out.name.removesuffix(".tsv")
-        track_path = out.with_name(f"{stem}.{track}") if track else None
+        return {
+            "attention": out.with_name(stem.removesuffix(".scores") + ".attention.npz")
+            if attention
+            else None,
+            "track": out.with_name(f"{stem}.{track}") if track else None,
+        }
+
+    if jobs > 1 and len(sources) > 1:
+        from ..scoring.many import score_many
+
+        progress = bar(total=len(sources), quiet=quiet, unit="file", desc="inputs")
+
+        def done(res: Any) -> None:
+            click.echo(_report(res))
+            progress.update(1)
+
+        try:
+            score_many(
+                model,
+                sources,
+                targets,
+                jobs=jobs,
+                device=device,
+                threads=threads,
+                done=done,
+                per_input=[extras(out) for out in targets],
+                batch_size=batch_size,
+                genes_per_chunk=chunk_genes,
+                labels=not no_labels,
+                genes_bed=genes_bed,
+            )
+        finally:
+            progress.close()
+        return
+    for src, out in zip(sources, targets):
         total, unit = scorer.family.progress_total(src)
         progress = bar(
             total=total,
@@ -168,32 +208,35 @@ def score(
                 scorer,
                 src,
                 out,
-                attention=attn,
                 batch_size=batch_size,
                 genes_per_chunk=chunk_genes,
                 threads=threads,
                 labels=not no_labels,
                 progress=_advance(progress),
-                track=track_path,
                 genes_bed=genes_bed,
+                **extras(out),
             )
         finally:
             progress.close()
-        line = (
-            f"{res.input}: {res.genes:,} genes in {res.seconds:.2f} s "
-            f"({res.genes_per_second:,.0f} genes/s) -> {res.output}"
+        click.echo(_report(res))
+
+
+def _report(res: Any) -> str:
+    """One input's line: genes, speed, outputs and metrics."""
+    line = (
+        f"{res.input}: {res.genes:,} genes in {res.seconds:.2f} s "
+        f"({res.genes_per_second:,.0f} genes/s) -> {res.output}"
+    )
+    for extra in (res.attention, res.track):
+        if extra:
+            line += f", {extra}"
+    if res.metrics:
+        line += "; " + ", ".join(
+            f"{k.upper() if k in ('auroc', 'aupr') else k} {v:.4f}"
+            for k, v in res.metrics.items()
+            if k != "genes"
         )
-        if res.attention:
-            line += f", {res.attention}"
-        if res.track:
-            line += f", {res.track}"
-        if res.metrics:
-            line += "; " + ", ".join(
-                f"{k.upper() if k in ('auroc', 'aupr') else k} {v:.4f}"
-                for k, v in res.metrics.items()
-                if k != "genes"
-            )
-        click.echo(line)
+    return line
 
 
 def _advance(progress: Any) -> Callable[[int, int], None]:

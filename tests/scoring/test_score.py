@@ -349,3 +349,34 @@ def test_score_writes_a_track_of_the_scores_or_refuses_before_any_work(tmp_path)
     res = _run("score", src, "--model", "e116", "-o", tmp_path / "p.tsv", "--track", "bw", "-q")
     assert res.exit_code == 1 and "no gene positions for tracks" in res.output, res.output
     assert not (tmp_path / "p.tsv").exists() and not list(tmp_path.glob(".p.tsv*"))
+
+
+def test_jobs_score_a_collection_in_worker_processes_to_the_same_bytes(tmp_path):
+    files = []
+    for i in range(3):
+        f = tmp_path / f"s{i}.csv.gz"
+        cf.write_simulated(f, 150, seed=i + 1, bins=21, bin_size=10_000)
+        files.append(f)
+    for jobs in ("1", "2"):
+        res = _run(
+            "score",
+            *files,
+            "--model",
+            "e116",
+            "-o",
+            tmp_path / f"j{jobs}",
+            "--jobs",
+            jobs,
+            "--quiet",
+        )
+        assert res.exit_code == 0, res.output
+        assert res.stdout.count("150 genes in") == 3
+    for f in (tmp_path / "j1").iterdir():
+        assert f.read_bytes() == (tmp_path / "j2" / f.name).read_bytes(), f.name
+    bad = tmp_path / "s1.csv.gz"
+    bad.write_bytes(bad.read_bytes()[:-20])  # the second input is cut short
+    res = _run("score", *files, "--model", "e116", "-o", tmp_path / "jb", "--jobs", "2", "-q")
+    assert res.exit_code == 1
+    assert res.stderr.strip() == f"Error: {bad}: invalid gzip data: the file is truncated"
+    assert not (tmp_path / "jb" / "s1.scores.tsv").exists()
+    assert not list((tmp_path / "jb").glob(".*"))

@@ -1,0 +1,82 @@
+"""Scoring a collection of files: ``chromaformer score FILES --jobs N`` (N worker
+processes, one onnxruntime session each, the cores shared out) against one process that
+scores them in turn with every core (``--jobs 1``), in one run, on the same files and
+model. Outputs are checked to be byte-identical.
+
+    python benchmarks/score_many.py                       # 8 files of 5,000 genes
+    python benchmarks/score_many.py --files 8 --genes 20000 --jobs 1 2 4 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from chromaformer.scoring.many import cores
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--files", type=int, default=8)
+    ap.add_argument("--genes", type=int, default=5000)
+    ap.add_argument("--model", default="e116", help="an .onnx or a shipped model's name")
+    ap.add_argument("--jobs", type=int, nargs="+", default=None, help="default: 1, 2, 4 ... cores")
+    ap.add_argument("--dir", default=None, help="work folder (default: a temp dir)")
+    args = ap.parse_args()
+    n = cores()
+    jobs = args.jobs or sorted({1, *(j for j in (2, 4, 8, 16, 32) if j <= n), n})
+    work = Path(args.dir or tempfile.mkdtemp(prefix="cf-many-"))
+    files = []
+    for i in range(args.files):
+        f = work / f"sample{i + 1}.csv.gz"
+        if not f.exists():
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "chromaformer.cli",
+                    "simulate",
+                    "-o",
+                    str(f),
+                    "--genes",
+                    str(args.genes),
+                    "--bins",
+                    "21",
+                    "--bin-size",
+                    "10000",
+                    "--seed",
+                    str(i + 1),
+                    "-q",
+                ],
+                check=True,
+            )
+        files.append(str(f))
+    print(f"{args.files} files x {args.genes:,} genes, model {args.model}, {n} cores")
+    print("| --jobs | seconds | genes/s | vs --jobs 1 |")
+    print("|---:|---:|---:|---:|")
+    base = None
+    for j in jobs:
+        out = work / f"out-j{j}"
+        cmd = [sys.executable, "-m", "chromaformer.cli", "score", *files, "--model", args.model]
+        t0 = time.perf_counter()
+        subprocess.run(
+            cmd + ["-o", str(out), "--jobs", str(j), "--quiet"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        s = time.perf_counter() - t0
+        base = base or s
+        if j != jobs[0]:
+            first = work / f"out-j{jobs[0]}"
+            same = all(filecmp.cmp(p, first / p.name, shallow=False) for p in out.iterdir())
+            assert same, f"--jobs {j} wrote other bytes than --jobs {jobs[0]}"
+        print(f"| {j} | {s:.2f} | {args.files * args.genes / s:,.0f} | {base / s:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()

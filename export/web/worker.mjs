@@ -13,21 +13,22 @@ ort.env.wasm.wasmPaths = new URL('./node_modules/onnxruntime-web/dist/', import.
 let state = null; // {session, layout, ids, counts: [Float32Array per batch], batch}
 
 // A File, a Blob or {url, name}: its name and bytes.
+// A bundled example's response (the one place that fetches), or null for a user's File.
+async function fetched(source) {
+  if (!source.url) return null;
+  const res = await fetch(source.url);
+  if (!res.ok) throw new FormatError(source.name, 0, 0, `cannot fetch (${res.status})`);
+  return res;
+}
+
 async function bytesOf(source) {
-  if (source.url) {
-    const res = await fetch(source.url);
-    if (!res.ok) throw new FormatError(source.name, 0, 0, `cannot fetch (${res.status})`);
-    return new Uint8Array(await res.arrayBuffer());
-  }
-  return new Uint8Array(await source.arrayBuffer());
+  const res = await fetched(source);
+  return new Uint8Array(await (res ?? source).arrayBuffer());
 }
 
 async function streamOf(source) {
-  if (source.url) {
-    const res = await fetch(source.url);
-    if (!res.ok) throw new FormatError(source.name, 0, 0, `cannot fetch (${res.status})`);
-    return { stream: res.body, size: Number(res.headers.get('content-length')) || 0 };
-  }
+  const res = await fetched(source);
+  if (res) return { stream: res.body, size: Number(res.headers.get('content-length')) || 0 };
   return { stream: source.stream(), size: source.size };
 }
 

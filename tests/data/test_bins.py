@@ -288,3 +288,23 @@ def test_trailing_blank_lines_after_a_full_batch(tmp_path, batch):
     src.write_text("A,1,0,1,1,0,1,0\nB,1,0,1,1,0,1,1\n\n\n\r\n")
     parts = list(cf.iter_bins(src, batch))
     assert [g for p in parts for g in p.gene_ids] == ["A", "B"] == list(cf.read_bins(src).gene_ids)
+
+
+def test_numbers_and_sizes_at_their_limits(tmp_path):
+    """Counts beyond 2^24 round to float32 as documented; a 25-digit BinID is an error
+    (the sanitizer step replays this: no signed overflow); bins or marks beyond 2^31 from
+    Python are a ValueError, not an overflow in the readers."""
+    path = write_lines(tmp_path / "big.csv", ["G1,1,16777217,0,0,0,0,1", "G1,2,1,1,1,1,1,1"])
+    for got in (cf.read_bins(path).counts, next(iter(cf.iter_bins(path, 4))).counts):
+        assert got.shape == (1, 2, 5) and got[0, 0, 0] == 16777216.0
+    long_id = write_lines(
+        tmp_path / "bid.csv", ["G1,1,1,1,1,1,1,1", "G1,1234567890123456789012345,1,1,1,1,1,1"]
+    )
+    for read in (lambda: cf.read_bins(long_id), lambda: list(cf.iter_bins(long_id, 1))):
+        with pytest.raises(cf.FormatError, match=r"bid.csv:2:4: field 2 \(BinID\)"):
+            read()
+    for kw, what in ((dict(bins=2**62), "bins"), (dict(marks=2**40), "marks")):
+        with pytest.raises(ValueError, match=f"{what}: expected at most 2\\^31"):
+            cf.read_bins(path, **kw)
+        with pytest.raises(ValueError, match=f"{what}: expected at most 2\\^31"):
+            list(cf.iter_bins(path, 4, **kw))

@@ -76,6 +76,18 @@ def _text(d):
     return p, "expected numbers (read depth), found dtype <U1"
 
 
+def _booleans(d):
+    p = _promoter(d)
+    np.save(p, np.load(p) > 0)
+    return p, "expected numbers (read depth), found dtype bool"
+
+
+def _complex(d):
+    p = _promoter(d)
+    np.save(p, np.load(p).astype(np.complex64))
+    return p, "expected numbers (read depth), found dtype complex64"
+
+
 def _start(d):
     meta = pd.read_csv(d / "meta.csv", dtype=str)
     meta.loc[2, "start"] = "12x"
@@ -97,7 +109,18 @@ def _long_pcre(d):
     return p, "bases; a region holds at most 40000"
 
 
-DAMAGES = [_truncated, _pickled, _negative, _infinite, _text, _start, _scores, _long_pcre]
+DAMAGES = [
+    _truncated,
+    _pickled,
+    _negative,
+    _infinite,
+    _text,
+    _booleans,
+    _complex,
+    _start,
+    _scores,
+    _long_pcre,
+]
 
 
 @pytest.mark.parametrize("damage", DAMAGES, ids=[f.__name__[1:] for f in DAMAGES])
@@ -125,6 +148,22 @@ def test_damaged_inputs_are_one_line_errors(base, tmp_path, damage):
     assert res.exit_code == 1, res.output
     assert res.stderr.strip() == f"Error: {text}", res.stderr
     assert not run.exists()
+
+
+def test_integer_and_fortran_arrays_read_as_the_numbers_they_hold(base, tmp_path):
+    d = _copy(base, tmp_path)
+    for name in os.listdir(d / "npy"):
+        a = np.load(d / "npy" / name)
+        np.save(d / "npy" / name, np.asfortranarray(np.rint(a).astype(np.int16)))
+        np.save(base.parent / f"f32-{name}", np.rint(a).astype(np.float32))
+    ref_dir = _copy(base, tmp_path / "r")
+    for name in os.listdir(ref_dir / "npy"):
+        shutil.copy(base.parent / f"f32-{name}", ref_dir / "npy" / name)
+    got = cf.load_chromoformer(str(d / "meta.csv"), str(d / "npy"))
+    ref = cf.load_chromoformer(str(ref_dir / "meta.csv"), str(ref_dir / "npy"))
+    for b in ref.promoters:
+        np.testing.assert_array_equal(got.promoters[b], ref.promoters[b])
+        np.testing.assert_array_equal(got.pcres[b], ref.pcres[b])
 
 
 def test_arrays_in_another_byte_order_read_as_the_same_numbers(base, tmp_path):

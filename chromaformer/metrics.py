@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 #: The validation metric that picks the best checkpoint, per task, and whether higher wins.
 SELECTION = {"clf": ("mean_auroc", True), "reg": ("mse", False), "diff": ("mse", False)}
@@ -42,6 +41,10 @@ def log_loss(labels: np.ndarray, probs: np.ndarray) -> float:
 
 def auroc_aupr(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     """AUROC, AUPR (NaN when only one class occurs) and the number of genes."""
+    # scikit-learn loads here, not with the module: scoring pays for it only when the
+    # input has labels (about a second of start-up otherwise)
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
     if len(np.unique(labels)) < 2:
         return {"auroc": float("nan"), "aupr": float("nan"), "genes": int(len(labels))}
     return {

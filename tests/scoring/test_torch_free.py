@@ -42,6 +42,21 @@ def test_score_cli_without_torch_bin_models(exported, tmp_path):
     res = _no_torch(CLI, "score", src, "--model", model, "-o", tmp_path / "b.tsv", "--quiet")
     assert res.returncode == 0, res.stderr
     assert len(pd.read_csv(tmp_path / "b.tsv", sep="\t")) == 200
+    # without labels there are no metrics to compute: scikit-learn is not even imported
+    quiet = "from chromaformer.cli import main\nmain(sys.argv[1:], standalone_mode=False)\n"
+    res = _no_torch(
+        quiet + "print(sorted(m for m in ('sklearn', 'torch') if m in sys.modules))",
+        "score",
+        src,
+        "--model",
+        model,
+        "-o",
+        tmp_path / "n.tsv",
+        "--no-labels",
+        "--quiet",
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == "[]", res.stdout
     res = _no_torch(CLI, "prepare", "--help")
     assert res.returncode == 0, res.stderr
 

@@ -39,7 +39,7 @@ def test_every_example_fence_is_runnable_or_plain_text():
 def test_readme_setup_commands_are_what_ci_runs():
     (lang, setup), *_ = [(lang, c) for lang, c in examples(ROOT / "README.md") if _is_setup(c)]
     ci = (ROOT / ".ci" / "run").read_text()
-    assert 'pip install torch==2.13.0 -e ".[train,onnx,test]"' in setup
+    assert 'pip install torch==2.13.0 -e ".[train,onnx,test,workflow]"' in setup
     assert '"torch==2.13.0"' in ci and '-e ".[train,onnx,test' in ci
     assert "python -m pytest -q" in setup and "-m pytest -q" in ci
     assert "chromaformer demo" in setup  # run by tests/cli/test_cli.py::test_demo_*
@@ -69,6 +69,8 @@ def test_examples_run(page, tmp_path):
     for k, (lang, code) in enumerate(blocks, 1):
         if "node " in code and shutil.which("node") is None and not os.environ.get("CI"):
             pytest.skip("Node.js is not installed here (CI runs this)")
+        if "snakemake " in code and shutil.which("snakemake") is None and not os.environ.get("CI"):
+            pytest.skip("Snakemake is not installed here (the workflow extra; CI runs this)")
         cmd = (
             [sys.executable, "-c", code]
             if lang == "python"

@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 import click
 
+from ..browser import TRACK_FORMATS
 from ..errors import DataError
 from ._common import genes_bed_option, one_line_errors, quiet_option, threads_option
 
@@ -33,7 +34,7 @@ _NPY = click.option(
 )
 _TRACKS = click.option(
     "--tracks",
-    type=click.Choice(["bed", "bedGraph", "bw"]),
+    type=click.Choice(TRACK_FORMATS),
     default=None,
     help="Also write genome-browser tracks, placed at each gene's TSS.",
 )

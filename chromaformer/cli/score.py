@@ -8,6 +8,7 @@ from typing import Any, Callable, Optional
 
 import click
 
+from ..browser import TRACK_FORMATS
 from ..errors import DataError
 from ._common import genes_bed_option, one_line_errors, quiet_option, threads_option
 
@@ -79,7 +80,7 @@ from ._common import genes_bed_option, one_line_errors, quiet_option, threads_op
 )
 @click.option(
     "--track",
-    type=click.Choice(["bed", "bedGraph", "bw"]),
+    type=click.Choice(TRACK_FORMATS),
     default=None,
     help="Also write the scores as a genome-browser track (<output stem>.<format>), "
     "each gene at its TSS.",

@@ -69,9 +69,7 @@ def score_many(
             finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
             for fut in sorted(finished, key=futures.__getitem__):
                 err = fut.exception()
-                if err is not None:
-                    for other in pending:
-                        other.cancel()
+                if err is not None:  # the rest is cancelled; running inputs finish
                     pool.shutdown(wait=True, cancel_futures=True)
                     raise err
                 res = fut.result()

@@ -9,15 +9,13 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Sequence
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._atomic import PathLike, atomic_path
 from ..contract import OBSERVED_COLUMN
 from ..errors import DataError, FormatError
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 
 @dataclass

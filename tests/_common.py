@@ -4,7 +4,10 @@ export)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -68,3 +71,27 @@ def random_checkpoint(folder, arch: str, seed: int = 3, **config):
         path, model, epoch=1, cell_types=["Cell1"], valid={"mean_auroc": 0.5, "mean_aupr": 0.5}
     )
     return path, model
+
+
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """The folder ``name``, filled by ``build(folder)`` once per test run: also when
+    pytest-xdist spreads the tests over several workers (the README command does), the
+    first worker to ask builds it under a file lock and the others wait and reuse it.
+    A build that fails leaves no folder behind, so the next to ask tries again."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # shared by the workers of this run
+    folder, done = base / name, base / f"{name}.built"
+    with FileLock(str(base / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            try:
+                build(folder)
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+            done.touch()
+    return folder

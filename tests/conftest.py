@@ -3,12 +3,22 @@ per test session and shared by every test that needs them."""
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import chromaformer as cf
 
-from ._common import ARCHS, DEEPDIFF, SMALL_CF, TOY, random_checkpoint
+from ._common import ARCHS, DEEPDIFF, SMALL_CF, TOY, built_once, random_checkpoint
+
+# Under pytest-xdist the workers share the cores: each one's torch (and OpenMP) threads,
+# set before anything imports torch and inherited by the commands tests run, are its share.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1 and "OMP_NUM_THREADS" not in os.environ:
+    os.environ["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // _WORKERS))
 
 #: session fixtures that cost tens of seconds (their tests are marked slow)
 SLOW = {"exported", "cf_runs", "cf_cells", "sim_root", "sim_model"}
@@ -84,23 +94,34 @@ def _trained_run(folder, arch: str):
 
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory):
-    """Each architecture exported once per test session: the hybrid from a short real
+    """Each architecture exported once per test run: the hybrid from a short real
     training (100 bins), the CNN with random weights (100 bins), the other two LSTM
     models with random weights over 20 bins (their unrolled recurrences take the
-    exporter 45 s at 100 bins, 12 s at 20; the graph is the same at any length)."""
-    from chromaformer.export import export_onnx
-    from chromaformer.models import read_checkpoint
+    exporter 45 s at 100 bins, 12 s at 20; the graph is the same at any length).
+    Maps each to (export report, the PyTorch model, its checkpoint)."""
+    from chromaformer.export import ExportReport
+    from chromaformer.models import model_from_checkpoint, read_checkpoint
 
-    folder = tmp_path_factory.mktemp("export")
+    def build(folder):
+        from chromaformer.export import export_onnx
+
+        for arch in ARCHS:
+            src = (
+                _trained_run(folder, arch)[0]
+                if arch == "hybrid"
+                else random_checkpoint(folder, arch, bins=100 if arch == "cnn" else 20)[0]
+            )
+            report = export_onnx(src, folder / f"{arch}.onnx")
+            fields = dict(vars(report), path=str(report.path), card=str(report.card), src=str(src))
+            (folder / f"{arch}.report.json").write_text(json.dumps(fields, default=float))
+
+    folder = built_once(tmp_path_factory, "export", build)
     out = {}
     for arch in ARCHS:
-        src, model = (
-            _trained_run(folder, arch)
-            if arch == "hybrid"
-            else random_checkpoint(folder, arch, bins=100 if arch == "cnn" else 20)
-        )
-        report = export_onnx(src, folder / f"{arch}.onnx")
-        out[arch] = (report, model, read_checkpoint(src))
+        fields = json.loads((folder / f"{arch}.report.json").read_text())
+        ckpt = read_checkpoint(fields.pop("src"))
+        fields.update(path=Path(fields["path"]), card=Path(fields["card"]))
+        out[arch] = (ExportReport(**fields), model_from_checkpoint(ckpt), ckpt)
     return out
 
 
@@ -114,23 +135,28 @@ def real_counts():
 @pytest.fixture(scope="session")
 def cf_cells(tmp_path_factory):
     """Two simulated cells (A, B) of one Chromoformer layout, 40 genes each."""
-    d = tmp_path_factory.mktemp("cf_cells")
-    for name, seed in (("A", 1), ("B", 2)):
-        cf.simulate_chromoformer(str(d / name), 40, seed=seed, layout_seed=5)
-    return d
+
+    def build(d):
+        for name, seed in (("A", 1), ("B", 2)):
+            cf.simulate_chromoformer(str(d / name), 40, seed=seed, layout_seed=5)
+
+    return built_once(tmp_path_factory, "cf_cells", build)
 
 
 @pytest.fixture(scope="session")
 def cf_runs(cf_cells, tmp_path_factory):
     """Small Chromoformers: clf and diff trained 1 epoch through the engine, reg from
     seeded random weights; each exported once."""
+    return built_once(tmp_path_factory, "cf_runs", lambda d: _cf_runs(cf_cells, d))
+
+
+def _cf_runs(cf_cells, d):
     import torch
 
     from chromaformer.export import export_onnx
     from chromaformer.models import Chromoformer, ChromoformerConfig, save_checkpoint
     from chromaformer.training import TrainConfig, train
 
-    d = tmp_path_factory.mktemp("cf_runs")
     a, b = cf_cells / "A", cf_cells / "B"
     train(
         TrainConfig(
@@ -159,4 +185,3 @@ def cf_runs(cf_cells, tmp_path_factory):
     save_checkpoint(d / "reg" / "best.pt", Chromoformer(ChromoformerConfig(task="reg", **SMALL_CF)))
     for task in ("clf", "reg", "diff"):
         export_onnx(d / task, d / f"{task}.onnx")
-    return d

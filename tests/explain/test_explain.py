@@ -14,34 +14,38 @@ from chromaformer.explain import attribute, perturb
 from chromaformer.prepare.tracks import write_bigwig
 from chromaformer.scoring import Scorer
 
-from .._common import run_cli, write_lines
+from .._common import built_once, run_cli, write_lines
 
 MARKS = list(cf.BENCHMARK_MARKS)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def sim_model(tmp_path_factory):
     """A CNN trained on a simulated genome (whose generating marks are known), exported;
     and a 300-gene simulated file to explain."""
-    from chromaformer.export import export_onnx
-    from chromaformer.training import TrainConfig, train
 
-    d = tmp_path_factory.mktemp("sim_model")
-    for s, (split, n) in enumerate((("train", 800), ("valid", 200), ("test", 300))):
-        cf.write_simulated(d / "S" / "classification" / f"{split}.csv", n, seed=40 + s, noise=0.3)
-    train(
-        TrainConfig(
-            out=str(d / "run"),
-            data_root=str(d),
-            cell_types=["S"],
-            epochs=4,
-            quiet=True,
-            plots=False,
-        ),
-        "cnn",
-    )
-    report = export_onnx(d / "run", d / "cnn.onnx")
-    return report.path, d / "S" / "classification" / "test.csv"
+    def build(d):
+        from chromaformer.export import export_onnx
+        from chromaformer.training import TrainConfig, train
+
+        for s, (split, n) in enumerate((("train", 800), ("valid", 200), ("test", 300))):
+            path = d / "S" / "classification" / f"{split}.csv"
+            cf.write_simulated(path, n, seed=40 + s, noise=0.3)
+        train(
+            TrainConfig(
+                out=str(d / "run"),
+                data_root=str(d),
+                cell_types=["S"],
+                epochs=4,
+                quiet=True,
+                plots=False,
+            ),
+            "cnn",
+        )
+        export_onnx(d / "run", d / "cnn.onnx")
+
+    d = built_once(tmp_path_factory, "explain_sim_model", build)
+    return d / "cnn.onnx", d / "S" / "classification" / "test.csv"
 
 
 def test_shapley_values_are_complete_and_occlusion_is_what_it_says(sim_model):

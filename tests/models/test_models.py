@@ -7,8 +7,6 @@ import torch
 
 from chromaformer.models import ARCHITECTURES, ModelConfig, build_model, load_model, save_checkpoint
 
-torch.set_num_threads(2)
-
 
 def counts(batch=6, bins=100, marks=5, seed=0):
     g = torch.Generator().manual_seed(seed)

@@ -17,7 +17,7 @@ from chromaformer.layout import CHROMOFORMER_MARKS, assign_folds
 from chromaformer.prepare.annotation import read_genes
 from chromaformer.prepare.tracks import chrom_aliases, open_track, write_bigwig
 
-from .._common import SHARED, write_lines
+from .._common import SHARED, built_once, write_lines
 
 E003 = SHARED / "chromoformer_e003_sample"
 SIZES = {"chr1": 60_000, "chr2": 30_000, "chrM": 16_569}
@@ -513,14 +513,19 @@ def test_folds_keep_chromosomes_whole_and_balanced():
 # ------------------------------------------------------------ real data round trip
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def e003_tracks(tmp_path_factory):
     """The E003 sample's per-base depth (promoters and pCREs) as one bigWig per mark,
     plus a TSS BED and an interactions table from its meta.csv."""
     if not (E003 / "meta.csv").exists():
         pytest.skip("../shared/data/chromoformer_e003_sample is absent")
-    d = tmp_path_factory.mktemp("e003")
     meta = pd.read_csv(E003 / "meta.csv")
+    d = built_once(tmp_path_factory, "e003_tracks", lambda d: _write_e003_tracks(meta, d))
+    paths = {m: d / f"E003_{m}.bw" for m in CHROMOFORMER_MARKS}
+    return meta, paths, d / "tss.bed", d / "contacts.tsv", d / "expr.csv"
+
+
+def _write_e003_tracks(meta, d):
     pieces: dict[str, dict[int, np.ndarray]] = {}
     for f in sorted((E003 / "npy").glob("*.npy")):
         chrom, span = f.stem.split(":")
@@ -553,7 +558,7 @@ def e003_tracks(tmp_path_factory):
     for m in CHROMOFORMER_MARKS:
         paths[m] = d / f"E003_{m}.bw"
         write_bigwig(str(paths[m]), sizes, signal[m])
-    bed = write_lines(
+    write_lines(
         d / "tss.bed",
         [f"{r.chrom}\t{r.start}\t{r.end}\t{r.gene_id}\t0\t{r.strand}" for r in meta.itertuples()],
     )
@@ -562,12 +567,11 @@ def e003_tracks(tmp_path_factory):
         if isinstance(r.neighbors, str):
             for n, s in zip(r.neighbors.split(";"), r.scores.split(";")):
                 contacts.append(f"{r.gene_id}\t{n}\t{s}")
-    inter = write_lines(d / "contacts.tsv", contacts)
-    expr = write_lines(
+    write_lines(d / "contacts.tsv", contacts)
+    write_lines(
         d / "expr.csv",
         ["gene_id,expression"] + [f"{r.gene_id},{r.expression}" for r in meta.itertuples()],
     )
-    return meta, paths, bed, inter, expr
 
 
 def test_e003_roundtrip_benchmark_layout_equals_numpy(e003_tracks, tmp_path):

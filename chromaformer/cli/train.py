@@ -177,7 +177,8 @@ FAMILY_OPTIONS = {
     "--lr",
     default=None,
     type=click.FloatRange(min=0, min_open=True),
-    help="Peak learning rate [default: 3e-3; attentivechrome 2e-4; chromoformer 3e-5]",
+    help="Peak learning rate, at any number of genes [default: 3e-3, and 3e-4 when "
+    "the training genes are fewer than one batch; attentivechrome 2e-4; chromoformer 3e-5]",
 )
 @click.option(
     "--weight-decay",

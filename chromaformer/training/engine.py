@@ -233,8 +233,19 @@ def train(
             f"note: {n} training genes give {steps_per_pass} optimiser steps per pass: each "
             f"epoch makes {passes} passes (at least {rc.min_steps} steps in {epochs} epochs)",
         )
+    peak_lr = rc.lr
+    if n < rc.batch_size and rc.few_genes_lr != rc.lr:
+        # every step is a full pass: the recipe's rate memorises a few genes in a few
+        # steps (measured in docs/training.md)
+        peak_lr = rc.few_genes_lr
+        _say(
+            tc,
+            dist,
+            f"note: {n} training genes, fewer than one batch ({rc.batch_size}): peak "
+            f"learning rate {peak_lr:g} in place of {rc.lr:g}",
+        )
     opt_class = torch.optim.AdamW if rc.optimizer == "adamw" else torch.optim.Adam
-    opt = opt_class(network.parameters(), lr=rc.lr, weight_decay=rc.weight_decay)
+    opt = opt_class(network.parameters(), lr=peak_lr, weight_decay=rc.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lr_factor(rc.schedule, steps_per_epoch, epochs, rc.warmup, rc.lr_gamma)
     )
@@ -378,6 +389,7 @@ def train(
             "best_epoch": best_epoch,
             "epochs_run": len(history),
             "optimizer_steps": len(history) * steps_per_epoch,
+            "peak_lr": peak_lr,
             "epoch_seconds": [h["epoch_seconds"] for h in history],
             "history": history,
             "best_valid": best_valid,

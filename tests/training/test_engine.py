@@ -593,6 +593,29 @@ def test_recipe_standardises_inputs_and_extends_short_runs(tmp_path):
     assert load_model(tmp_path / "p").config.input_mean == ()
 
 
+def test_fewer_genes_than_a_batch_train_at_the_lower_rate(tmp_path, capsys):
+    """On fewer training genes than one batch every step is a full pass over them: the
+    recipe's few_genes_lr (3e-4) replaces its lr (3e-3), with a note; a rate given is
+    kept at any size, and one batch or more trains at the recipe's lr."""
+    root = _small_root(tmp_path)
+
+    def peak(out, **kw):
+        tc = TrainConfig(
+            out=str(tmp_path / out), data_root=str(root), cell_types=["C1"], epochs=1, **kw
+        )
+        metrics = train(tc, "cnn")
+        last = torch.load(tmp_path / out / "last.pt", weights_only=True)
+        assert metrics["peak_lr"] == last["optimizer"]["param_groups"][0]["initial_lr"]
+        return metrics["peak_lr"]
+
+    assert peak("few") == pytest.approx(3e-4)
+    err = capsys.readouterr().err
+    assert "note: 25 training genes, fewer than one batch (64): peak learning rate 0.0003 " in err
+    assert peak("given", lr=1e-3) == pytest.approx(1e-3)
+    assert peak("batch", batch_size=25) == pytest.approx(3e-3)
+    assert "peak learning rate" not in capsys.readouterr().err
+
+
 def test_bin_size_comes_from_the_record_or_an_option_never_a_guess(tmp_path):
     ds = cf.load_split(DEEPDIFF, ["Cell1"], "train")
     root = tmp_path / "wide"

@@ -38,6 +38,20 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.reference)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _build_ahead(request):
+    """Under pytest-xdist each worker first builds its share of the costliest artefacts
+    that the collected tests need, all at once, so that no test waits for another
+    worker's build later; a run that needs none of them builds nothing."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if _WORKERS < 2 or not worker.startswith("gw"):
+        return
+    needed = {n for item in request.session.items for n in getattr(item, "fixturenames", ())}
+    ahead = [name for name in ("exported", "cf_runs") if name in needed]
+    for name in ahead[int(worker[2:]) :: _WORKERS]:
+        request.getfixturevalue(name)
+
+
 @pytest.fixture(scope="session")
 def real_files():
     files = sorted(TOY.glob("*.csv")) + sorted(DEEPDIFF.glob("Cell*/classification/*.csv"))

@@ -39,7 +39,6 @@ RECIPES: dict[str, dict[str, Any]] = {
         epochs=30,
         batch_size=16,
         lr=2e-4,
-        few_genes_lr=2e-4,
         optimizer="adam",
         weight_decay=0.0,
         schedule="step",
@@ -55,7 +54,6 @@ RECIPES: dict[str, dict[str, Any]] = {
         epochs=10,
         batch_size=64,
         lr=3e-5,
-        few_genes_lr=3e-5,
         optimizer="adamw",
         weight_decay=0.01,
         schedule="step",
@@ -164,6 +162,8 @@ class TrainConfig:
             for key, value in RECIPES[name].items():
                 if getattr(self, key) is None:
                     setattr(self, key, value)
+            if self.few_genes_lr is None:  # a recipe without one: its lr at any size
+                self.few_genes_lr = self.lr
             if self.optimizer not in OPTIMIZERS:
                 raise ValueError(
                     f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"

@@ -521,8 +521,11 @@ def e003_tracks(tmp_path_factory):
         pytest.skip("../shared/data/chromoformer_e003_sample is absent")
     meta = pd.read_csv(E003 / "meta.csv")
     d = built_once(tmp_path_factory, "e003_tracks", lambda d: _write_e003_tracks(meta, d))
-    paths = {m: d / f"E003_{m}.bw" for m in CHROMOFORMER_MARKS}
-    return meta, paths, d / "tss.bed", d / "contacts.tsv", d / "expr.csv"
+    return meta, _e003_bigwigs(d), d / "tss.bed", d / "contacts.tsv", d / "expr.csv"
+
+
+def _e003_bigwigs(d):
+    return {m: d / f"E003_{m}.bw" for m in CHROMOFORMER_MARKS}
 
 
 def _write_e003_tracks(meta, d):
@@ -554,10 +557,8 @@ def _write_e003_tracks(meta, d):
             for j, m in enumerate(CHROMOFORMER_MARKS):
                 signal[m].setdefault(chrom, []).append((lo, dense[j]))
         sizes[chrom] = max(s + a.shape[1] for s, a in parts.items()) + 1000
-    paths = {}
-    for m in CHROMOFORMER_MARKS:
-        paths[m] = d / f"E003_{m}.bw"
-        write_bigwig(str(paths[m]), sizes, signal[m])
+    for m, path in _e003_bigwigs(d).items():
+        write_bigwig(str(path), sizes, signal[m])
     write_lines(
         d / "tss.bed",
         [f"{r.chrom}\t{r.start}\t{r.end}\t{r.gene_id}\t0\t{r.strand}" for r in meta.itertuples()],

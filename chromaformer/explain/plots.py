@@ -42,7 +42,8 @@ def plot_importance(
 ) -> Path:
     """Mean Shapley value per mark, expressed vs silent genes, as grouped bars."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    # wider for more marks: Chromoformer's seven names overlap at 6.5 inches
+    fig, ax = plt.subplots(figsize=(max(6.5, 0.95 * len(marks) + 1.5), 4))
     x = np.arange(len(marks))
     for k, (name, g, color) in enumerate(GROUPS):
         vals = [importance[name][m] for m in marks]

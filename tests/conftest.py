@@ -108,11 +108,9 @@ def _trained_run(folder, arch: str):
 
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory):
-    """Each architecture exported once per test run: the hybrid from a short real
-    training (100 bins), the CNN with random weights (100 bins), the other two LSTM
-    models with random weights over 20 bins (their unrolled recurrences take the
-    exporter 45 s at 100 bins, 12 s at 20; the graph is the same at any length).
-    Maps each to (export report, the PyTorch model, its checkpoint)."""
+    """Each architecture exported once per test run, all over 100 bins: the hybrid
+    from a short real training, the others with random weights. Maps each to (export
+    report, the PyTorch model, its checkpoint)."""
     from chromaformer.export import ExportReport
     from chromaformer.models import model_from_checkpoint, read_checkpoint
 
@@ -123,7 +121,7 @@ def exported(tmp_path_factory):
             src = (
                 _trained_run(folder, arch)[0]
                 if arch == "hybrid"
-                else random_checkpoint(folder, arch, bins=100 if arch == "cnn" else 20)[0]
+                else random_checkpoint(folder, arch)[0]
             )
             report = export_onnx(src, folder / f"{arch}.onnx")
             fields = dict(vars(report), path=str(report.path), card=str(report.card), src=str(src))

@@ -5,8 +5,8 @@ names and metadata keys are the contract's (:mod:`chromaformer.contract`, docume
 ``export/CONTRACT.md``); the trace, the stripping, the metadata, the model card, the
 int8/fp16 variants and their check against fp32 are written here once.
 
-Needs torch, onnx and onnxscript (``pip install "chromaformer[onnx]"``); scoring the
-result needs only onnxruntime.
+Needs torch and onnx, and onnxscript for ``exporter="dynamo"`` (all in
+``pip install "chromaformer[onnx]"``); scoring the result needs only onnxruntime.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import itertools
 import json
 import logging
 import os
@@ -78,8 +79,8 @@ def model_metadata(
 
 
 def strip_debug_info(model: onnx.ModelProto) -> None:
-    """Drop what the dynamo exporter records per node (stack traces, source paths,
-    module names) and per value, so the file is small and byte-reproducible."""
+    """Drop what the exporters record per node (stack traces, source paths, module
+    names) and per value, so the file is small and byte-reproducible."""
 
     def graph(g: onnx.GraphProto) -> None:
         g.doc_string = ""
@@ -101,6 +102,7 @@ def strip_debug_info(model: onnx.ModelProto) -> None:
 
     graph(model.graph)
     del model.graph.value_info[:]  # shape annotations are re-inferred by every runtime
+    _short_names(model.graph)
     for fn in model.functions:
         fn.doc_string = ""
         for node in fn.node:
@@ -108,9 +110,35 @@ def strip_debug_info(model: onnx.ModelProto) -> None:
             del node.metadata_props[:]
 
 
+def _short_names(g: onnx.GraphProto) -> None:
+    """Name the graph's intermediate values ``v0, v1, ...`` in node order and drop node
+    names: tracers name them by module path (``/model/bins/MatMul_37_output_0``), a
+    third of a 100-bin LSTM model's file. Inputs, outputs and initializers keep theirs."""
+    keep = {v.name for v in g.input} | {v.name for v in g.output}
+    keep |= {i.name for i in g.initializer}
+    rename: dict[str, str] = {}
+    fresh = (f"v{n}" for n in itertools.count())
+    for node in g.node:
+        node.name = ""
+        for k, name in enumerate(node.output):
+            if name and name not in keep:
+                rename[name] = next(v for v in fresh if v not in keep)
+                node.output[k] = rename[name]
+
+    def inputs(nodes: Any) -> None:  # subgraphs may read the outer graph's values
+        for node in nodes:
+            for k, name in enumerate(node.input):
+                node.input[k] = rename.get(name, name)
+            for attr in node.attribute:
+                for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else attr.graphs:
+                    inputs(sub.node)
+
+    inputs(g.node)
+
+
 @contextlib.contextmanager
 def _quiet_exporter():
-    """Silence the dynamo exporter's logging, warnings and prints; no grad."""
+    """Silence the exporters' logging, warnings and prints; no grad."""
     noisy = (
         "torch.onnx",
         "torch.export",
@@ -139,9 +167,10 @@ def _int8(model: onnx.ModelProto, workdir: Path) -> onnx.ModelProto:
 
     src, pre, out = workdir / "fp32.onnx", workdir / "pre.onnx", workdir / "int8.onnx"
     onnx.save(model, src)
-    # quantize_dynamic needs the shapes that quant_pre_process infers on dynamo graphs;
+    # quant_pre_process: onnx shape inference and folding (onnxruntime's symbolic shape
+    # inference cannot read the TorchScript tracer's reshapes; none is needed);
     # reduce_range (7-bit weights) avoids the saturation that moves probabilities by ~0.3
-    quant_pre_process(str(src), str(pre), skip_symbolic_shape=False)
+    quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         quantize_dynamic(
@@ -211,19 +240,55 @@ def _label(model: onnx.ModelProto, family: Family, cfg: AnyConfig, meta: dict[st
         v.doc_string = docs.get(v.name, "")
 
 
-def _torch_export(family: Family, model: torch.nn.Module, **options: Any) -> onnx.ModelProto:
+#: The tracers :func:`export_onnx` can use (``exporter=``): TorchScript's (the default)
+#: or torch.export's ("dynamo"). Both give standard opset-18 graphs that agree with
+#: PyTorch within 1e-5 (tested); the TorchScript tracer exports a 100-bin LSTM model
+#: about 30x faster (1.4 s against 47 s for the hybrid on this project's 2-core machine)
+#: and onnxruntime runs both graphs at the same speed within noise.
+EXPORTERS = ("torchscript", "dynamo")
+
+
+@contextlib.contextmanager
+def _no_mha_fastpath():
+    """nn.TransformerEncoderLayer's inference fast path is one fused op that the
+    TorchScript tracer cannot export; the math path computes the same function."""
+    before = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(before)
+
+
+def _torch_export(
+    family: Family, model: torch.nn.Module, exporter: str = "torchscript", **options: Any
+) -> onnx.ModelProto:
     cfg = config_of(model)
     wrapper = family.export_module(model, **options).eval()
     # batch >= 2 in the example: a batch of 1 gets specialised into the graph
     example = tuple(torch.from_numpy(x) for x in family.example_inputs(cfg, 4))
+    names, outputs = family.input_names(cfg), family.output_names(cfg)
+    if exporter == "torchscript":
+        buf = io.BytesIO()
+        with _quiet_exporter(), _no_mha_fastpath():
+            torch.onnx.export(
+                wrapper,
+                example,
+                buf,  # type: ignore[arg-type]  # the TorchScript exporter writes file objects
+                input_names=names,
+                output_names=outputs,
+                dynamic_axes={n: {0: "batch"} for n in names + outputs},
+                dynamo=False,
+                opset_version=OPSET,
+            )
+        return onnx.load_from_string(buf.getvalue())
     batch = torch.export.Dim("batch")
-    names = family.input_names(cfg)
     with _quiet_exporter():
         program = torch.onnx.export(
             wrapper,
             example,
             input_names=names,
-            output_names=family.output_names(cfg),
+            output_names=outputs,
             dynamic_shapes=(tuple({0: batch} for _ in example),),
             dynamo=True,
             external_data=False,
@@ -270,6 +335,7 @@ def export_onnx(
     variant: str = "fp32",
     force: bool = False,
     grouped: bool = True,
+    exporter: str = "torchscript",
 ) -> ExportReport:
     """Export a run folder or checkpoint (any family) to ``out`` (.onnx) plus a model card
     beside it (``<out stem>.model.json``), both written atomically. ``source`` may also
@@ -283,10 +349,12 @@ def export_onnx(
     probabilities by more than :data:`MAX_PROB_DIFF` or AUROC by more than
     :data:`MAX_AUROC_DROP` raises :class:`DataError` unless ``force``. ``grouped=False``
     exports a bin model's per-mark LSTMs as they train, one ONNX ``LSTM`` node each
-    (slower; kept for comparison).
+    (slower; kept for comparison). ``exporter``: the tracer, one of :data:`EXPORTERS`.
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+    if exporter not in EXPORTERS:
+        raise ValueError(f"exporter must be one of {', '.join(EXPORTERS)}, got {exporter!r}")
     src: Union[PathLike, dict[str, Any]]
     if isinstance(source, (list, tuple)):
         facts = _ensemble_facts(source)
@@ -314,7 +382,7 @@ def export_onnx(
         cfg = config_of(model)
         family = family_for(cfg)
         meta = model_metadata(family, cfg, ckpt, "fp32")
-        proto = _torch_export(family, model, grouped=grouped)
+        proto = _torch_export(family, model, exporter, grouped=grouped)
         strip_debug_info(proto)
         _label(proto, family, cfg, meta)
         onnx.checker.check_model(proto, full_check=True)

@@ -47,9 +47,10 @@ def sinusoid(n: int, dim: int) -> torch.Tensor:
     return pe
 
 
-def _heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
-    b, n, d = x.shape
-    return x.reshape(b, n, n_heads, d // n_heads).transpose(1, 2)  # (B, H, N, d)
+def _heads(x: torch.Tensor, n_heads: int, d_head: int) -> torch.Tensor:
+    # d_head a constant, not read from x's shape: onnxruntime folds the exported shape
+    # to (0, 0, heads, d_head), which a batch of 0 rows (no pCRE present) reshapes
+    return x.reshape(x.shape[0], x.shape[1], n_heads, d_head).transpose(1, 2)  # (B, H, N, d)
 
 
 def _attend(
@@ -84,7 +85,10 @@ class MultiHeadAttention(nn.Module):
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor, bias: Optional[torch.Tensor] = None
     ) -> torch.Tensor:
-        parts = [_heads(p, self.n_heads) for p in self.att(x).chunk(4 if self.gate else 3, -1)]
+        parts = [
+            _heads(p, self.n_heads, self.d_head)
+            for p in self.att(x).chunk(4 if self.gate else 3, -1)
+        ]
         out = _attend(parts[0], parts[1], parts[2], mask, self.d_head, bias, self.gamma_f)
         if self.gate:
             out = out * torch.sigmoid(parts[3])
@@ -105,8 +109,8 @@ class PairwiseMultiHeadAttention(nn.Module):
         self.ln = nn.LayerNorm(d_emb)
 
     def forward(self, x_p: torch.Tensor, x_c: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        q = _heads(self.p_att(x_p), self.n_heads)
-        k, v = (_heads(t, self.n_heads) for t in self.c_att(x_c).chunk(2, -1))
+        q = _heads(self.p_att(x_p), self.n_heads, self.d_head)
+        k, v = (_heads(t, self.n_heads, self.d_head) for t in self.c_att(x_c).chunk(2, -1))
         out = _attend(q, k, v, mask, self.d_head)
         out = out.transpose(1, 2).reshape(x_p.shape[0], x_p.shape[1], self.ff.in_features)
         return self.ln(x_p + self.ff(out))

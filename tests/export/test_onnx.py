@@ -119,6 +119,25 @@ def test_export_is_byte_reproducible(tmp_path, exported):
     assert again.path.read_bytes() == exported["cnn"][0].path.read_bytes()
 
 
+def test_both_exporters_give_the_same_model(tmp_path, exported, real_counts):
+    """The default TorchScript tracer and torch.export ("dynamo") give graphs that
+    onnxruntime runs to the same outputs, with the same contract; an unknown tracer is
+    refused before anything is written."""
+    src, model = random_checkpoint(tmp_path, "cnn")
+    dyn = export_onnx(src, tmp_path / "dynamo.onnx", exporter="dynamo")
+    ts = exported["cnn"][0]
+    assert dyn.metadata == ts.metadata
+    onnx.checker.check_model(onnx.load(str(dyn.path)), full_check=True)
+    x = real_counts[:200]
+    a = _session(dyn.path).run(None, {"counts": x})
+    b = _session(ts.path).run(None, {"counts": x})
+    for u, v in zip(a, b):
+        np.testing.assert_allclose(u, v, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="exporter must be one of torchscript, dynamo"):
+        export_onnx(src, tmp_path / "no.onnx", exporter="jit")
+    assert not (tmp_path / "no.onnx").exists()
+
+
 def test_int8_and_fp16_variants_are_checked_and_bounded(exported, tmp_path, monkeypatch):
     fp32 = exported["hybrid"][0].path
     for variant in ("int8", "fp16"):
@@ -163,9 +182,16 @@ def test_normalisation_is_the_graphs_first_nodes(exported, real_counts):
     assert cfg.input_transform == "standardize" and len(cfg.input_mean) == 5
     assert all(abs(m) > 0.05 for m in cfg.input_mean) and all(s != 1 for s in cfg.input_std)
     proto = onnx.load(str(report.path))
-    consts = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    consts = [numpy_helper.to_array(i) for i in proto.graph.initializer]
+    consts += [
+        numpy_helper.to_array(a.t)
+        for n in proto.graph.node
+        if n.op_type == "Constant"
+        for a in n.attribute
+        if a.name == "value"
+    ]
     # the statistics are constants of the graph: the means and the 1/sd scales
-    vectors = [v.ravel() for v in consts.values() if v.size == 5]
+    vectors = [v.ravel() for v in consts if v.size == 5]
     for stats in (cfg.input_mean, 1.0 / np.asarray(cfg.input_std)):
         assert any(np.allclose(v, np.float32(stats), rtol=1e-6) for v in vectors), stats
     sess = _session(report.path)

@@ -8,7 +8,7 @@ its .cuda() calls made no-ops so it runs on this machine's CPU):
    batches (forward + backward + AdamW step), same weights;
 3. scoring: onnxruntime on the exported graph vs PyTorch eager (ours, the reference).
 
-    python benchmarks/chromoformer_vs_reference.py [--genes 2000] [--workdir DIR]
+    python benchmarks/chromoformer_vs_reference.py [--genes 2000] [--workdir DIR] [--no-train]
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ def main() -> None:
         default=6,
         help="reference training batches timed (then extrapolated to the epoch)",
     )
+    ap.add_argument("--no-train", action="store_true", help="skip the training epochs")
     a = ap.parse_args()
     cf = reference()
     rows = []
@@ -116,7 +117,7 @@ def main() -> None:
     train = np.flatnonzero(data.split != 1)
     order = np.random.default_rng(0).permutation(train)
     batches = [order[k : k + 64] for k in range(0, len(order), 64)]
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = [] if a.no_train else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for dev in devices:
         torch.manual_seed(0)
         ours = Chromoformer(ChromoformerConfig()).to(dev).train()

@@ -35,6 +35,7 @@ from ..families import Family, family_for
 from ..metrics import SELECTION
 from ..models.checkpoint import model_from_checkpoint, read_checkpoint
 from ..models.config import AnyConfig, config_from_dict, config_of
+from ..models.grouped import is_recurrent_weight
 
 PathLike = Union[str, os.PathLike]
 
@@ -171,6 +172,16 @@ def _int8(model: onnx.ModelProto, workdir: Path) -> onnx.ModelProto:
     # inference cannot read the TorchScript tracer's reshapes; none is needed);
     # reduce_range (7-bit weights) avoids the saturation that moves probabilities by ~0.3
     quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+    # the recurrence's gate matrices stay float32: quantized, their rounding compounds
+    # over the 100 steps (measured on the default hybrid: max |p - p_fp32| 0.147 with
+    # them, 0.013 without; the MatMuls of the attention and heads are still int8)
+    graph = onnx.load(str(pre))
+    recurrent = []
+    for k, node in enumerate(graph.graph.node):
+        node.name = node.name or f"node{k}"
+        if node.op_type == "MatMul" and any(is_recurrent_weight(i) for i in node.input):
+            recurrent.append(node.name)
+    onnx.save(graph, str(pre))
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         quantize_dynamic(
@@ -179,6 +190,7 @@ def _int8(model: onnx.ModelProto, workdir: Path) -> onnx.ModelProto:
             weight_type=QuantType.QInt8,
             reduce_range=True,
             op_types_to_quantize=["MatMul", "Gemm"],
+            nodes_to_exclude=recurrent,
         )
     return onnx.load(str(out))
 

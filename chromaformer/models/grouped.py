@@ -98,6 +98,13 @@ class GroupedPerMarkBiLSTM(nn.Module):
         return emb.transpose(0, 1), alpha.permute(2, 1, 0)
 
 
+def is_recurrent_weight(name: str) -> bool:
+    """Whether an exported initializer is one of a grouped recurrence's gate matrices
+    (``...bins.w_i`` ...): int8 leaves them in float, since a rounding error in them is
+    fed back through every step."""
+    return name.rsplit(".", 1)[-1] in {f"w_{g}" for g in _GATES}
+
+
 def grouped_copy(model: nn.Module) -> nn.Module:
     """A deep copy of ``model`` whose bin level is the grouped form (for export)."""
     import copy

@@ -17,7 +17,7 @@ from chromaformer.contract import card_path_for
 from chromaformer.errors import DataError
 from chromaformer.export import export_onnx
 from chromaformer.models import ModelConfig
-from chromaformer.models.grouped import GroupedPerMarkBiLSTM
+from chromaformer.models.grouped import GroupedPerMarkBiLSTM, is_recurrent_weight
 from chromaformer.models.layers import PerMarkBiLSTM
 from chromaformer.scoring import Scorer, session_options
 
@@ -150,8 +150,14 @@ def test_int8_and_fp16_variants_are_checked_and_bounded(exported, tmp_path, monk
         assert check["genes"] == 800 and "bundled real sample" in check["sample"]
         assert 0 <= check["max_prob_diff"] <= (0.05 if variant == "int8" else 1e-3)
         assert {"auroc_fp32", "auroc_variant", "auroc_change"} <= set(check)
-        meta = {p.key: p.value for p in onnx.load(str(rep.path)).metadata_props}
+        proto = onnx.load(str(rep.path))
+        meta = {p.key: p.value for p in proto.metadata_props}
         assert meta["variant"] == variant and json.loads(meta["variant_check"]) == check
+        if variant == "int8":  # the recurrence's gate matrices stay float32, the rest is int8
+            gates = [i for i in proto.graph.initializer if is_recurrent_weight(i.name)]
+            assert len(gates) == 4
+            assert all(i.data_type == onnx.TensorProto.FLOAT for i in gates)
+            assert any(n.op_type == "MatMulInteger" for n in proto.graph.node)
         scorer = Scorer(rep.path)
         assert scorer.info.variant == variant
         x = cf.simulate_genome(50, seed=2).counts

@@ -254,9 +254,9 @@ def _label(model: onnx.ModelProto, family: Family, cfg: AnyConfig, meta: dict[st
 
 #: The tracers :func:`export_onnx` can use (``exporter=``): TorchScript's (the default)
 #: or torch.export's ("dynamo"). Both give standard opset-18 graphs that agree with
-#: PyTorch within 1e-5 (tested); the TorchScript tracer exports a 100-bin LSTM model
-#: about 30x faster (1.4 s against 47 s for the hybrid on this project's 2-core machine)
-#: and onnxruntime runs both graphs at the same speed within noise.
+#: PyTorch within 1e-5 (tested); the TorchScript tracer exports 10-25x faster and
+#: onnxruntime runs both graphs at the same speed within noise (``benchmarks/export.py``;
+#: the figures are in docs/export.md).
 EXPORTERS = ("torchscript", "dynamo")
 
 

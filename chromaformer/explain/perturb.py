@@ -28,7 +28,7 @@ import numpy as np
 
 from .._atomic import atomic_path
 from ..errors import DataError
-from ..scoring.engine import CHUNK_GENES, Scorer, prefetch
+from ..scoring.engine import Scorer, prefetch
 
 PathLike = Union[str, "os.PathLike[str]"]
 _SPEC = re.compile(r"^\s*([^=*\s]+)\s*(?:=\s*(0|other)|\*\s*([0-9.eE+-]+))\s*$")
@@ -158,7 +158,7 @@ def perturb(
         positions = read_positions(None if isinstance(src, tuple) else src, gene_positions)
     names = family.mark_inputs(info)
     key = info.primary_output
-    chunk = CHUNK_GENES[info.family]
+    chunk = scorer.chunk_genes
     t0 = time.perf_counter()
     parts = family.chunks(info, src, chunk_genes=chunk, threads=threads)
     others = (

@@ -3,7 +3,9 @@ the model says about itself."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from typing import Any, Optional, Union
 
 from ..contract import ModelInfo
@@ -29,6 +31,18 @@ def session_options(threads: Optional[int] = None) -> Any:
         opts.intra_op_num_threads = threads
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     return opts
+
+
+def _load_cuda_libraries(ort: Any) -> None:
+    """onnxruntime-gpu from PyPI finds CUDA and cuDNN from the ``nvidia-*`` wheels (its
+    ``[cuda,cudnn]`` extras, or PyTorch's) only once they are loaded: ``preload_dlls``
+    loads them, or finds them on ``LD_LIBRARY_PATH``. Its messages go to stderr; if it
+    fails, the session falls back to CPU and :func:`open_session` says so."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:  # onnxruntime < 1.21: the libraries must be on the loader's path
+        return
+    with contextlib.redirect_stdout(sys.stderr), contextlib.suppress(Exception):
+        preload()
 
 
 def read_model_info(model: PathLike) -> ModelInfo:
@@ -61,6 +75,7 @@ def open_session(
                 f"{', '.join(available)}); install onnxruntime-gpu in place of "
                 "onnxruntime: pip uninstall -y onnxruntime && pip install onnxruntime-gpu"
             )
+        _load_cuda_libraries(ort)
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
     try:
         session = ort.InferenceSession(path, session_options(threads), providers=providers)

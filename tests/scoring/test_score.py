@@ -98,6 +98,25 @@ def test_scorer_streams_in_chunks_equal_to_one_batch(exported, sim_genome, tmp_p
     np.testing.assert_allclose(got, whole, atol=1e-6)
 
 
+def test_default_batches_follow_the_device(exported, sim_genome, tmp_path):
+    """CPU sessions take 1,024 genes per call; on the CUDA provider the defaults are the
+    larger CUDA_* ones (measured launch-bound below them). The CUDA sizes stream the
+    same genome to the same probabilities on this machine's CPU provider."""
+    from chromaformer.scoring import score
+    from chromaformer.scoring.engine import CUDA_BATCH_SIZE, CUDA_CHUNK_GENES
+
+    path, sim = sim_genome
+    scorer = Scorer(exported["cnn"][0].path)
+    assert (scorer.batch_size, scorer.chunk_genes) == (1024, 2048)
+    whole = score(scorer, path, tmp_path / "cpu.tsv").probabilities
+    scorer.device = "cuda"  # the sizes only: this machine has no CUDA provider
+    assert (scorer.batch_size, scorer.chunk_genes) == (CUDA_BATCH_SIZE["bins"], 16384)
+    assert scorer.batch_size > 1024 and CUDA_CHUNK_GENES["bins"] >= scorer.batch_size
+    res = score(scorer, path, tmp_path / "big.tsv")
+    np.testing.assert_allclose(res.probabilities, whole, atol=1e-6)
+    assert len(whole) == len(sim.counts)
+
+
 def test_mismatched_files_get_one_line_errors(exported, tmp_path):
     model = exported["hybrid"][0].path
     six = write_lines(tmp_path / "six.csv", gene_rows("g1", marks=6))

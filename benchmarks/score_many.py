@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chromaformer.scoring.many import cores
+from chromaformer._base import cores
 
 
 def main() -> None:

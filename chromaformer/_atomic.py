@@ -7,9 +7,9 @@ import errno
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator
 
-PathLike = Union[str, "os.PathLike[str]"]
+from ._base import PathLike
 
 #: Errors that only writing raises; Python's file objects give them no file name.
 WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO, errno.EROFS})

@@ -22,16 +22,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
 import numpy as np
 
 from ._atomic import atomic_path
+from ._base import PathLike
 from .contract import ModelInfo
 from .errors import DataError
 from .layout import tss_sidecar_path
 
-PathLike = Union[str, "os.PathLike[str]"]
 #: The ``--tracks`` formats of explain and perturb (each is also the file extension).
 TRACK_FORMATS = ("bed", "bedGraph", "bw")
 BED_SUFFIXES = (".bed",)

@@ -8,15 +8,13 @@ it names every key here and no other. No torch, no onnx: scoring imports this.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 from ._atomic import atomic_path
+from ._base import PathLike
 from .errors import DataError
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 OPSET = 18
 CARD_FORMAT = "chromaformer-model-card/1"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import Optional
 
 import click
 
+from .._base import cores
 from ._common import one_line_errors, quiet_option
 
 
@@ -206,7 +206,7 @@ def prepare(
             missing=missing,
             feature=feature,
             decimals=decimals,
-            jobs=jobs or len(os.sched_getaffinity(0)),
+            jobs=jobs or cores(),
             force=force,
             progress=progress,
             on_start=on_start,

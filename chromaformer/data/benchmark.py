@@ -13,9 +13,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .._base import PathLike
 from ..errors import DataError
 from ..layout import SPLITS
-from .bins import Bins, MarksArg, PathLike, read_bins
+from .bins import Bins, MarksArg, read_bins
 
 #: The real samples shipped with the package (see README, "Data").
 PACKAGE_DATA = Path(__file__).resolve().parent

@@ -16,10 +16,10 @@ import numpy as np
 
 from .. import _core
 from .._atomic import atomic_path
+from .._base import PathLike
 from ..errors import DataError
 from ..layout import BENCHMARK_MARKS
 
-PathLike = Union[str, "os.PathLike[str]"]
 MarksArg = Union[None, int, Sequence[str]]
 
 

@@ -4,10 +4,9 @@ expression and interaction tables."""
 from __future__ import annotations
 
 import gzip
-import os
-from typing import IO, Iterator, Union
+from typing import IO, Iterator
 
-PathLike = Union[str, "os.PathLike[str]"]
+from .._base import PathLike
 
 
 def open_text(path: PathLike) -> IO[str]:

@@ -22,15 +22,15 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
 from .._atomic import atomic_path
+from .._base import PathLike
 from ..errors import DataError
 from ..scoring.engine import Scorer, prefetch
 
-PathLike = Union[str, "os.PathLike[str]"]
 _SPEC = re.compile(r"^\s*([^=*\s]+)\s*(?:=\s*(0|other)|\*\s*([0-9.eE+-]+))\s*$")
 
 

@@ -25,16 +25,16 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
 from .._atomic import atomic_path
+from .._base import PathLike
 from ..errors import DataError
 from ..scoring.engine import NpzStream, Scorer, prefetch
 from .attribution import attribute
 
-PathLike = Union[str, "os.PathLike[str]"]
 #: Genes per explained chunk (each costs 2^marks + windows x marks forward passes).
 EXPLAIN_CHUNK = {"bins": 256, "chromoformer": 16}
 

@@ -29,6 +29,7 @@ import onnx
 import torch
 
 from .. import __version__
+from .._base import PathLike
 from ..contract import CARD_FORMAT, OPSET, VARIANTS, card_path_for, check_metadata, write_model
 from ..errors import DataError
 from ..families import Family, family_for
@@ -36,8 +37,6 @@ from ..metrics import SELECTION
 from ..models.checkpoint import model_from_checkpoint, read_checkpoint
 from ..models.config import AnyConfig, config_from_dict, config_of
 from ..models.grouped import is_recurrent_weight
-
-PathLike = Union[str, os.PathLike]
 
 #: A variant whose probabilities move further than this from the float model's on the
 #: check sample is refused (unless forced): beyond it, rankings of genes change.

@@ -16,18 +16,18 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
 from .._atomic import atomic_path
+from .._base import PathLike
 from ..contract import ATTENTION_OUTPUTS, OBSERVED_COLUMN, ModelInfo
 from ..errors import DataError
 from ..families import Chunk, get_family
 from ..metrics import auroc_aupr, import_in_background, regression_metrics
 from .session import open_session
 
-PathLike = Union[str, os.PathLike]
 #: Genes per onnxruntime call and per streamed chunk, per family (Chromoformer's
 #: pairwise attention needs far more memory per gene).
 BATCH_SIZE = {"bins": 1024, "chromoformer": 64}

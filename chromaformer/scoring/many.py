@@ -10,17 +10,10 @@ import os
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from typing import Any, Callable, Optional, Sequence
 
-from .engine import PathLike, Scorer, ScoreResult, score
+from .._base import PathLike, cores
+from .engine import Scorer, ScoreResult, score
 
 _WORKER: dict[str, Any] = {}
-
-
-def cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _start(model: str, device: str, threads: int) -> None:

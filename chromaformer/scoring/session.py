@@ -6,12 +6,12 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
+from .._base import PathLike
 from ..contract import ModelInfo
 from ..errors import DataError
 
-PathLike = Union[str, "os.PathLike[str]"]
 DEVICES = ("cpu", "cuda")
 
 

@@ -13,7 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .._atomic import PathLike, atomic_path
+from .._atomic import atomic_path
+from .._base import PathLike
 from ..contract import OBSERVED_COLUMN
 from ..errors import DataError, FormatError
 

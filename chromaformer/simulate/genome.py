@@ -21,7 +21,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..data.bins import Bins, PathLike, write_bins
+from .._base import PathLike
+from ..data.bins import Bins, write_bins
 from ..layout import BENCHMARK_BINS, BENCHMARK_MARKS, BIN_SIZE
 
 

@@ -10,10 +10,10 @@ turns into one graph. ``--seeds N`` does it for its seeds (``OUT/ensemble``).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any, Sequence
 
+from .._base import PathLike
 from ..errors import DataError
 from ..families import family_for
 from ..models.checkpoint import BEST, load_model, save_checkpoint
@@ -22,7 +22,6 @@ from ..models.ensemble import ensemble_of
 from .config import TrainConfig
 from .engine import _evaluate, _write_json, predict, resolve_device
 
-PathLike = Union[str, os.PathLike]
 #: The data options that must agree between members (their evaluation is shared).
 _SAME_DATA = ("data_root", "cell_types", "bin_size")
 

@@ -7,6 +7,8 @@
   logistic-regression and gradient-boosting baselines on the same split;
 - chromoformer: the same for Chromoformer on a simulated set of ``--chromoformer-genes``
   genes (fold 1 validates);
+- profile (not run by default): one epoch of the training engine per model under
+  torch.profiler, its operators by time;
 - score: the seed-1 hybrid exported, then a 20k-gene simulated genome scored end to end
   by ``chromaformer-score --device cuda`` and ``--device cpu`` (each its own process),
   and in one process the steps apart (import, session, parse, first and steady-state
@@ -18,6 +20,8 @@ checksums are printed).
 
     python benchmarks/gpu.py --device cuda --dir bench --json gpu.json
     python benchmarks/gpu.py --device cpu --parts train --models cnn --epochs 2 --genes 2000
+    python benchmarks/gpu.py --device cuda --parts train --train-batch-size 512
+    python benchmarks/gpu.py --device cuda --parts profile --models hybrid   # where a step goes
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import time
 from pathlib import Path
 
 ARCHS = ["bilstm_attention", "bilstm_transformer", "hybrid", "cnn"]
-PARTS = ["train", "chromoformer", "score"]
+PARTS = ["train", "chromoformer", "score", "profile"]
 
 
 def cli(*args: str) -> float:
@@ -75,18 +79,23 @@ def epoch_stats(metrics: dict) -> dict:
     }
 
 
+def batch_option(args: argparse.Namespace) -> list[str]:
+    return ["--batch-size", str(args.train_batch_size)] if args.train_batch_size else []
+
+
 def train_runs(args: argparse.Namespace, work: Path) -> list[dict]:
     print(f"\n## train: {args.genes:,} simulated genes, {args.epochs} epochs, {args.device}")
     data = simulate_cell(work / "data", args.genes)
     rows = []
     for arch in args.models:
         for seed in args.seeds:
-            out = work / "runs" / f"{arch}-{args.device}-s{seed}"
+            batch = f"-b{args.train_batch_size}" if args.train_batch_size else ""
+            out = work / "runs" / f"{arch}-{args.device}{batch}-s{seed}"
             if not (out / "metrics.json").exists():  # a rerun keeps finished runs
                 cli(
                     "train", "--model", arch, "--data-root", str(data), "--cell-types", "SIM",
                     "--epochs", str(args.epochs), "--patience", "0", "--seed", str(seed),
-                    "--device", args.device, "--out", str(out), "--quiet",
+                    "--device", args.device, "--out", str(out), "--quiet", *batch_option(args),
                 )  # fmt: skip
             r = {
                 "model": arch,
@@ -174,6 +183,36 @@ def chromoformer_runs(args: argparse.Namespace, work: Path) -> list[dict]:
             f"= {n / secs:,.0f} genes/s"
         )
     return rows
+
+
+def profile_runs(args: argparse.Namespace, work: Path) -> dict:
+    """One epoch of the real training engine per architecture under torch.profiler: the
+    operators that take the time, on the host and on the device."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from chromaformer.training import TrainConfig, train
+
+    print(f"\n## profile: one training epoch per model, {args.device}")
+    data = simulate_cell(work / "data", args.genes)
+    activities = [ProfilerActivity.CPU]
+    if args.device == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    sort = "self_cuda_time_total" if args.device == "cuda" else "self_cpu_time_total"
+    tables = {}
+    for arch in args.models:
+        tc = TrainConfig(
+            out=str(work / "profile" / arch), data_root=str(data), cell_types=["SIM"],
+            epochs=1, patience=0, device=args.device, quiet=True,
+            batch_size=args.train_batch_size,
+        )  # fmt: skip
+        with profile(activities=activities) as prof:
+            metrics = train(tc, arch)
+            if args.device == "cuda":
+                torch.cuda.synchronize()
+        tables[arch] = table = prof.key_averages().table(sort_by=sort, row_limit=15)
+        print(f"{arch}: epoch {metrics['epoch_seconds'][0]:.2f} s under the profiler\n{table}")
+    return tables
 
 
 STEPS = r"""
@@ -287,11 +326,12 @@ def score_runs(args: argparse.Namespace, work: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
-    ap.add_argument("--parts", nargs="+", default=PARTS, choices=PARTS)
+    ap.add_argument("--parts", nargs="+", default=PARTS[:3], choices=PARTS)
     ap.add_argument("--genes", type=int, default=20000, help="genes of the training cell")
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--models", nargs="+", default=ARCHS, choices=ARCHS)
+    ap.add_argument("--train-batch-size", type=int, default=None, help="default: the recipe's (64)")
     ap.add_argument("--chromoformer-genes", type=int, default=2000)
     ap.add_argument("--score-genes", type=int, default=20000)
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1024, 4096])
@@ -313,6 +353,8 @@ def main() -> None:
         result["chromoformer"] = chromoformer_runs(args, work)
     if "score" in args.parts:
         result["score"] = score_runs(args, work)
+    if "profile" in args.parts:
+        result["profile"] = profile_runs(args, work)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
 

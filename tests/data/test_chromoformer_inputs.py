@@ -70,6 +70,15 @@ def _infinite(d):
     return p, "mark 3, base 10: expected a finite, non-negative read depth, found inf"
 
 
+def _nan_half(d):
+    # float16, as the reference layout stores depth (checked and binned as float32)
+    p = _promoter(d)
+    a = np.load(p).astype(np.float16)
+    a[1, 20] = np.nan
+    np.save(p, a)
+    return p, "mark 2, base 21: expected a finite, non-negative read depth, found nan"
+
+
 def _text(d):
     p = _promoter(d)
     np.save(p, np.array([["a", "b"]] * 7))
@@ -114,6 +123,7 @@ DAMAGES = [
     _pickled,
     _negative,
     _infinite,
+    _nan_half,
     _text,
     _booleans,
     _complex,

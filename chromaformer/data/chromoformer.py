@@ -273,11 +273,13 @@ def load_chromoformer(
     threads: Optional[int] = None,
     cache_dir: Optional[str] = None,
     progress: Optional[Callable[[int], None]] = None,
+    meta_table: Any = None,
 ) -> ChromoformerSet:
     """Read and bin every gene of ``meta_path`` (or ``genes``, in that order).
 
     ``cache_dir``: keep the binned arrays there (one .npz per meta/npy/bins combination)
-    and reuse them when nothing changed.
+    and reuse them when nothing changed. ``meta_table``: ``read_meta(meta_path)`` already
+    read (a caller that loads the genes in chunks reads the table once).
     """
     bin_sizes = tuple(int(b) for b in bin_sizes)
     cache = None
@@ -288,7 +290,7 @@ def load_chromoformer(
         )
         if cache.exists():
             return _from_npz(cache, bin_sizes)
-    meta = read_meta(meta_path)
+    meta = read_meta(meta_path) if meta_table is None else meta_table
     lines = {g: i + 2 for i, g in enumerate(meta.gene_id)}
     if genes is not None:
         unknown = [g for g in genes if g not in lines]

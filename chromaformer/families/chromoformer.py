@@ -50,9 +50,12 @@ def load_sets(
     threads: Optional[int] = None,
     cache_dir: Optional[str] = None,
     progress: Any = None,
+    genes: Optional[Sequence[str]] = None,
+    tables: Optional[Sequence[Any]] = None,
 ) -> list[ChromoformerSet]:
     """The binned sets of a task: one cell, or for diff cell a then cell b restricted to
-    the genes both metas hold, in cell a's order."""
+    the genes both metas hold, in cell a's order. ``genes``: only these (from
+    :func:`task_genes`), in this order; ``tables``: the metas already read."""
     want = cells_for(task)
     if len(metas) != want or len(npy_dirs) != want:
         raise DataError(
@@ -66,6 +69,12 @@ def load_sets(
         kw["bin_sizes"] = tuple(bin_sizes)
     if i_max is not None:
         kw["i_max"] = i_max
+    if genes is not None:
+        given = tables or [None] * want
+        return [
+            load_chromoformer(m, d, genes=genes, meta_table=t, **kw)
+            for m, d, t in zip(metas, npy_dirs, given)
+        ]
     first = load_chromoformer(metas[0], npy_dirs[0], **kw)
     if task != "diff":
         return [first]
@@ -75,6 +84,19 @@ def load_sets(
         raise DataError(f"{metas[0]} and {metas[1]} share no gene id")
     a = first.subset(keep)
     return [a, load_chromoformer(metas[1], npy_dirs[1], genes=a.gene_ids, **kw)]
+
+
+def task_genes(metas: Sequence[str], task: str) -> tuple[list[str], list[Any]]:
+    """The genes a task scores, in cell a's order (for diff: those cell b also holds),
+    and the metas read (to pass on as ``load_sets(tables=...)``)."""
+    tables = [read_meta(m) for m in metas[: cells_for(task)]]
+    genes = [str(g) for g in tables[0].gene_id]
+    if task == "diff":
+        other = set(tables[1].gene_id)
+        genes = [g for g in genes if g in other]
+        if not genes:
+            raise DataError(f"{metas[0]} and {metas[1]} share no gene id")
+    return genes, tables
 
 
 def observed(task: str, sets: Sequence[ChromoformerSet]) -> Optional[np.ndarray]:
@@ -309,25 +331,33 @@ class ChromoformerFamily(Family):
             raise DataError(
                 f"{info.path} is a {info.task} model: give {want} --meta and {want} --npy-dir"
             )
-        sets = load_sets(
-            metas,
-            npy_dirs,
-            info.task,
-            bin_sizes=info.bin_sizes,
-            i_max=info.i_max,
-            channels=len(info.marks),
-            threads=threads,
-        )
-        truth = observed(info.task, sets)
-        n = len(sets[0])
-        ids = np.asarray(sets[0].gene_ids)
-        for k in range(0, n, chunk_genes):
-            idx = np.arange(k, min(n, k + chunk_genes))
+        # chunk by chunk: memory stays bounded by a chunk's arrays, and the next chunk is
+        # read and binned while this one is scored
+        genes, tables = task_genes(metas, info.task)
+        with_truth: Optional[bool] = None
+        for k in range(0, len(genes), chunk_genes):
+            part = genes[k : k + chunk_genes]
+            sets = load_sets(
+                metas,
+                npy_dirs,
+                info.task,
+                bin_sizes=info.bin_sizes,
+                i_max=info.i_max,
+                channels=len(info.marks),
+                threads=threads,
+                genes=part,
+                tables=tables,
+            )
+            truth = observed(info.task, sets)
+            if with_truth is None:  # as the first chunk has it (all-NaN chunks: NaN)
+                with_truth = truth is not None
+            if with_truth and truth is None:
+                truth = np.full(len(part), np.nan)
             yield Chunk(
-                ids[idx],
-                dict(zip(info.inputs, joint_inputs(sets, idx))),
-                None if truth is None else truth[idx],
-                int(idx[-1]) + 1,
+                np.asarray(sets[0].gene_ids),
+                dict(zip(info.inputs, joint_inputs(sets, np.arange(len(part))))),
+                truth if with_truth else None,
+                k + len(part),
             )
 
     def progress_total(self, source: Any) -> tuple[Optional[int], str]:

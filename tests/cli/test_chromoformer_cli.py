@@ -88,6 +88,8 @@ def test_score_cli_clf_and_diff(cf_runs, cf_cells, tmp_path):
         cells / "B" / "npy",
         "-o",
         out,
+        "--chunk-genes",
+        "7",  # the genes are read and binned chunk by chunk: 6 chunks, the last of 5
         "--quiet",
     )
     assert res.exit_code == 0, res.output
@@ -97,6 +99,9 @@ def test_score_cli_clf_and_diff(cf_runs, cf_cells, tmp_path):
     np.testing.assert_allclose(
         table.observed, np.log2(b.expression + 1) - np.log2(a.expression + 1), atol=1e-5
     )
+    diff_sets = _sets(cells, "diff")
+    whole = predict(load_model(d / "diff"), joint_inputs(diff_sets, slice(None)), batch_size=64)
+    np.testing.assert_allclose(table.log2fc, np.asarray(whole).reshape(-1), atol=1e-5)
 
 
 def test_score_cli_errors(cf_runs, cf_cells, tmp_path):

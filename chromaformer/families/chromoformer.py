@@ -69,21 +69,15 @@ def load_sets(
         kw["bin_sizes"] = tuple(bin_sizes)
     if i_max is not None:
         kw["i_max"] = i_max
-    if genes is not None:
-        given = tables or [None] * want
-        return [
-            load_chromoformer(m, d, genes=genes, meta_table=t, **kw)
-            for m, d, t in zip(metas, npy_dirs, given)
-        ]
-    first = load_chromoformer(metas[0], npy_dirs[0], **kw)
-    if task != "diff":
-        return [first]
-    other = set(read_meta(metas[1]).gene_id)
-    keep = np.array([i for i, g in enumerate(first.gene_ids) if g in other], dtype=np.int64)
-    if not len(keep):
-        raise DataError(f"{metas[0]} and {metas[1]} share no gene id")
-    a = first.subset(keep)
-    return [a, load_chromoformer(metas[1], npy_dirs[1], genes=a.gene_ids, **kw)]
+    if genes is None and task == "diff":  # the genes both cells hold, in cell a's order
+        genes, tables = task_genes(metas, task)
+    if genes is None:
+        return [load_chromoformer(metas[0], npy_dirs[0], **kw)]
+    given = tables or [None] * want
+    return [
+        load_chromoformer(m, d, genes=genes, meta_table=t, **kw)
+        for m, d, t in zip(metas, npy_dirs, given)
+    ]
 
 
 def task_genes(metas: Sequence[str], task: str) -> tuple[list[str], list[Any]]:

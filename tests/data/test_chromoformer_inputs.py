@@ -54,29 +54,29 @@ def _pickled(d):
     return p, "not a readable .npy array (Object arrays cannot be loaded"
 
 
-def _negative(d):
+def _bad_depth(d, dtype, mark, base, value, message):
+    """The promoter array as ``dtype`` with ``value`` at (mark, base); its error."""
     p = _promoter(d)
-    a = np.load(p).astype(np.float32)
-    a[0, 5] = -1
+    a = np.load(p).astype(dtype)
+    a[mark, base] = value
     np.save(p, a)
-    return p, "mark 1, base 6: expected a finite, non-negative read depth, found -1.0"
+    return p, message
+
+
+def _negative(d):
+    msg = "mark 1, base 6: expected a finite, non-negative read depth, found -1.0"
+    return _bad_depth(d, np.float32, 0, 5, -1, msg)
 
 
 def _infinite(d):
-    p = _promoter(d)
-    a = np.load(p).astype(np.float32)
-    a[2, 9] = np.inf
-    np.save(p, a)
-    return p, "mark 3, base 10: expected a finite, non-negative read depth, found inf"
+    msg = "mark 3, base 10: expected a finite, non-negative read depth, found inf"
+    return _bad_depth(d, np.float32, 2, 9, np.inf, msg)
 
 
 def _nan_half(d):
     # float16, as the reference layout stores depth (checked and binned as float32)
-    p = _promoter(d)
-    a = np.load(p).astype(np.float16)
-    a[1, 20] = np.nan
-    np.save(p, a)
-    return p, "mark 2, base 21: expected a finite, non-negative read depth, found nan"
+    msg = "mark 2, base 21: expected a finite, non-negative read depth, found nan"
+    return _bad_depth(d, np.float16, 1, 20, np.nan, msg)
 
 
 def _text(d):

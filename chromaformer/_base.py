@@ -1,10 +1,10 @@
 """Facts every layer shares, stated once: what a path argument may be, and how many
-cores this process may use."""
+cores and threads this process may use."""
 
 from __future__ import annotations
 
 import os
-from typing import Union
+from typing import Optional, Union
 
 #: A path argument: a string or any ``os.PathLike`` of one.
 PathLike = Union[str, "os.PathLike[str]"]
@@ -16,3 +16,16 @@ def cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+def env_threads() -> Optional[int]:
+    """The thread budget that ``OMP_NUM_THREADS`` gives this process, or None when it is
+    unset or not a positive integer. Schedulers set it to a job's share of a machine
+    (Snakemake to a rule's ``threads``, many SLURM setups to ``--cpus-per-task``), and
+    PyTorch already keeps to it: the parsers and onnxruntime sessions do too, where no
+    explicit ``threads`` is given."""
+    try:
+        n = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        return None
+    return n if n > 0 else None

@@ -56,7 +56,7 @@ threads_option = click.option(
     "--threads",
     type=click.IntRange(min=1),
     default=None,
-    help="Parser threads (default: the cores available).",
+    help="Parser and inference threads (default: OMP_NUM_THREADS, else the cores available).",
 )
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress output on stderr.")
 genes_bed_option = click.option(

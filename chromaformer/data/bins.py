@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import _core
 from .._atomic import atomic_path
-from .._base import PathLike
+from .._base import PathLike, env_threads
 from ..errors import DataError
 from ..layout import BENCHMARK_MARKS
 
@@ -84,7 +84,7 @@ def _bins_arg(bins: Optional[int]) -> int:
 
 def _threads_arg(threads: Optional[int]) -> int:
     if threads is None:
-        return 0
+        return env_threads() or 0  # 0: the C++ reader's default, the cores available
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
     return int(threads)
@@ -108,8 +108,8 @@ def read_bins(
 
     ``bins`` and ``marks`` (a count, or the mark names in column order) are required of
     the file when given, else taken from it (bins from the first gene, marks from the
-    first line). ``threads`` defaults to the cores available. ``integer_counts=False``
-    accepts non-negative decimals (mean-signal files).
+    first line). ``threads`` defaults to ``OMP_NUM_THREADS``, else the cores available.
+    ``integer_counts=False`` accepts non-negative decimals (mean-signal files).
 
     Raises :class:`chromaformer.FormatError` naming the file, line and what was expected
     on any deviation from the format; no arrays are returned then.

@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import _core
 from .._atomic import atomic_path
+from .._base import env_threads
 from ..errors import DataError, FormatError
 from ..layout import (
     CHROMOFORMER_BIN_SIZES,
@@ -302,7 +303,8 @@ def load_chromoformer(
         (npy_dir, r, lines[r["gene_id"]], meta_path, bin_sizes, i_max, channels) for r in records
     ]
     results = []
-    with ThreadPoolExecutor(max_workers=threads or _core.default_threads()) as pool:
+    workers = threads or env_threads() or _core.default_threads()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         for res in pool.map(_gene, tasks):
             results.append(res)
             if progress is not None:

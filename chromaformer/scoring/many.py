@@ -10,7 +10,7 @@ import os
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from typing import Any, Callable, Optional, Sequence
 
-from .._base import PathLike, cores
+from .._base import PathLike, cores, env_threads
 from .engine import Scorer, ScoreResult, score
 
 _WORKER: dict[str, Any] = {}
@@ -38,11 +38,12 @@ def score_many(
     **options: Any,
 ) -> list[ScoreResult]:
     """Score ``sources[i]`` into ``outputs[i]`` in ``jobs`` worker processes (spawned: no
-    onnxruntime state is forked), each with ``threads`` threads (default: the cores / jobs)
-    for parsing and inference. ``done(result)`` is called in this process as each input
-    finishes. ``options``: :func:`chromaformer.scoring.score`'s keywords for every input;
-    ``per_input[i]``: those of input i alone (its ``track`` or ``attention`` path)."""
-    per_job = threads or max(1, cores() // max(1, jobs))
+    onnxruntime state is forked), each with ``threads`` threads for parsing and inference
+    (default: ``OMP_NUM_THREADS``, else the cores, divided by ``jobs``). ``done(result)``
+    is called in this process as each input finishes. ``options``:
+    :func:`chromaformer.scoring.score`'s keywords for every input; ``per_input[i]``:
+    those of input i alone (its ``track`` or ``attention`` path)."""
+    per_job = threads or max(1, (env_threads() or cores()) // max(1, jobs))
     results: dict[int, ScoreResult] = {}
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any, Optional
 
-from .._base import PathLike
+from .._base import PathLike, env_threads
 from ..contract import ModelInfo
 from ..errors import DataError
 
@@ -27,6 +27,7 @@ def session_options(threads: Optional[int] = None) -> Any:
 
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    threads = threads or env_threads()  # else onnxruntime's default: the physical cores
     if threads:
         opts.intra_op_num_threads = threads
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED

@@ -4,8 +4,9 @@
 splits (the test split is never touched), cuts them into K folds (stratified by label for
 clf; by chromosome when the family knows the genes' chromosomes and there are at least K
 of them), and for each fold k and seed trains on the other folds but one, picks the best
-epoch on that one (fold k+1), and scores fold k. The baselines are fitted on all genes
-outside fold k. ``folds=None`` repeats the run's own split ``seeds`` times instead.
+epoch on that one (fold k+1), and scores fold k. The baselines are fitted once per fold,
+on all genes outside fold k; each run folder's metrics report those same baselines.
+``folds=None`` repeats the run's own split ``seeds`` times instead.
 
 Writes into ``tc.out``: one run folder per fold and seed (``fold1-seed1/`` ...),
 ``cv.json`` (per-run metrics of the model and the baselines, mean and sd) and
@@ -165,7 +166,9 @@ def cross_validate(
             seed = int(tc.seed or 0) + s
             run_dir = out / f"{name}-seed{seed}"
             run_tc = replace(tc, out=str(run_dir), seed=seed, resume=False, plots=False)
-            metrics = train(run_tc, model, task=task, options=options, data=fold_data)
+            metrics = train(
+                run_tc, model, task=task, options=options, data=fold_data, baselines=base_preds
+            )
             if not metrics:  # a non-main DDP rank
                 continue
             net = model_from_checkpoint(read_checkpoint(run_dir))

@@ -171,11 +171,15 @@ def train(
     task: str = "clf",
     options: Optional[dict[str, Any]] = None,
     data: Optional[TrainData] = None,
+    baselines: Optional[dict[str, np.ndarray]] = None,
 ) -> dict[str, Any]:
     """Train ``model`` (an architecture name, or a config object) on ``tc``'s data;
     returns (and writes) the run's metrics. ``task``/``options`` apply to a name:
     the task (clf; reg, diff for Chromoformer) and model hyperparameters. ``data``:
-    splits already loaded by the family (cross-validation passes its folds).
+    splits already loaded by the family (cross-validation passes its folds);
+    ``baselines``: each baseline's predictions on its evaluation split, fitted by the
+    caller (cross-validation fits them once per fold, not once per seed), else fitted
+    here on the training split.
 
     Writes into ``tc.out``: best.pt, last.pt, config.json, log.csv, metrics.json (and
     roc.png, pr.png for clf). Raises DataError/FormatError on bad data or options.
@@ -382,7 +386,14 @@ def train(
     if not dist.main:
         return {}
     metrics = _evaluate(
-        out, family, tc, data, model_from_checkpoint(read_checkpoint(out)), device, plots=tc.plots
+        out,
+        family,
+        tc,
+        data,
+        model_from_checkpoint(read_checkpoint(out)),
+        device,
+        plots=tc.plots,
+        baselines=baselines,
     )
     metrics.update(
         {
@@ -411,15 +422,19 @@ def _evaluate(
     model: torch.nn.Module,
     device: torch.device,
     plots: bool,
+    baselines: Optional[dict[str, np.ndarray]] = None,
 ) -> dict[str, Any]:
-    """Metrics of ``model`` on the evaluation split beside the task's baseline."""
+    """Metrics of ``model`` on the evaluation split beside the task's baselines (their
+    predictions there when given, else fitted on the training split)."""
     cfg = config_of(model)
     task = cfg.task
     ev: Split = data.evaluation
     scores = predict(
         model.to(device), ev.inputs, batch_size=tc.recipe.eval_batch_size, device=device
     )
-    bases = fit_baselines(task, data.train.features, data.train.target, ev.features)
+    bases = baselines
+    if bases is None:
+        bases = fit_baselines(task, data.train.features, data.train.target, ev.features)
     base_metrics = {k: family.metrics(task, ev, p) for k, p in bases.items()}
     name = str(getattr(cfg, "arch", family.name))
     result: dict[str, Any] = {

@@ -399,3 +399,22 @@ def test_jobs_score_a_collection_in_worker_processes_to_the_same_bytes(tmp_path)
     assert res.stderr.strip() == f"Error: {bad}: invalid gzip data: the file is truncated"
     assert not (tmp_path / "jb" / "s1.scores.tsv").exists()
     assert not list((tmp_path / "jb").glob(".*"))
+
+
+def test_threads_keep_to_omp_num_threads_unless_given(exported, monkeypatch):
+    """OMP_NUM_THREADS (set by Snakemake, SLURM, this suite's workers) is the budget of
+    the onnxruntime session and the parser when no ``threads`` is given."""
+    from chromaformer.scoring.session import session_options
+
+    model = exported["cnn"][0].path
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert session_options().intra_op_num_threads == 3
+    assert session_options(2).intra_op_num_threads == 2
+    scorer = Scorer(model)
+    assert scorer.session.get_session_options().intra_op_num_threads == 3
+    b3 = cf.read_bins(REAL[0])  # 3 parser threads: the same arrays as one
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert np.array_equal(cf.read_bins(REAL[0]).counts, b3.counts)
+    for unset in ("", "0", "two"):
+        monkeypatch.setenv("OMP_NUM_THREADS", unset)
+        assert session_options().intra_op_num_threads == 0  # onnxruntime's default

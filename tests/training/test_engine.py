@@ -336,19 +336,12 @@ def test_real_sample_trains_to_a_useful_model(tmp_path):
 
 
 def _torchrun(tmp_path, common):
-    single = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "chromaformer.cli.train",
-            *map(str, common),
-            "--out",
-            str(tmp_path / "one"),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert single.returncode == 0, single.stderr
+    threads = torch.get_num_threads()
+    try:  # one process: this one (the same command, without a launcher)
+        single = run_cli("train", *common, "--out", tmp_path / "one")
+    finally:
+        torch.set_num_threads(threads)
+    assert single.exit_code == 0, single.output
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     ddp = subprocess.run(
         [
@@ -491,6 +484,10 @@ def test_cv_folds_out_of_fold_predictions_and_baselines(tmp_path):
     for run_ in result["runs"]:
         assert set(run_["baselines"]) == {"linear", "gradient_boosting"}
         assert run_["genes"]["train"] + run_["genes"]["valid"] + run_["scored"] == 50
+        # the run folder's metrics: the model and the baselines cv.json reports for it
+        folder = tmp_path / "cv" / f"fold{run_['fold']}-seed{run_['seed']}"
+        saved = json.loads((folder / "metrics.json").read_text())
+        assert saved["baselines"] == run_["baselines"] and saved["test"] == run_["model"]
     oof = pd.read_csv(tmp_path / "cv" / "oof.tsv", sep="\t")
     # every train+valid gene scored once per seed, never a test gene
     assert len(oof) == 100 and oof.groupby("seed").gene_id.nunique().tolist() == [50, 50]

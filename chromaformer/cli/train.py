@@ -337,6 +337,7 @@ def train(
                     data_root=given.get("data_root"),
                     cell_types=fields.get("cell_types"),
                     device=device,
+                    plots=False,  # reports; writes nothing into the run folder
                 )
             )
         )

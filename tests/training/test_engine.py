@@ -190,10 +190,11 @@ def test_cli_chromoformer_train_then_eval_mode(cf_cells, tmp_path):
     assert res.exit_code == 0, res.output
     assert "valid split" in res.output and "LR AUROC" in res.output
     assert len(list((tmp_path / "cache").glob("chromoformer-*.npz"))) == 1  # binned once
-    before = (out / "best.pt").stat().st_mtime_ns
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert {"best.pt", "roc.png"} <= set(before)
     res = run_cli(*base, "--mode", "eval")
     assert res.exit_code == 0 and "fold2" in res.output, res.output
-    assert (out / "best.pt").stat().st_mtime_ns == before
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before  # only reports
     res = run_cli("eval", out, "--json")
     assert json.loads(res.output)["evaluated_on"] == "valid"
 

@@ -1,4 +1,4 @@
-"""The figures of ``chromaformer explain`` (matplotlib, Agg, PNG at 100 dpi, atomic)."""
+"""The figures of ``chromaformer explain`` (PNG at 100 dpi, atomic)."""
 
 from __future__ import annotations
 
@@ -7,25 +7,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._figures import figure, save_png
 
 GROUPS = (("expressed", 1, "tab:red"), ("silent", 0, "tab:blue"))
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    _plt().close(fig)
-    return path
 
 
 def _positions_kb(bins: int, bin_size: int) -> np.ndarray:
@@ -41,9 +25,9 @@ def plot_importance(
     title: str,
 ) -> Path:
     """Mean Shapley value per mark, expressed vs silent genes, as grouped bars."""
-    plt = _plt()
     # wider for more marks: Chromoformer's seven names overlap at 6.5 inches
-    fig, ax = plt.subplots(figsize=(max(6.5, 0.95 * len(marks) + 1.5), 4))
+    fig = figure(figsize=(max(6.5, 0.95 * len(marks) + 1.5), 4))
+    ax = fig.subplots()
     x = np.arange(len(marks))
     for k, (name, g, color) in enumerate(GROUPS):
         vals = [importance[name][m] for m in marks]
@@ -53,8 +37,7 @@ def plot_importance(
     ax.set_ylabel("mean Shapley value (logit)")
     ax.set_title(f"{title}: mark importance", fontsize=10)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    return _save(fig, out / "mark_importance.png")
+    return save_png(fig, out / "mark_importance.png")
 
 
 def plot_profiles(
@@ -62,10 +45,10 @@ def plot_profiles(
 ) -> Path:
     """Mean occlusion attribution per bin, one panel per mark, expressed vs silent;
     the TSS marked."""
-    plt = _plt()
     bins = profile.shape[1]
     x = _positions_kb(bins, bin_size)
-    fig, axes = plt.subplots(1, len(marks), figsize=(2.6 * len(marks), 3.2), sharey=True)
+    fig = figure(figsize=(2.6 * len(marks), 3.2))
+    axes = fig.subplots(1, len(marks), sharey=True)
     for k, (ax, mark) in enumerate(zip(np.atleast_1d(axes), marks)):
         for name, g, color in GROUPS:
             ax.plot(x, profile[g, :, k], color=color, label=f"{name} ({int(n[g])})")
@@ -77,19 +60,18 @@ def plot_profiles(
             ax.set_ylabel("logit drop when removed")
             ax.legend(fontsize=7)
     fig.suptitle(f"{title}: where each mark matters (dashed: TSS)", fontsize=10)
-    fig.tight_layout()
-    return _save(fig, out / "profiles.png")
+    return save_png(fig, out / "profiles.png")
 
 
 def plot_heatmap(
     out: Path, gene: str, marks: Sequence[str], amap: np.ndarray, bin_size: int, title: str
 ) -> Path:
     """One gene's (bins x marks) occlusion map, marks as rows, diverging colours."""
-    plt = _plt()
     bins = amap.shape[0]
     x = _positions_kb(bins, bin_size)
     lim = float(np.abs(amap).max()) or 1.0
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(marks) + 1.6))
+    fig = figure(figsize=(8, 0.45 * len(marks) + 1.6))
+    ax = fig.subplots()
     step = (x[1] - x[0]) if bins > 1 else bin_size / 1000
     extent = (x[0] - step / 2, x[-1] + step / 2, len(marks) - 0.5, -0.5)
     im = ax.imshow(amap.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, extent=extent)
@@ -98,21 +80,19 @@ def plot_heatmap(
     ax.set_xlabel("kb from TSS (dashed)")
     ax.set_title(f"{title}: {gene}", fontsize=10)
     fig.colorbar(im, ax=ax, label="logit drop when removed")
-    fig.tight_layout()
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in gene)
-    return _save(fig, out / f"heatmap_{safe}.png")
+    return save_png(fig, out / f"heatmap_{safe}.png")
 
 
 def plot_effects(out_tsv: Path, diff: np.ndarray, column: str, what: str) -> Path:
     """The distribution of the what-if differences (after - before) over genes."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = figure(figsize=(6, 4))
+    ax = fig.subplots()
     ax.hist(diff, bins=60, color="tab:purple")
     ax.axvline(0, color="k", lw=0.8)
     ax.set_xlabel(f"{column} after - before")
     ax.set_ylabel("genes")
     mean = float(np.mean(diff)) if len(diff) else float("nan")
     ax.set_title(f"what if {what}: {len(diff)} genes, mean {mean:+.3f}", fontsize=10)
-    fig.tight_layout()
     name = out_tsv.name[: -len(".tsv")] if out_tsv.name.endswith(".tsv") else out_tsv.name
-    return _save(fig, out_tsv.with_name(f"{name}.effects.png"))
+    return save_png(fig, out_tsv.with_name(f"{name}.effects.png"))

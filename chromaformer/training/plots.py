@@ -1,4 +1,4 @@
-"""ROC and PR curves of a run's evaluation split (matplotlib, Agg, PNG, atomic)."""
+"""ROC and PR curves of a run's evaluation split (PNG, atomic)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._figures import figure, save_png
 
 
 def plot_curves(
@@ -20,14 +20,11 @@ def plot_curves(
     split: str = "test",
 ) -> None:
     """Write ``out/roc.png`` and ``out/pr.png``: one curve per cell type (+ pooled)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from sklearn.metrics import precision_recall_curve, roc_curve
 
     for kind in ("roc", "pr"):
-        fig, ax = plt.subplots(figsize=(5, 5))
+        fig = figure(figsize=(5, 5))
+        ax = fig.subplots()
         groups = [(ct, cell == i) for i, ct in enumerate(cell_types)]
         if len(cell_types) > 1:
             groups.append(("pooled", np.ones_like(labels, dtype=bool)))
@@ -48,7 +45,4 @@ def plot_curves(
             ax.set(xlabel="recall", ylabel="precision")
         ax.set_title(f"{title}: {kind.upper()} ({split})")
         ax.legend(loc="lower right" if kind == "roc" else "lower left", fontsize=8)
-        fig.tight_layout()
-        with atomic_path(out / f"{kind}.png") as tmp:
-            fig.savefig(tmp, format="png", dpi=100)
-        plt.close(fig)
+        save_png(fig, out / f"{kind}.png")

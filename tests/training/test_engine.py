@@ -51,9 +51,23 @@ def same_state(a, b):
 
 
 def test_hybrid_learns_the_simulated_genome(sim_root, tmp_path):
-    metrics = run(
-        sim_root, tmp_path, arch="hybrid", epochs=3, batch_size=32, lr=2e-3, options={"n_layers": 1}
-    )
+    import matplotlib
+
+    backend = matplotlib.get_backend()
+    matplotlib.use("pdf")  # a user's own backend: drawing the PNG curves leaves it alone
+    try:
+        metrics = run(
+            sim_root,
+            tmp_path,
+            arch="hybrid",
+            epochs=3,
+            batch_size=32,
+            lr=2e-3,
+            options={"n_layers": 1},
+        )
+        assert matplotlib.get_backend() == "pdf"
+    finally:
+        matplotlib.use(backend)
     assert metrics["test"]["mean_auroc"] > 0.8, metrics["test"]
     assert set(metrics["test"]["per_cell"]) == {"E1", "E2"}
     assert metrics["baseline_name"] == "logistic regression"

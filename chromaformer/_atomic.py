@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import tempfile
+import secrets
+import shutil
 from pathlib import Path
 from typing import Iterator
 
@@ -15,14 +16,71 @@ from ._base import PathLike
 WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO, errno.EROFS})
 
 
+#: the temporaries that exist (or are being made) now: each is listed before its file is
+#: created, so :func:`remove_temporaries` finds it whenever a signal interrupts
+_LIVE: set[Path] = set()
+
+
+def _create(target: Path) -> Path:
+    """A new empty file beside ``target`` (``.NAME.<random>.tmp``), listed in ``_LIVE``."""
+    while True:
+        tmp = target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp"
+        _LIVE.add(tmp)
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            return tmp
+        except FileExistsError:  # another's name: draw again
+            _LIVE.discard(tmp)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            _LIVE.discard(tmp)
+            raise
+
+
+def remove_temporaries() -> None:
+    """Remove every temporary that :func:`atomic_path` and :func:`temporary_folder` have
+    made and not yet renamed or removed: what a signal (SIGTERM) can leave when it
+    interrupts them between their steps. The commands call it as they stop."""
+    for tmp in list(_LIVE):
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            if tmp.is_dir() and not tmp.is_symlink():
+                shutil.rmtree(tmp)
+            else:
+                tmp.unlink()
+        _LIVE.discard(tmp)
+
+
+@contextlib.contextmanager
+def temporary_folder(parent: PathLike, prefix: str) -> Iterator[Path]:
+    """A new private folder in ``parent`` (``PREFIX<random>``), removed with what it
+    holds on the way out, listed in ``_LIVE`` from before it exists."""
+    while True:
+        folder = Path(parent) / f"{prefix}{secrets.token_hex(8)}"
+        _LIVE.add(folder)
+        try:
+            os.mkdir(folder, 0o700)
+            break
+        except FileExistsError:  # another's name: draw again
+            _LIVE.discard(folder)
+        except BaseException:  # interrupted: the folder may exist already
+            with contextlib.suppress(FileNotFoundError):
+                folder.rmdir()
+            _LIVE.discard(folder)
+            raise
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        _LIVE.discard(folder)
+
+
 @contextlib.contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it into place on success only."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = _create(target)
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o644)
@@ -35,3 +93,5 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
         ):
             err.filename = str(target)  # name the file the user asked for, not ours
         raise
+    finally:
+        _LIVE.discard(tmp_path)

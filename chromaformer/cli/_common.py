@@ -10,6 +10,7 @@ from typing import Any, Callable, TypeVar
 
 import click
 
+from .._atomic import remove_temporaries
 from ..errors import DataError, FormatError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,6 +38,7 @@ def one_line_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except Terminated as t:
+            remove_temporaries()  # any a write was making when the signal came
             name = signal.Signals(t.args[0]).name
             click.echo(f"Error: stopped by {name}; no partial output was left", err=True)
             sys.exit(128 + t.args[0])

@@ -21,7 +21,6 @@ Expressed vs silent: the input's labels when it has them, else the model's call
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._atomic import atomic_path, temporary_folder
 from .._base import PathLike
 from ..errors import DataError
 from ..scoring.engine import NpzStream, Scorer, prefetch
@@ -139,7 +138,7 @@ def explain(
     n = 0
     marks = tuple(info.marks)
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".chromaformer-explain-", dir=out) as tmp:
+    with temporary_folder(out, ".chromaformer-explain-") as tmp:
         npz = NpzStream(Path(tmp))
         rows_path = Path(tmp) / "rows.tsv"
         with open(rows_path, "w", encoding="utf-8", newline="\n") as fh:

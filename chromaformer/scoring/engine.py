@@ -8,6 +8,7 @@ reading the next chunk with scoring this one, the atomic TSV, optional attention
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import tempfile
@@ -20,7 +21,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._atomic import atomic_path, temporary_folder
 from .._base import PathLike
 from ..contract import ATTENTION_OUTPUTS, OBSERVED_COLUMN, ModelInfo
 from ..errors import DataError
@@ -255,12 +256,17 @@ def score(
     genes = 0
     column = ""
     with (
-        tempfile.TemporaryDirectory(
-            prefix=".chromaformer-score-", dir=out.parent if out.parent.exists() else None
+        (  # where --attention's arrays gather
+            temporary_folder(
+                out.parent if out.parent.exists() else tempfile.gettempdir(),
+                ".chromaformer-score-",
+            )
+            if attn_path is not None
+            else contextlib.nullcontext()
         ) as tmp,
         atomic_path(out) as tmp_out,
     ):
-        npz = NpzStream(Path(tmp)) if attn_path is not None else None
+        npz = NpzStream(tmp) if tmp is not None else None
         with open(tmp_out, "w", encoding="utf-8", newline="\n") as fh:
             for part in prefetch(family.chunks(info, src, chunk_genes=chunk, threads=threads)):
                 res = scorer.run(part.feeds, names, batch_size=batch_size)

@@ -418,3 +418,42 @@ def test_threads_keep_to_omp_num_threads_unless_given(exported, monkeypatch):
     for unset in ("", "0", "two"):
         monkeypatch.setenv("OMP_NUM_THREADS", unset)
         assert session_options().intra_op_num_threads == 0  # onnxruntime's default
+
+
+def test_a_signal_between_the_steps_of_a_temporary_leaves_nothing(tmp_path, monkeypatch):
+    """The window test_sigterm_leaves_no_temporary_files hits now and then, made certain:
+    an interrupt just after a temporary file or folder was created, and one while a
+    write is open (the commands' SIGTERM handler then removes what is listed)."""
+    from chromaformer import _atomic
+
+    real_close, real_mkdir = os.close, os.mkdir
+
+    def interrupted(real):
+        def call(*args, **kwargs):
+            real(*args, **kwargs)
+            raise KeyboardInterrupt  # what the signal handler raises, after the step
+
+        return call
+
+    monkeypatch.setattr(_atomic.os, "close", interrupted(real_close))
+    with pytest.raises(KeyboardInterrupt):
+        with _atomic.atomic_path(tmp_path / "a.tsv"):
+            pass
+    monkeypatch.setattr(_atomic.os, "close", real_close)
+    monkeypatch.setattr(_atomic.os, "mkdir", interrupted(real_mkdir))
+    with pytest.raises(KeyboardInterrupt):
+        with _atomic.temporary_folder(tmp_path, ".work-"):
+            pass
+    monkeypatch.setattr(_atomic.os, "mkdir", real_mkdir)
+    assert list(tmp_path.iterdir()) == [] and not _atomic._LIVE
+    with pytest.raises(KeyboardInterrupt):
+        with (
+            _atomic.atomic_path(tmp_path / "b.tsv") as tmp,
+            _atomic.temporary_folder(tmp_path, ".work-") as folder,
+        ):
+            (folder / "part").write_text("x")
+            assert tmp.exists() and len(_atomic._LIVE) == 2
+            _atomic.remove_temporaries()  # the handler's sweep, mid-write
+            assert list(tmp_path.iterdir()) == []
+            raise KeyboardInterrupt  # and the unwinding after it finds nothing to remove
+    assert list(tmp_path.iterdir()) == [] and not _atomic._LIVE

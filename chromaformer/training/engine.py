@@ -74,6 +74,7 @@ class _Dist:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.active = self.world > 1
+        self.device = device
         if self.active and not torch.distributed.is_initialized():
             backend = "nccl" if device.type == "cuda" else "gloo"
             torch.distributed.init_process_group(backend)
@@ -85,6 +86,14 @@ class _Dist:
     def barrier(self) -> None:
         if self.active:
             torch.distributed.barrier()
+
+    def from_main(self, flag: bool) -> bool:
+        """Rank 0's ``flag`` on every rank: a decision that all ranks must take alike."""
+        if not self.active:
+            return flag
+        t = torch.tensor([1 if flag else 0], device=self.device)
+        torch.distributed.broadcast(t, src=0)
+        return bool(t.item())
 
 
 def _tensors(arrays: Sequence[np.ndarray], device: torch.device) -> list[torch.Tensor]:
@@ -330,14 +339,18 @@ def train(
             progress.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
         progress.close()
         train_seconds = time.perf_counter() - t0
-        valid = family.metrics(
-            task,
-            data.valid,
-            predict(
-                network, data.valid.inputs, batch_size=tc.recipe.eval_batch_size, device=device
-            ),
-        )
-        improved = is_better(task, valid, best_valid)
+        valid: dict[str, Any] = {}
+        improved = False
+        if dist.main:  # validation on rank 0 alone; the others take its decision
+            valid = family.metrics(
+                task,
+                data.valid,
+                predict(
+                    network, data.valid.inputs, batch_size=tc.recipe.eval_batch_size, device=device
+                ),
+            )
+            improved = is_better(task, valid, best_valid)
+        improved = dist.from_main(improved)
         if improved:
             best_valid, best_epoch, stale = valid, epoch + 1, 0
         else:
@@ -372,12 +385,13 @@ def train(
                 writer = csv.DictWriter(fh, fieldnames=list(row))
                 writer.writeheader()
                 writer.writerows(history)
-        _say(
-            tc,
-            dist,
-            f"epoch {epoch + 1}/{epochs}: loss {row['train_loss']:.4f}, valid "
-            f"{key} {valid[key]:.4f}{' *' if improved else ''} ({train_seconds:.1f} s)",
-        )
+        if dist.main:
+            _say(
+                tc,
+                dist,
+                f"epoch {epoch + 1}/{epochs}: loss {row['train_loss']:.4f}, valid "
+                f"{key} {valid[key]:.4f}{' *' if improved else ''} ({train_seconds:.1f} s)",
+            )
         dist.barrier()
         if rc.patience and stale >= rc.patience:
             _say(tc, dist, f"early stop: no improvement for {rc.patience} epochs")

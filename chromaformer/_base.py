@@ -20,10 +20,10 @@ def cores() -> int:
 
 def env_threads() -> Optional[int]:
     """The thread budget that ``OMP_NUM_THREADS`` gives this process, or None when it is
-    unset or not a positive integer. Schedulers set it to a job's share of a machine
-    (Snakemake to a rule's ``threads``, many SLURM setups to ``--cpus-per-task``), and
-    PyTorch already keeps to it: the parsers and onnxruntime sessions do too, where no
-    explicit ``threads`` is given."""
+    unset or not a positive integer. It is how a job is given its share of a machine
+    (Snakemake sets it to a rule's ``threads``; SLURM job scripts commonly set it from
+    ``$SLURM_CPUS_PER_TASK``), and PyTorch already keeps to it: the parsers and the
+    onnxruntime sessions do too, where no explicit ``threads`` is given."""
     try:
         n = int(os.environ.get("OMP_NUM_THREADS", ""))
     except ValueError:

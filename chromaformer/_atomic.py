@@ -8,7 +8,7 @@ import os
 import secrets
 import shutil
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from ._base import PathLike
 
@@ -21,20 +21,21 @@ WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO, er
 _LIVE: set[Path] = set()
 
 
-def _create(target: Path) -> Path:
-    """A new empty file beside ``target`` (``.NAME.<random>.tmp``), listed in ``_LIVE``."""
+def _new(name: Callable[[str], Path], make: Callable[[Path], None]) -> Path:
+    """``make`` a new file or folder at ``name(<random>)``, listed in ``_LIVE`` before it
+    exists; a name already taken draws again, an interruption removes what was made."""
     while True:
-        tmp = target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp"
-        _LIVE.add(tmp)
+        path = name(secrets.token_hex(8))
+        _LIVE.add(path)
         try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            return tmp
+            make(path)
+            return path
         except FileExistsError:  # another's name: draw again
-            _LIVE.discard(tmp)
-        except BaseException:
+            _LIVE.discard(path)
+        except BaseException:  # interrupted: the file or folder may exist already
             with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            _LIVE.discard(tmp)
+                path.rmdir() if path.is_dir() else path.unlink()
+            _LIVE.discard(path)
             raise
 
 
@@ -55,19 +56,7 @@ def remove_temporaries() -> None:
 def temporary_folder(parent: PathLike, prefix: str) -> Iterator[Path]:
     """A new private folder in ``parent`` (``PREFIX<random>``), removed with what it
     holds on the way out, listed in ``_LIVE`` from before it exists."""
-    while True:
-        folder = Path(parent) / f"{prefix}{secrets.token_hex(8)}"
-        _LIVE.add(folder)
-        try:
-            os.mkdir(folder, 0o700)
-            break
-        except FileExistsError:  # another's name: draw again
-            _LIVE.discard(folder)
-        except BaseException:  # interrupted: the folder may exist already
-            with contextlib.suppress(FileNotFoundError):
-                folder.rmdir()
-            _LIVE.discard(folder)
-            raise
+    folder = _new(lambda r: Path(parent) / f"{prefix}{r}", lambda p: os.mkdir(p, 0o700))
     try:
         yield folder
     finally:
@@ -80,7 +69,10 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it into place on success only."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = _create(target)
+    tmp_path = _new(
+        lambda r: target.parent / f".{target.name}.{r}.tmp",
+        lambda p: os.close(os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)),
+    )
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o644)

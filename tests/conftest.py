@@ -24,15 +24,8 @@ if _WORKERS > 1 and "OMP_NUM_THREADS" not in os.environ:
 SLOW = {"exported", "cf_runs", "cf_cells", "sim_root", "sim_model"}
 
 
-#: the longest tests (tens of seconds of commands each): started first, so that under
-#: pytest-xdist no worker is left running one of them alone at the end of the suite
-LONGEST = ("test_examples_run", "torchrun", "test_demo", "test_workflow_", "test_page_")
-
-
 def pytest_collection_modifyitems(items):
-    """Markers for a quick subset (``-m "not slow"``); the README command runs all.
-    The longest tests go first (a stable sort: the same order on every worker)."""
-    items.sort(key=lambda item: not any(key in item.nodeid for key in LONGEST))
+    """Markers for a quick subset (``-m "not slow"``); the README command runs all."""
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         if names & SLOW or "demo" in item.nodeid or "torchrun" in item.nodeid:

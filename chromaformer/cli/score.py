@@ -125,13 +125,10 @@ def score(
     and AUPR (or MSE, Pearson r, R²) are printed. Outputs appear only when complete: a
     bad line anywhere leaves no output file.
     """
-    from ..metrics import import_in_background
     from ..progress import bar
     from ..scoring import Scorer, output_paths
     from ..scoring import score as run
 
-    if not no_labels:  # scikit-learn, for the metrics, loads while the session builds
-        import_in_background()
     scorer = Scorer(model, device=device, threads=threads)
     info = scorer.info
     if info.family == "bins":

@@ -85,17 +85,20 @@ class GroupedPerMarkBiLSTM(nn.Module):
             o = torch.sigmoid(torch.matmul(a, self.w_o))
             c = f * c + i * g
             h = o * torch.tanh(c)
-            steps.append(h)
-        hs = torch.stack(steps)  # (steps, G, batch, H): contiguous appends
+            steps.append(h.unsqueeze(2))
+        # (G, batch, steps, H): each gene's states in a row, so that both reductions over
+        # the steps below are batched MatMuls that read the stack once each (an
+        # element-wise Mul + ReduceSum reads it twice and writes it once more)
+        hs = torch.cat(steps, dim=2)
         # bin attention: score(bin t) = ctx_fwd . h_fwd(t) + ctx_bwd . h_bwd(t), where the
         # backward recurrence reached bin t at step bins-1-t
-        s = torch.matmul(hs, self.context).squeeze(-1)  # (steps, G, batch)
-        scores = s[:, :marks] + s[:, marks:].flip(0)  # (bins, marks, batch)
-        alpha = torch.softmax(scores, dim=0)
-        weights = torch.cat([alpha, alpha.flip(0)], dim=1).unsqueeze(-1)  # (steps, G, batch, 1)
-        emb = (weights * hs).sum(dim=0)  # (G, batch, H)
+        s = torch.matmul(hs, self.context.unsqueeze(1)).squeeze(-1)  # (G, batch, steps)
+        scores = s[:marks] + s[marks:].flip(-1)  # (marks, batch, bins)
+        alpha = torch.softmax(scores, dim=-1)
+        weights = torch.cat([alpha, alpha.flip(-1)], dim=0).unsqueeze(2)  # (G, batch, 1, steps)
+        emb = torch.matmul(weights, hs).squeeze(2)  # (G, batch, H)
         emb = torch.cat([emb[:marks], emb[marks:]], dim=-1)  # (marks, batch, 2H)
-        return emb.transpose(0, 1), alpha.permute(2, 1, 0)
+        return emb.transpose(0, 1), alpha.transpose(0, 1)
 
 
 def is_recurrent_weight(name: str) -> bool:

@@ -229,8 +229,6 @@ def score(
     """
     info: ModelInfo = scorer.info
     family = scorer.family
-    if labels:  # the metrics at the end need scikit-learn: import it while scoring
-        import_in_background()
     src = source if isinstance(source, tuple) else os.fspath(source)
     out = Path(output)
     attn_path = Path(attention) if attention is not None else None
@@ -255,6 +253,7 @@ def score(
     ids: list[np.ndarray] = []
     genes = 0
     column = ""
+    truth_has_both = False
     with (
         (  # where --attention's arrays gather
             temporary_folder(
@@ -279,6 +278,13 @@ def score(
                 cols = [part.gene_ids, np.char.mod("%.7g", vals)]
                 if column and part.observed is not None:
                     obs = part.observed
+                    if info.task == "clf" and not truth_has_both:
+                        # AUROC at the end needs scikit-learn: import it while scoring,
+                        # once both classes are seen (a genome prepared without
+                        # expression is all 0s: no metrics, and no import to pay for)
+                        truth_has_both = _both_classes(obs, truth)
+                        if truth_has_both:
+                            import_in_background()
                     cols.append(obs.astype(str) if info.task == "clf" else np.char.mod("%.7g", obs))
                     truth.append(obs)
                 fh.write("".join("\t".join(row) + "\n" for row in zip(*cols)))
@@ -317,6 +323,12 @@ def score(
     if truth:
         result.metrics = _metrics(info.task, np.concatenate(truth), all_values)
     return result
+
+
+def _both_classes(chunk: np.ndarray, earlier: Sequence[np.ndarray]) -> bool:
+    """Whether 0/1 labels so far hold both classes (``earlier``: all one class)."""
+    seen = set(np.unique(chunk).tolist()) | {int(e[0]) for e in earlier[:1] if len(e)}
+    return len(seen) > 1
 
 
 def _describe(source: Any) -> str:

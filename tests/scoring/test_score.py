@@ -7,6 +7,7 @@ import gzip
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -457,3 +458,33 @@ def test_a_signal_between_the_steps_of_a_temporary_leaves_nothing(tmp_path, monk
             assert list(tmp_path.iterdir()) == []
             raise KeyboardInterrupt  # and the unwinding after it finds nothing to remove
     assert list(tmp_path.iterdir()) == [] and not _atomic._LIVE
+
+
+def test_scikit_learn_loads_only_for_labels_that_hold_both_classes(exported, tmp_path):
+    """A genome prepared without expression is labelled all 0: it gets no metrics, so
+    scoring it must not pay about a second of CPU for importing scikit-learn."""
+    sim = cf.simulate_genome(300, seed=4, bins=100)
+    both = tmp_path / "both.csv"
+    cf.write_bins(both, sim.counts, sim.labels, sim.gene_ids)
+    zeros = tmp_path / "zeros.csv"
+    cf.write_bins(zeros, sim.counts, np.zeros_like(sim.labels), sim.gene_ids)
+    code = (
+        "import sys; from chromaformer.cli import main\n"
+        "try:\n    main(sys.argv[1:])\n"
+        "except SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('sklearn' in sys.modules)"
+    )
+    model = str(exported["hybrid"][0].path)
+    seen = {}
+    for src in (both, zeros):
+        res = subprocess.run(
+            [sys.executable, "-c", code, "score", str(src), "-m", model, "-q"],
+            capture_output=True,
+            text=True,
+        )
+        assert res.returncode == 0, res.stderr
+        seen[src.stem] = res.stdout.split()[-1] == "True"
+        assert ("AUROC" in res.stdout) == (src is both)
+    assert seen == {"both": True, "zeros": False}
+    table = pd.read_csv(tmp_path / "zeros.scores.tsv", sep="\t")
+    assert list(table.columns) == ["gene_id", "probability", "label"] and set(table.label) == {0}

@@ -236,7 +236,8 @@ def _report(
     family: str,
 ) -> dict[str, Any]:
     """Mean and sd over runs of the selection metric (and AUPR for clf), for the model
-    and each baseline; for clf also the pooled out-of-fold AUROC per seed."""
+    and each baseline; for clf also the pooled out-of-fold AUROC per seed and, with
+    several seeds, that of their predictions averaged per gene."""
     from ..metrics import auroc_aupr
 
     def values(pick) -> list[float]:
@@ -258,6 +259,13 @@ def _report(
                 pooled[b].append(auroc_aupr(y, np.array([row[5][b] for row in rows]))["auroc"])
         for name, vals in pooled.items():
             summary[name]["pooled_auroc"] = _summary(vals)
+        if seeds > 1:  # the seeds' predictions averaged per gene: their ensemble's AUROC
+            genes: dict[str, list] = {}
+            for row in oof:
+                genes.setdefault(row[0], [row[3], []])[1].append(row[4])
+            y = np.array([v[0] for v in genes.values()])
+            mean = np.array([np.mean(v[1]) for v in genes.values()])
+            summary["model"]["pooled_auroc_seeds_averaged"] = auroc_aupr(y, mean)["auroc"]
     return {
         "task": task,
         "family": family,
@@ -293,6 +301,12 @@ def format_cv(result: dict[str, Any]) -> str:
             p = s["pooled_auroc"]
             row += f"{p['mean']:>18.4f} +- {p['sd']:.4f}"
         lines.append(row)
+    averaged = result["summary"]["model"].get("pooled_auroc_seeds_averaged")
+    if averaged is not None:
+        lines.append(
+            f"{'the seeds averaged':<22}{'':>20}{averaged:>18.4f}"
+            "   (per gene, as in one ensemble model)"
+        )
     if "ensemble" in result:
         lines.append(
             f"{'ensemble of the seeds':<22}{result['ensemble'][key]:>12.4f}"

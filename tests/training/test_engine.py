@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 
 import chromaformer as cf
 from chromaformer.models import ChromoformerConfig, load_model
@@ -503,11 +504,16 @@ def test_cv_folds_out_of_fold_predictions_and_baselines(tmp_path):
     summary = result["summary"]
     assert summary["model"]["mean_auroc"]["n"] == 10
     assert summary["model"]["pooled_auroc"]["n"] == 2
+    seeds_mean = oof.groupby("gene_id").agg(observed=("observed", "first"), p=("model", "mean"))
+    assert summary["model"]["pooled_auroc_seeds_averaged"] == pytest.approx(
+        roc_auc_score(seeds_mean.observed, seeds_mean.p)
+    )
     assert json.loads((tmp_path / "cv" / "cv.json").read_text())["summary"] == json.loads(
         json.dumps(summary)
     )
     table = format_cv(result)
     assert "5-fold cross-validation" in table and "gradient boosting" in table
+    assert "the seeds averaged" in table
 
 
 def test_cv_by_chromosome_keeps_chromosomes_whole():

@@ -11,11 +11,20 @@ operators (MatMul, Sigmoid, Tanh, Mul, Add, Concat) that any ONNX runtime runs.
 
 Weights are copied from the trained module, gate by gate, with the input weight and
 both biases folded into the recurrent matrix (the step's input is ``[h, x_t, 1]``).
+
+:class:`ExportEncoderLayer` is the same for the Transformer over the marks: it computes
+``nn.TransformerEncoderLayer``'s function with the attention scale on the queries, so
+that the exported keys' transpose feeds the MatMul directly, which onnxruntime fuses
+into one MatMul over transposed keys (PyTorch's math path scales the transposed keys,
+and onnxruntime then runs that transpose, of a 5-wide last axis, on its own).
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .layers import PerMarkBiLSTM
@@ -108,8 +117,55 @@ def is_recurrent_weight(name: str) -> bool:
     return name.rsplit(".", 1)[-1] in {f"w_{g}" for g in _GATES}
 
 
+class ExportEncoderLayer(nn.Module):
+    """Same inputs, outputs and numbers as the post-norm, ReLU, batch-first
+    ``nn.TransformerEncoderLayer`` it is built from, in inference (no dropout)."""
+
+    def __init__(self, source: nn.TransformerEncoderLayer) -> None:
+        super().__init__()
+        attn = source.self_attn
+        if (
+            source.norm_first
+            or source.activation_relu_or_gelu != 1
+            or not attn.batch_first
+            or not attn._qkv_same_embed_dim
+            or attn.in_proj_bias is None
+        ):
+            raise ValueError("the export form needs a post-norm ReLU batch-first layer")
+        self.heads: int = int(attn.num_heads)
+        self.scale: float = 1.0 / math.sqrt(attn.embed_dim // attn.num_heads)
+        self.in_proj = nn.Linear(attn.embed_dim, 3 * attn.embed_dim)
+        self.in_proj.weight, self.in_proj.bias = attn.in_proj_weight, attn.in_proj_bias
+        self.out_proj = attn.out_proj
+        self.linear1, self.linear2 = source.linear1, source.linear2
+        self.norm1, self.norm2 = source.norm1, source.norm2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, seq, dim = x.shape
+        q, k, v = (
+            t.reshape(batch, seq, self.heads, dim // self.heads).transpose(1, 2)
+            for t in self.in_proj(x).chunk(3, dim=-1)
+        )  # (batch, heads, seq, head dim)
+        att = torch.softmax(torch.matmul(q * self.scale, k.transpose(-1, -2)), dim=-1)
+        o = torch.matmul(att, v).transpose(1, 2).reshape(batch, seq, dim)
+        x = self.norm1(x + self.out_proj(o))
+        return self.norm2(x + self.linear2(F.relu(self.linear1(x))))
+
+
+def _export_encoder(encoder: nn.TransformerEncoder) -> nn.Module:
+    """The encoder's layers in their export form, in order (it is left as it is if one
+    of them does not qualify). In inference, without a mask, that is all
+    ``nn.TransformerEncoder.forward`` does."""
+    try:
+        layers: list[nn.Module] = [ExportEncoderLayer(la) for la in encoder.layers]
+    except ValueError:
+        return encoder
+    return nn.Sequential(*layers, *([encoder.norm] if encoder.norm is not None else []))
+
+
 def grouped_copy(model: nn.Module) -> nn.Module:
-    """A deep copy of ``model`` whose bin level is the grouped form (for export)."""
+    """A deep copy of ``model`` in its export form: the bin level grouped, and the
+    Transformer's layers as :class:`ExportEncoderLayer` (where they qualify)."""
     import copy
 
     out = copy.deepcopy(model).eval()
@@ -117,4 +173,8 @@ def grouped_copy(model: nn.Module) -> nn.Module:
         bins = getattr(module, "bins", None)
         if isinstance(bins, PerMarkBiLSTM):
             module.bins = GroupedPerMarkBiLSTM(bins)
+        for parent in list(module.modules()):
+            for name, child in list(parent.named_children()):
+                if isinstance(child, nn.TransformerEncoder):
+                    setattr(parent, name, _export_encoder(child))
     return out

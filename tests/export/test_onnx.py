@@ -113,6 +113,28 @@ def test_grouped_recurrence_equals_the_per_mark_lstms(marks, bins, hidden):
     torch.testing.assert_close(alpha2, alpha, atol=1e-7, rtol=1e-5)
 
 
+@pytest.mark.parametrize("d_model,heads,layers", [(64, 4, 2), (32, 2, 1)])
+def test_export_encoder_layers_equal_pytorchs_transformer(d_model, heads, layers):
+    """The marks' Transformer in its export form (attention scale on the queries) computes
+    nn.TransformerEncoder's function; other kinds of layer are left as they are."""
+    from torch import nn
+
+    from chromaformer.models.grouped import ExportEncoderLayer, grouped_copy
+    from chromaformer.models.layers import MarkTransformer
+
+    torch.manual_seed(d_model + heads)
+    block = MarkTransformer(5, d_model, heads, 2 * d_model, layers, 0.5).eval()
+    export = grouped_copy(block)
+    assert [type(m) for m in export.encoder] == [ExportEncoderLayer] * layers
+    x = torch.randn(11, 5, d_model)
+    with torch.no_grad():
+        torch.testing.assert_close(export(x), block(x), atol=1e-6, rtol=1e-5)
+    gelu = nn.TransformerEncoder(
+        nn.TransformerEncoderLayer(16, 2, 32, activation="gelu", batch_first=True), 1
+    )
+    assert isinstance(grouped_copy(nn.Sequential(gelu))[0], nn.TransformerEncoder)
+
+
 def test_export_is_byte_reproducible(tmp_path, exported):
     src, _ = random_checkpoint(tmp_path, "cnn")
     again = export_onnx(src, tmp_path / "again.onnx")

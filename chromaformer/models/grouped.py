@@ -173,8 +173,8 @@ def grouped_copy(model: nn.Module) -> nn.Module:
         bins = getattr(module, "bins", None)
         if isinstance(bins, PerMarkBiLSTM):
             module.bins = GroupedPerMarkBiLSTM(bins)
-        for parent in list(module.modules()):
-            for name, child in list(parent.named_children()):
-                if isinstance(child, nn.TransformerEncoder):
-                    setattr(parent, name, _export_encoder(child))
+    for parent in list(out.modules()):  # an ensemble's members among them
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.TransformerEncoder):
+                setattr(parent, name, _export_encoder(child))
     return out

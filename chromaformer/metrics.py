@@ -19,6 +19,11 @@ import numpy as np
 SELECTION = {"clf": ("mean_auroc", True), "reg": ("mse", False), "diff": ("mse", False)}
 #: Between validation metrics tied on the selection metric, the lower of this wins.
 TIE_BREAK = "log_loss"
+#: The selection when the training genes are fewer than one batch (the recipe's
+#: ``few_genes_epoch_steps``): a handful of validation genes tie or saturate AUROC before
+#: the model has learned a scale, so the lowest validation log loss picks the checkpoint
+#: (measured in docs/training.md). Tasks absent here keep :data:`SELECTION`.
+FEW_GENES_SELECTION = {"clf": ("log_loss", False)}
 BASELINE_NAME = {
     "clf": "logistic regression",
     "reg": "ridge regression",
@@ -129,14 +134,20 @@ def task_metrics(
     return regression_metrics(target, pred)
 
 
-def is_better(task: str, new: dict[str, Any], best: Optional[dict[str, Any]]) -> bool:
-    """Whether ``new`` validation metrics beat ``best`` (NaN never wins). A tie on the
+def is_better(
+    task: str,
+    new: dict[str, Any],
+    best: Optional[dict[str, Any]],
+    selection: Optional[tuple[str, bool]] = None,
+) -> bool:
+    """Whether ``new`` validation metrics beat ``best`` (NaN never wins) on ``selection``
+    (metric, higher wins; default: the task's :data:`SELECTION`). A tie on the
     selection metric, common with few validation genes (AUROC moves in steps of
     1 / (positives x negatives)), goes to the lower :data:`TIE_BREAK` metric when both
     have it: else a barely trained first epoch would win every tie."""
     if best is None:
         return True
-    key, higher = SELECTION[task]
+    key, higher = selection or SELECTION[task]
     a, b = new.get(key, float("nan")), best.get(key, float("nan"))
     if np.isnan(a):
         return False

@@ -163,7 +163,9 @@ FAMILY_OPTIONS = {
     default=None,
     type=click.IntRange(min=0),
     help="At least this many optimiser steps: on few genes each epoch makes several "
-    "passes over them [default: 1500; 0 for attentivechrome and chromoformer]",
+    "passes over them; on fewer than one batch an epoch is at most 10 steps (more epochs, "
+    "--patience scaled alike) and the lowest validation log loss picks the epoch "
+    "[default: 1500; 0 for attentivechrome and chromoformer]",
 )
 @click.option(
     "--batch-size",

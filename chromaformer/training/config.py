@@ -14,7 +14,9 @@ from typing import Any, NamedTuple, Optional
 #: that every step is a full pass over them), batch 64, 5% linear warm-up then cosine
 #: decay, 20 epochs of at least 1,500 optimiser steps in all (on few genes an epoch makes
 #: several passes over them), early stopping after 8 epochs without a better validation
-#: AUROC.
+#: AUROC. Fewer training genes than one batch: an epoch is at most 10 optimiser steps
+#: (more, shorter epochs: the same steps, the same patience in steps), and the lowest
+#: validation log loss picks the checkpoint (``few_genes_epoch_steps``).
 #: ``attentivechrome``: the benchmark's own (Adam 2e-4, batch 16, 30 epochs, constant).
 #: ``chromoformer``: the reference's (AdamW 3e-5, x0.87 per epoch, batch 64, 10 epochs,
 #: no clipping).
@@ -24,6 +26,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         batch_size=64,
         lr=3e-3,
         few_genes_lr=3e-4,
+        few_genes_epoch_steps=10,
         optimizer="adamw",
         weight_decay=0.01,
         schedule="cosine",
@@ -81,6 +84,7 @@ class Recipe(NamedTuple):
     batch_size: int
     lr: float
     few_genes_lr: float
+    few_genes_epoch_steps: int
     optimizer: str
     weight_decay: float
     schedule: str
@@ -104,6 +108,10 @@ class TrainConfig:
     stop. ``epochs`` given means exactly that many (``min_steps`` then defaults to 0).
     ``few_genes_lr``: the peak rate when the training genes are fewer than one batch;
     an ``lr`` given is the rate at any size (``few_genes_lr`` then defaults to it).
+    ``few_genes_epoch_steps``: with training genes fewer than one batch, at most this many
+    optimiser steps per epoch, the epochs and the patience scaled up to the same steps,
+    and the checkpoint picked by :data:`~chromaformer.metrics.FEW_GENES_SELECTION`
+    (0 = off).
     ``stop_after``: train at most this many epochs in this call, then stop as if
     interrupted (``resume`` continues on the same schedule), e.g. within a job's time limit.
     """
@@ -122,6 +130,7 @@ class TrainConfig:
     batch_size: Optional[int] = None
     lr: Optional[float] = None
     few_genes_lr: Optional[float] = None
+    few_genes_epoch_steps: Optional[int] = None
     optimizer: Optional[str] = None
     weight_decay: Optional[float] = None
     schedule: Optional[str] = None
@@ -164,6 +173,8 @@ class TrainConfig:
                     setattr(self, key, value)
             if self.few_genes_lr is None:  # a recipe without one: its lr at any size
                 self.few_genes_lr = self.lr
+            if self.few_genes_epoch_steps is None:  # a recipe without one: epochs as usual
+                self.few_genes_epoch_steps = 0
             if self.optimizer not in OPTIMIZERS:
                 raise ValueError(
                     f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"

@@ -27,7 +27,14 @@ from .. import __version__
 from .._atomic import atomic_path
 from ..errors import DataError
 from ..families import Family, Split, TrainData, family_for
-from ..metrics import BASELINE_NAME, BASELINES, SELECTION, fit_baselines, is_better
+from ..metrics import (
+    BASELINE_NAME,
+    BASELINES,
+    FEW_GENES_SELECTION,
+    SELECTION,
+    fit_baselines,
+    is_better,
+)
 from ..models.checkpoint import (
     BEST,
     LAST,
@@ -238,13 +245,26 @@ def train(
     # few genes: each epoch makes several passes over them, so a run takes at least
     # min_steps optimiser steps while validating and checkpointing once per epoch
     passes = max(1, math.ceil(rc.min_steps / (epochs * steps_per_pass)))
+    patience = rc.patience
+    selection: Optional[tuple[str, bool]] = None  # the task's SELECTION
+    few = n < rc.batch_size and rc.few_genes_epoch_steps > 0
+    if few and passes * steps_per_pass > rc.few_genes_epoch_steps:
+        # a few genes are learned within one long epoch: validate more often (the same
+        # steps in all, the same patience in steps), and let the validation log loss pick
+        # (measured in docs/training.md)
+        per_epoch = max(1, rc.few_genes_epoch_steps // steps_per_pass)
+        scale = passes / per_epoch
+        passes, epochs = per_epoch, math.ceil(epochs * scale)
+        patience = math.ceil(patience * scale)
+        selection = FEW_GENES_SELECTION.get(task)
     steps_per_epoch = passes * steps_per_pass
-    if passes > 1:
+    if passes > 1 or selection is not None:
         _say(
             tc,
             dist,
             f"note: {n} training genes give {steps_per_pass} optimiser steps per pass: each "
-            f"epoch makes {passes} passes (at least {rc.min_steps} steps in {epochs} epochs)",
+            f"epoch makes {passes} passes (at least {rc.min_steps} steps in {epochs} epochs)"
+            + (f"; the lowest validation {selection[0]} picks the epoch" if selection else ""),
         )
     peak_lr = rc.lr
     if n < rc.batch_size and rc.few_genes_lr != rc.lr:
@@ -281,7 +301,7 @@ def train(
     y_train = torch.from_numpy(data.train.target.astype(family.target_dtype(task)))
     if x_train[0].device.type == device.type:
         y_train = y_train.to(device)
-    key, _ = SELECTION[task]
+    key = (selection or SELECTION[task])[0]
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
         _write_json(
@@ -349,7 +369,7 @@ def train(
                     network, data.valid.inputs, batch_size=tc.recipe.eval_batch_size, device=device
                 ),
             )
-            improved = is_better(task, valid, best_valid)
+            improved = is_better(task, valid, best_valid, selection)
         improved = dist.from_main(improved)
         if improved:
             best_valid, best_epoch, stale = valid, epoch + 1, 0
@@ -393,8 +413,8 @@ def train(
                 f"{key} {valid[key]:.4f}{' *' if improved else ''} ({train_seconds:.1f} s)",
             )
         dist.barrier()
-        if rc.patience and stale >= rc.patience:
-            _say(tc, dist, f"early stop: no improvement for {rc.patience} epochs")
+        if patience and stale >= patience:
+            _say(tc, dist, f"early stop: no improvement for {patience} epochs")
             break
 
     if not dist.main:

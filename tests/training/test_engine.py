@@ -616,6 +616,48 @@ def test_fewer_genes_than_a_batch_train_at_the_lower_rate(tmp_path, capsys):
     assert "peak learning rate" not in capsys.readouterr().err
 
 
+def test_fewer_genes_than_a_batch_validate_often_and_pick_by_log_loss(tmp_path, capsys):
+    """On fewer training genes than one batch an epoch is at most few_genes_epoch_steps
+    optimiser steps: more epochs, the same steps and the same patience in steps, and the
+    lowest validation log loss picks the checkpoint. One batch or more: as before."""
+    root = _small_root(tmp_path)
+
+    def run(out, **kw):
+        tc = TrainConfig(
+            out=str(tmp_path / out),
+            data_root=str(root),
+            cell_types=["C1"],
+            min_steps=400,
+            **kw,
+        )
+        return train(tc, "cnn")
+
+    # 25 genes, 1 step per pass: 400 steps in 20 epochs would be 20 per epoch
+    few = run("few", patience=0)
+    assert few["epochs_run"] == 40 and few["optimizer_steps"] == 400
+    losses = [h["valid_log_loss"] for h in few["history"]]
+    assert few["best_epoch"] == int(np.argmin(losses)) + 1
+    assert few["best_valid"]["log_loss"] == min(losses)
+    best = torch.load(tmp_path / "few" / "best.pt", weights_only=True)
+    assert best["epoch"] == few["best_epoch"]
+    err = capsys.readouterr().err
+    assert "each epoch makes 10 passes (at least 400 steps in 40 epochs); the lowest " in err
+    assert "validation log_loss picks the epoch" in err
+    # patience 8 epochs of 20 steps = 16 epochs of 10
+    stopped = run("stop")
+    assert stopped["epochs_run"] == stopped["best_epoch"] + 16 or stopped["epochs_run"] == 40
+    capsys.readouterr()
+    # one batch: 20 epochs of 20 steps, chosen by AUROC as on any larger set
+    whole = run("batch", batch_size=25, patience=0)
+    assert whole["epochs_run"] == 20 and whole["optimizer_steps"] == 400
+    aurocs = [h["valid_mean_auroc"] for h in whole["history"]]
+    assert whole["best_valid"]["mean_auroc"] == max(aurocs)
+    assert "picks the epoch" not in capsys.readouterr().err
+    # the option off: the earlier behaviour
+    off = run("off", patience=0, few_genes_epoch_steps=0)
+    assert off["epochs_run"] == 20 and off["optimizer_steps"] == 400
+
+
 def test_bin_size_comes_from_the_record_or_an_option_never_a_guess(tmp_path):
     ds = cf.load_split(DEEPDIFF, ["Cell1"], "train")
     root = tmp_path / "wide"

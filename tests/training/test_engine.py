@@ -658,6 +658,32 @@ def test_fewer_genes_than_a_batch_validate_often_and_pick_by_log_loss(tmp_path, 
     assert off["epochs_run"] == 20 and off["optimizer_steps"] == 400
 
 
+def test_fewer_genes_than_a_batch_train_a_smaller_bilstm(tmp_path, capsys):
+    """On fewer training genes than one batch the BiLSTM models take the recipe's
+    few_genes_options (16 hidden units per mark and direction, not 32), with a note; an
+    option given is kept, the CNN is untouched, and one batch or more trains the default."""
+    root = _small_root(tmp_path)
+
+    def hidden(out, arch, options=None, **kw):
+        tc = TrainConfig(
+            out=str(tmp_path / out), data_root=str(root), cell_types=["C1"], epochs=1, **kw
+        )
+        train(tc, arch, options=options)
+        model = load_model(tmp_path / out)
+        lstm = getattr(model, "bins", None)
+        return model.config.bin_hidden, (lstm.lstms[0].hidden_size if lstm else None)
+
+    assert hidden("few", "bilstm_attention") == (16, 16)
+    assert "fewer than one batch (64): bin_hidden 16 (the recipe's few_genes_options)" in (
+        capsys.readouterr().err
+    )
+    assert hidden("given", "bilstm_attention", {"bin_hidden": 8}) == (8, 8)
+    assert hidden("batch", "bilstm_attention", batch_size=25) == (32, 32)
+    assert hidden("cnn", "cnn") == (32, None)
+    assert "few_genes_options" not in capsys.readouterr().err
+    assert hidden("off", "bilstm_attention", few_genes_options={}) == (32, 32)
+
+
 def test_bin_size_comes_from_the_record_or_an_option_never_a_guess(tmp_path):
     ds = cf.load_split(DEEPDIFF, ["Cell1"], "train")
     root = tmp_path / "wide"

@@ -169,12 +169,10 @@ def grouped_copy(model: nn.Module) -> nn.Module:
     import copy
 
     out = copy.deepcopy(model).eval()
-    for module in [out, *getattr(out, "members", [])]:  # an ensemble: each member
-        bins = getattr(module, "bins", None)
-        if isinstance(bins, PerMarkBiLSTM):
-            module.bins = GroupedPerMarkBiLSTM(bins)
     for parent in list(out.modules()):  # an ensemble's members among them
         for name, child in list(parent.named_children()):
-            if isinstance(child, nn.TransformerEncoder):
+            if isinstance(child, PerMarkBiLSTM):
+                setattr(parent, name, GroupedPerMarkBiLSTM(child))
+            elif isinstance(child, nn.TransformerEncoder):
                 setattr(parent, name, _export_encoder(child))
     return out

@@ -222,10 +222,12 @@ def train(
         data = family.load(tc, task)
     for note in data.notes:
         _say(tc, dist, f"note: {note}")
+    n = len(data.train)
+    few_genes = n < rc.batch_size  # every optimiser step is a full pass over them
     if mc is None:
         arch = canonical_arch(str(model)) if family.name == "bins" else str(model)
         opts = dict(options or {})
-        if len(data.train) < rc.batch_size and rc.few_genes_options:
+        if few_genes and rc.few_genes_options:
             # a smaller network for a few genes (measured in docs/training.md); an option
             # given is kept
             extra_opts = {
@@ -236,7 +238,7 @@ def train(
                 _say(
                     tc,
                     dist,
-                    f"note: {len(data.train)} training genes, fewer than one batch "
+                    f"note: {n} training genes, fewer than one batch "
                     f"({rc.batch_size}): "
                     + ", ".join(f"{k} {v}" for k, v in extra_opts.items())
                     + " (the recipe's few_genes_options)",
@@ -256,7 +258,6 @@ def train(
             device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=family.unused_parameters,
         )
-    n = len(data.train)
     epochs = rc.epochs
     steps_per_pass = max(1, math.ceil(n / rc.batch_size))
     # few genes: each epoch makes several passes over them, so a run takes at least
@@ -264,8 +265,7 @@ def train(
     passes = max(1, math.ceil(rc.min_steps / (epochs * steps_per_pass)))
     patience = rc.patience
     selection: Optional[tuple[str, bool]] = None  # the task's SELECTION
-    few = n < rc.batch_size and rc.few_genes_epoch_steps > 0
-    if few and passes * steps_per_pass > rc.few_genes_epoch_steps:
+    if few_genes and 0 < rc.few_genes_epoch_steps < passes * steps_per_pass:
         # a few genes are learned within one long epoch: validate more often (the same
         # steps in all, the same patience in steps), and let the validation log loss pick
         # (measured in docs/training.md)
@@ -284,7 +284,7 @@ def train(
             + (f"; the lowest validation {selection[0]} picks the epoch" if selection else ""),
         )
     peak_lr = rc.lr
-    if n < rc.batch_size and rc.few_genes_lr != rc.lr:
+    if few_genes and rc.few_genes_lr != rc.lr:
         # every step is a full pass: the recipe's rate memorises a few genes in a few
         # steps (measured in docs/training.md)
         peak_lr = rc.few_genes_lr

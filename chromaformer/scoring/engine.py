@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence
@@ -27,7 +28,7 @@ from ..contract import ATTENTION_OUTPUTS, OBSERVED_COLUMN, ModelInfo
 from ..errors import DataError
 from ..families import Chunk, get_family
 from ..metrics import auroc_aupr, import_in_background, regression_metrics
-from .session import open_session
+from .session import open_session, thread_plan
 
 #: Genes per onnxruntime call and per streamed chunk, per family (Chromoformer's
 #: pairwise attention needs far more memory per gene).
@@ -46,7 +47,9 @@ class Scorer:
     def __init__(
         self, model: PathLike, *, device: str = "cpu", threads: Optional[int] = None
     ) -> None:
-        self.session, self.info = open_session(model, device, threads)
+        #: onnxruntime calls side by side (each with the session's intra-op threads)
+        self.calls, intra = thread_plan(threads, device)
+        self.session, self.info = open_session(model, device, intra)
         self.family = get_family(self.info.family)
         self.device = device
 
@@ -57,8 +60,10 @@ class Scorer:
 
     @property
     def chunk_genes(self) -> int:
-        """Genes per streamed chunk unless told otherwise: by family and device."""
-        return (CUDA_CHUNK_GENES if self.device == "cuda" else CHUNK_GENES)[self.info.family]
+        """Genes per streamed chunk unless told otherwise: by family and device, and at
+        least one batch for each call side by side."""
+        table = CUDA_CHUNK_GENES if self.device == "cuda" else CHUNK_GENES
+        return max(table[self.info.family], self.batch_size * self.calls)
 
     def run(
         self,
@@ -70,10 +75,17 @@ class Scorer:
         """Outputs ``names`` for ``feeds`` (each ``(genes, ...)``), in batches."""
         size = batch_size or self.batch_size
         n = len(next(iter(feeds.values())))
-        parts = [
-            self.session.run(list(names), {k: v[i : i + size] for k, v in feeds.items()})
-            for i in range(0, n, size)
-        ]
+        outputs = list(names)
+
+        def call(i: int) -> list[np.ndarray]:
+            return self.session.run(outputs, {k: v[i : i + size] for k, v in feeds.items()})
+
+        starts = range(0, n, size)
+        if self.calls > 1 and len(starts) > 1:  # onnxruntime's run releases the GIL
+            with ThreadPoolExecutor(min(self.calls, len(starts))) as pool:
+                parts = list(pool.map(call, starts))
+        else:
+            parts = [call(i) for i in starts]
         if not parts:
             return {k: np.empty((0,), np.float32) for k in names}
         return {k: np.concatenate([p[j] for p in parts]) for j, k in enumerate(names)}

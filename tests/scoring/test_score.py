@@ -411,14 +411,40 @@ def test_threads_keep_to_omp_num_threads_unless_given(exported, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert session_options().intra_op_num_threads == 3
     assert session_options(2).intra_op_num_threads == 2
-    scorer = Scorer(model)
-    assert scorer.session.get_session_options().intra_op_num_threads == 3
+    scorer = Scorer(model)  # the budget of 3: three calls side by side, one thread each
+    assert (scorer.calls, scorer.session.get_session_options().intra_op_num_threads) == (3, 1)
     b3 = cf.read_bins(REAL[0])  # 3 parser threads: the same arrays as one
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert np.array_equal(cf.read_bins(REAL[0]).counts, b3.counts)
     for unset in ("", "0", "two"):
         monkeypatch.setenv("OMP_NUM_THREADS", unset)
         assert session_options().intra_op_num_threads == 0  # onnxruntime's default
+
+
+def test_calls_side_by_side_give_the_same_bits_in_the_same_order(exported):
+    """A thread budget goes to onnxruntime calls side by side before threads within a
+    call; several batches scored side by side are the same arrays, in the same order,
+    as one call at a time on one thread."""
+    from chromaformer.scoring.session import MAX_CONCURRENT_RUNS, thread_plan
+
+    assert thread_plan(1) == (1, 1)
+    assert thread_plan(2) == (2, 1)
+    assert thread_plan(MAX_CONCURRENT_RUNS * 2) == (MAX_CONCURRENT_RUNS, 2)
+    assert thread_plan(MAX_CONCURRENT_RUNS * 4 + 1) == (MAX_CONCURRENT_RUNS, 4)
+    assert thread_plan(8, "cuda") == (1, 8) and thread_plan(None, "cuda") == (1, None)
+    counts = cf.read_bins(REAL[0]).counts
+    for arch in ("hybrid", "cnn"):
+        one, four = (
+            Scorer(exported[arch][0].path, threads=1),
+            Scorer(exported[arch][0].path, threads=4),
+        )
+        assert (one.calls, four.calls) == (1, 4)
+        assert four.chunk_genes >= 4 * four.batch_size
+        a = one.predict(counts, attention=True, batch_size=7)
+        b = four.predict(counts, attention=True, batch_size=7)
+        assert a.keys() == b.keys() and len(a["probability"]) == len(counts)
+        for k in a:
+            assert np.array_equal(a[k], b[k]), (arch, k)
 
 
 def test_a_signal_between_the_steps_of_a_temporary_leaves_nothing(tmp_path, monkeypatch):

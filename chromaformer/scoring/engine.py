@@ -131,29 +131,38 @@ class ScoreResult:
 
 def prefetch(batches: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
     """Parse ahead in a thread: the C++ reader releases the GIL, so the next batch is
-    parsed while the current one is scored."""
+    parsed while the current one is scored.
+
+    The thread is not a daemon, and it stops once the consumer stops (or the program's
+    main thread ends): a daemon thread still inside the C++ reader when the interpreter
+    shuts down aborts the process (SIGABRT) as it takes the GIL back. A signal (SIGTERM)
+    that lands while the thread is starting still stops and joins it."""
     q: queue.Queue[Any] = queue.Queue(maxsize=depth)
     done = object()
     stop = threading.Event()
 
+    def put(item: Any) -> bool:
+        """Hand ``item`` over unless the consumer has stopped; False if it has."""
+        while not stop.is_set() and threading.main_thread().is_alive():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def work() -> None:
         try:
             for b in batches:
-                while not stop.is_set():
-                    try:
-                        q.put(b, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(b):
                     return
-            q.put(done)
+            put(done)
         except BaseException as err:  # handed to the consumer
-            q.put(err)
+            put(err)
 
-    t = threading.Thread(target=work, daemon=True, name="chromaformer-parse")
-    t.start()
+    t = threading.Thread(target=work, name="chromaformer-parse")
     try:
+        t.start()
         while True:
             item = q.get()
             if item is done:
@@ -163,7 +172,8 @@ def prefetch(batches: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
             yield item
     finally:
         stop.set()
-        t.join()
+        if t.is_alive():
+            t.join()
 
 
 class NpzStream:

@@ -202,6 +202,31 @@ def test_sigterm_leaves_no_temporary_files(exported, tmp_path):
     assert list((tmp_path / "out").iterdir()) == []
 
 
+def test_a_signal_while_the_parser_starts_leaves_no_thread_behind(monkeypatch):
+    """A SIGTERM landing while prefetch's parse thread starts (the handler raises in the
+    main thread) still stops that thread: left running, it would be inside the C++
+    reader when the interpreter shuts down, which aborts the process."""
+    import threading
+
+    from chromaformer.scoring.engine import prefetch
+
+    real_start = threading.Thread.start
+
+    def interrupted_start(self):
+        real_start(self)
+        if self.name == "chromaformer-parse":
+            raise KeyboardInterrupt  # what the signal handler raises, just after the start
+
+    monkeypatch.setattr(threading.Thread, "start", interrupted_start)
+    chunks = prefetch(iter(range(100)))
+    with pytest.raises(KeyboardInterrupt):
+        next(chunks)
+    alive = [t for t in threading.enumerate() if t.name == "chromaformer-parse"]
+    assert not alive, "the parse thread outlived its consumer"
+    monkeypatch.undo()
+    assert list(prefetch(iter(range(5)))) == [0, 1, 2, 3, 4]  # the normal path
+
+
 def test_progress_on_a_terminal_only_and_quiet(exported, tmp_path):
     import pty
 

@@ -45,7 +45,7 @@ _BATCH = click.option(
     "--batch-size",
     default=None,
     type=click.IntRange(min=1),
-    help="Rows per onnxruntime call  [default: 1024, 8192 on cuda; chromoformer 64]",
+    help="Rows per onnxruntime call  [default: 512, 8192 on cuda; chromoformer 64]",
 )
 
 

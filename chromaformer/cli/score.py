@@ -42,7 +42,7 @@ from ._common import genes_bed_option, one_line_errors, quiet_option, threads_op
     "--batch-size",
     default=None,
     type=click.IntRange(min=1),
-    help="Genes per onnxruntime call  [default: 1024, 8192 on cuda; chromoformer 64]",
+    help="Genes per onnxruntime call  [default: 512, 8192 on cuda; chromoformer 64]",
 )
 @click.option(
     "--chunk-genes",

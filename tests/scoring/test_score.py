@@ -100,7 +100,7 @@ def test_scorer_streams_in_chunks_equal_to_one_batch(exported, sim_genome, tmp_p
 
 
 def test_default_batches_follow_the_device(exported, sim_genome, tmp_path):
-    """CPU sessions take 1,024 genes per call; on the CUDA provider the defaults are the
+    """CPU sessions take 512 genes per call; on the CUDA provider the defaults are the
     larger CUDA_* ones (measured launch-bound below them). The CUDA sizes stream the
     same genome to the same probabilities on this machine's CPU provider."""
     from chromaformer.scoring import score
@@ -108,7 +108,7 @@ def test_default_batches_follow_the_device(exported, sim_genome, tmp_path):
 
     path, sim = sim_genome
     scorer = Scorer(exported["cnn"][0].path)
-    assert (scorer.batch_size, scorer.chunk_genes) == (1024, 2048)
+    assert (scorer.batch_size, scorer.chunk_genes) == (512, 2048)
     whole = score(scorer, path, tmp_path / "cpu.tsv").probabilities
     scorer.device = "cuda"  # the sizes only: this machine has no CUDA provider
     assert (scorer.batch_size, scorer.chunk_genes) == (CUDA_BATCH_SIZE["bins"], 16384)

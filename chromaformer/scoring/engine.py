@@ -33,8 +33,13 @@ from .session import open_session, thread_plan
 #: Genes per onnxruntime call and per streamed chunk, per family (Chromoformer's
 #: pairwise attention needs far more memory per gene). On CPU calls run side by side
 #: (:func:`~chromaformer.scoring.session.thread_plan`): 512 genes per call scored a 20,000
-#: genome as fast as 1,024 on one thread and on two, in 55-60% of the peak memory.
+#: genome as fast as 1,024, in 54% of the peak memory on one thread and 62-68% with two
+#: calls side by side.
 BATCH_SIZE = {"bins": 512, "chromoformer": 64}
+#: The families whose CPU calls run side by side. Not Chromoformer: 2,000 genes on the
+#: 2-core machine took 13.2 s and 1.79 GB so, against 11.7 s and 1.07 GB one call at a
+#: time (its time goes to reading the per-base arrays, its memory to pairwise attention).
+SIDE_BY_SIDE = ("bins",)
 CHUNK_GENES = {"bins": 2048, "chromoformer": 256}
 #: The same on the CUDA provider, where a bin model's 100 recurrence steps are bound by
 #: kernel launches below some thousands of genes per call (a trained hybrid on an H100,
@@ -52,6 +57,9 @@ class Scorer:
         #: onnxruntime calls side by side (each with the session's intra-op threads)
         self.calls, intra = thread_plan(threads, device)
         self.session, self.info = open_session(model, device, intra)
+        if self.calls > 1 and self.info.family not in SIDE_BY_SIDE:
+            self.calls = 1  # the family runs one call at a time with every thread
+            self.session, self.info = open_session(model, device, threads)
         self.family = get_family(self.info.family)
         self.device = device
 

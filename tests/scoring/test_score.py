@@ -472,6 +472,18 @@ def test_calls_side_by_side_give_the_same_bits_in_the_same_order(exported):
             assert np.array_equal(a[k], b[k]), (arch, k)
 
 
+def test_chromoformer_scores_one_call_at_a_time(cf_runs):
+    """Calls side by side are for the bin models (SIDE_BY_SIDE): Chromoformer measured
+    slower and larger so, and its session keeps the whole thread budget."""
+    from chromaformer.scoring.engine import SIDE_BY_SIDE
+
+    assert "bins" in SIDE_BY_SIDE and "chromoformer" not in SIDE_BY_SIDE
+    scorer = Scorer(cf_runs / "clf.onnx", threads=4)
+    assert scorer.calls == 1
+    assert scorer.session.get_session_options().intra_op_num_threads == 4
+    assert scorer.chunk_genes == 256
+
+
 def test_a_signal_between_the_steps_of_a_temporary_leaves_nothing(tmp_path, monkeypatch):
     """The window test_sigterm_leaves_no_temporary_files hits now and then, made certain:
     an interrupt just after a temporary file or folder was created, and one while a

@@ -163,7 +163,8 @@ FAMILY_OPTIONS = {
     default=None,
     type=click.IntRange(min=0),
     help="At least this many optimiser steps: on few genes each epoch makes several "
-    "passes over them; on fewer than one batch an epoch is at most 10 steps (more epochs, "
+    "passes over them; when every step is a full pass over them (fewer genes than the "
+    "batch trained) an epoch is at most 10 steps (more epochs, "
     "--patience scaled alike) and the lowest validation log loss picks the epoch "
     "[default: 1500; 0 for attentivechrome and chromoformer]",
 )
@@ -173,14 +174,16 @@ FAMILY_OPTIONS = {
     "batch_size",
     default=None,
     type=click.IntRange(min=1),
-    help="[default: 64; attentivechrome 16]",
+    help="[default: 64, and 8 when the training genes are fewer than 64; attentivechrome "
+    "16]. A batch given is the batch at any number of genes.",
 )
 @click.option(
     "--lr",
     default=None,
     type=click.FloatRange(min=0, min_open=True),
     help="Peak learning rate, at any number of genes [default: 3e-3, and 3e-4 when "
-    "the training genes are fewer than one batch; attentivechrome 2e-4; chromoformer 3e-5]",
+    "the training genes are fewer than the batch trained (every step a full pass); "
+    "attentivechrome 2e-4; chromoformer 3e-5]",
 )
 @click.option(
     "--weight-decay",

@@ -11,14 +11,16 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, NamedTuple, Optional
 
 #: The training recipes. ``bins`` (the bin models' default, measured in docs/training.md):
-#: AdamW 3e-3 with weight decay (3e-4 when the training genes are fewer than one batch, so
-#: that every step is a full pass over them), batch 64, 5% linear warm-up then cosine
-#: decay, 20 epochs of at least 1,500 optimiser steps in all (on few genes an epoch makes
-#: several passes over them), early stopping after 8 epochs without a better validation
-#: AUROC. Fewer training genes than one batch: an epoch is at most 10 optimiser steps
-#: (more, shorter epochs: the same steps, the same patience in steps), and the lowest
-#: validation log loss picks the checkpoint (``few_genes_epoch_steps``), and the per-mark
-#: BiLSTMs have 16 hidden units in place of 32 (``few_genes_options``).
+#: AdamW 3e-3 with weight decay, batch 64, 5% linear warm-up then cosine decay, 20 epochs
+#: of at least 1,500 optimiser steps in all (on few genes an epoch makes several passes
+#: over them), early stopping after 8 epochs without a better validation AUROC. Fewer
+#: training genes than one batch (64): batches of 8 (``few_genes_batch_size``), so that
+#: steps are noisy mini-batch steps rather than full passes, and the hybrid's per-mark
+#: BiLSTMs have 16 hidden units in place of 32 (``few_genes_options``); the rest as above.
+#: Fewer training genes than the batch trained, so that every step is a full pass over
+#: them: a peak rate of 3e-4 (``few_genes_lr``), and an epoch of at most 10 optimiser
+#: steps (more, shorter epochs: the same steps, the same patience in steps) with the
+#: lowest validation log loss picking the checkpoint (``few_genes_epoch_steps``).
 #: ``attentivechrome``: the benchmark's own (Adam 2e-4, batch 16, 30 epochs, constant).
 #: ``chromoformer``: the reference's (AdamW 3e-5, x0.87 per epoch, batch 64, 10 epochs,
 #: no clipping).
@@ -27,12 +29,10 @@ RECIPES: dict[str, dict[str, Any]] = {
         epochs=20,
         batch_size=64,
         lr=3e-3,
+        few_genes_batch_size=8,
         few_genes_lr=3e-4,
         few_genes_epoch_steps=10,
-        few_genes_options={
-            arch: {"bin_hidden": 16}
-            for arch in ("bilstm_attention", "bilstm_transformer", "hybrid")
-        },
+        few_genes_options={"hybrid": {"bin_hidden": 16}},
         optimizer="adamw",
         weight_decay=0.01,
         schedule="cosine",
@@ -89,6 +89,7 @@ class Recipe(NamedTuple):
     epochs: int
     batch_size: int
     lr: float
+    few_genes_batch_size: int
     few_genes_lr: float
     few_genes_epoch_steps: int
     few_genes_options: dict[str, dict[str, Any]]
@@ -113,13 +114,17 @@ class TrainConfig:
     and ``npy_dir`` (one each, two for diff) and the validation ``fold``.
     ``recipe_name`` names the recipe (default: the family's); ``patience`` 0 = no early
     stop. ``epochs`` given means exactly that many (``min_steps`` then defaults to 0).
-    ``few_genes_lr``: the peak rate when the training genes are fewer than one batch;
+    ``few_genes_batch_size``: the batch when the training genes are fewer than one
+    ``batch_size``; a ``batch_size`` given is the batch at any size (this then defaults to
+    it). The ``few_genes_*`` settings below apply when the training genes are fewer than
+    the batch trained, whichever it is.
+    ``few_genes_lr``: the peak rate when the training genes are fewer than the batch;
     an ``lr`` given is the rate at any size (``few_genes_lr`` then defaults to it).
-    ``few_genes_epoch_steps``: with training genes fewer than one batch, at most this many
+    ``few_genes_epoch_steps``: with training genes fewer than the batch, at most this many
     optimiser steps per epoch, the epochs and the patience scaled up to the same steps,
     and the checkpoint picked by :data:`~chromaformer.metrics.FEW_GENES_SELECTION`
-    (0 = off). ``few_genes_options``: per architecture, the model options used then where
-    not given (``{}`` = none).
+    (0 = off). ``few_genes_options``: per architecture, the model options used where not
+    given when the training genes are fewer than one ``batch_size`` (``{}`` = none).
     ``stop_after``: train at most this many epochs in this call, then stop as if
     interrupted (``resume`` continues on the same schedule), e.g. within a job's time limit.
     """
@@ -137,6 +142,7 @@ class TrainConfig:
     epochs: Optional[int] = None
     batch_size: Optional[int] = None
     lr: Optional[float] = None
+    few_genes_batch_size: Optional[int] = None
     few_genes_lr: Optional[float] = None
     few_genes_epoch_steps: Optional[int] = None
     few_genes_options: Optional[dict[str, dict[str, Any]]] = None
@@ -175,11 +181,15 @@ class TrainConfig:
                 )
             if self.epochs is not None and self.min_steps is None:
                 self.min_steps = 0  # a number of epochs given is the number trained
+            if self.batch_size is not None and self.few_genes_batch_size is None:
+                self.few_genes_batch_size = self.batch_size  # a batch given is the batch
             if self.lr is not None and self.few_genes_lr is None:
                 self.few_genes_lr = self.lr  # a rate given is the rate trained
             for key, value in RECIPES[name].items():
                 if getattr(self, key) is None:
                     setattr(self, key, copy.deepcopy(value))
+            if self.few_genes_batch_size is None:  # a recipe without one: its batch
+                self.few_genes_batch_size = self.batch_size
             if self.few_genes_lr is None:  # a recipe without one: its lr at any size
                 self.few_genes_lr = self.lr
             if self.few_genes_epoch_steps is None:  # a recipe without one: epochs as usual

@@ -223,7 +223,19 @@ def train(
     for note in data.notes:
         _say(tc, dist, f"note: {note}")
     n = len(data.train)
-    few_genes = n < rc.batch_size  # every optimiser step is a full pass over them
+    few_genes = n < rc.batch_size  # fewer than one of the recipe's batches
+    batch_size = rc.batch_size
+    if few_genes and rc.few_genes_batch_size < batch_size:
+        # fewer genes than one batch: smaller batches, so that steps are noisy mini-batch
+        # steps rather than full passes (measured in docs/training.md)
+        batch_size = rc.few_genes_batch_size
+        _say(
+            tc,
+            dist,
+            f"note: {n} training genes, fewer than one batch ({rc.batch_size}): batches of "
+            f"{batch_size} (the recipe's few_genes_batch_size)",
+        )
+    full_pass = n < batch_size  # every optimiser step is a full pass over them
     if mc is None:
         arch = canonical_arch(str(model)) if family.name == "bins" else str(model)
         opts = dict(options or {})
@@ -259,13 +271,13 @@ def train(
             find_unused_parameters=family.unused_parameters,
         )
     epochs = rc.epochs
-    steps_per_pass = max(1, math.ceil(n / rc.batch_size))
+    steps_per_pass = max(1, math.ceil(n / batch_size))
     # few genes: each epoch makes several passes over them, so a run takes at least
     # min_steps optimiser steps while validating and checkpointing once per epoch
     passes = max(1, math.ceil(rc.min_steps / (epochs * steps_per_pass)))
     patience = rc.patience
     selection: Optional[tuple[str, bool]] = None  # the task's SELECTION
-    if few_genes and 0 < rc.few_genes_epoch_steps < passes * steps_per_pass:
+    if full_pass and 0 < rc.few_genes_epoch_steps < passes * steps_per_pass:
         # a few genes are learned within one long epoch: validate more often (the same
         # steps in all, the same patience in steps), and let the validation log loss pick
         # (measured in docs/training.md)
@@ -284,14 +296,14 @@ def train(
             + (f"; the lowest validation {selection[0]} picks the epoch" if selection else ""),
         )
     peak_lr = rc.lr
-    if few_genes and rc.few_genes_lr != rc.lr:
+    if full_pass and rc.few_genes_lr != rc.lr:
         # every step is a full pass: the recipe's rate memorises a few genes in a few
         # steps (measured in docs/training.md)
         peak_lr = rc.few_genes_lr
         _say(
             tc,
             dist,
-            f"note: {n} training genes, fewer than one batch ({rc.batch_size}): peak "
+            f"note: {n} training genes, fewer than one batch ({batch_size}): peak "
             f"learning rate {peak_lr:g} in place of {rc.lr:g}",
         )
     opt_class = torch.optim.AdamW if rc.optimizer == "adamw" else torch.optim.Adam
@@ -341,9 +353,9 @@ def train(
         net.train()
         gen = torch.Generator().manual_seed(rc.seed * 100_003 + epoch)
         batches = [
-            perm[start : start + rc.batch_size]
+            perm[start : start + batch_size]
             for perm in (torch.randperm(n, generator=gen) for _ in range(passes))
-            for start in range(0, n, rc.batch_size)
+            for start in range(0, n, batch_size)
         ]
         total, seen = 0.0, 0
         progress = bar(
@@ -452,6 +464,7 @@ def train(
             "epochs_run": len(history),
             "optimizer_steps": len(history) * steps_per_epoch,
             "peak_lr": peak_lr,
+            "batch_size": batch_size,
             "epoch_seconds": [h["epoch_seconds"] for h in history],
             "history": history,
             "best_valid": best_valid,

@@ -565,6 +565,7 @@ def test_recipe_standardises_inputs_and_extends_short_runs(tmp_path):
         quiet=True,
         min_steps=25,
         patience=0,
+        few_genes_batch_size=64,
     )
     metrics = train(tc, "cnn")
     # 25 genes = 1 batch of 64 per pass: each of the 20 epochs makes 2 passes
@@ -593,13 +594,51 @@ def test_recipe_standardises_inputs_and_extends_short_runs(tmp_path):
     assert load_model(tmp_path / "p").config.input_mean == ()
 
 
+def test_fewer_genes_than_a_batch_train_in_batches_of_eight(tmp_path, capsys):
+    """On fewer training genes than one batch (64) the recipe's few_genes_batch_size (8)
+    is the batch, with a note: 25 genes make 4 steps per pass, at the recipe's rate and
+    model. A batch given is the batch at any size; a recipe without one keeps its own."""
+    root = _small_root(tmp_path)
+
+    def run(out, arch="cnn", **kw):
+        tc = TrainConfig(
+            out=str(tmp_path / out),
+            data_root=str(root),
+            cell_types=["C1"],
+            min_steps=160,
+            patience=0,
+            **kw,
+        )
+        return train(tc, arch)
+
+    few = run("few", "bilstm_attention")
+    err = capsys.readouterr().err
+    assert "note: 25 training genes, fewer than one batch (64): batches of 8 " in err
+    # 4 steps per pass, 160 steps in 20 epochs: 2 passes each
+    assert (few["batch_size"], few["epochs_run"], few["optimizer_steps"]) == (8, 20, 160)
+    assert few["peak_lr"] == pytest.approx(3e-3)  # none of the full-pass rules
+    assert load_model(tmp_path / "few").config.bin_hidden == 32
+    aurocs = [h["valid_mean_auroc"] for h in few["history"]]
+    assert few["best_valid"]["mean_auroc"] == max(aurocs)
+    given = run("given", batch_size=64)
+    assert (given["batch_size"], given["optimizer_steps"]) == (64, 160)
+    assert "batches of" not in capsys.readouterr().err
+    assert run("five", few_genes_batch_size=5)["batch_size"] == 5
+    resolved = TrainConfig(out="x", batch_size=32).for_family("bins")
+    assert (resolved.batch_size, resolved.few_genes_batch_size) == (32, 32)
+    ref = TrainConfig(out="x", recipe_name="attentivechrome").for_family("bins")
+    assert ref.few_genes_batch_size == ref.batch_size == 16
+
+
 def test_fewer_genes_than_a_batch_train_at_the_lower_rate(tmp_path, capsys):
-    """On fewer training genes than one batch every step is a full pass over them: the
-    recipe's few_genes_lr (3e-4) replaces its lr (3e-3), with a note; a rate given is
-    kept at any size, and one batch or more trains at the recipe's lr."""
+    """On fewer training genes than the batch trained (here few_genes_batch_size 64)
+    every step is a full pass over them: the recipe's few_genes_lr (3e-4) replaces its lr
+    (3e-3), with a note; a rate given is kept at any size, and one batch or more trains at
+    the recipe's lr."""
     root = _small_root(tmp_path)
 
     def peak(out, **kw):
+        kw.setdefault("few_genes_batch_size", 64)  # every step a full pass
         tc = TrainConfig(
             out=str(tmp_path / out), data_root=str(root), cell_types=["C1"], epochs=1, **kw
         )
@@ -623,6 +662,7 @@ def test_fewer_genes_than_a_batch_validate_often_and_pick_by_log_loss(tmp_path, 
     root = _small_root(tmp_path)
 
     def run(out, **kw):
+        kw.setdefault("few_genes_batch_size", 64)  # every step a full pass
         tc = TrainConfig(
             out=str(tmp_path / out),
             data_root=str(root),
@@ -658,10 +698,11 @@ def test_fewer_genes_than_a_batch_validate_often_and_pick_by_log_loss(tmp_path, 
     assert off["epochs_run"] == 20 and off["optimizer_steps"] == 400
 
 
-def test_fewer_genes_than_a_batch_train_a_smaller_bilstm(tmp_path, capsys):
-    """On fewer training genes than one batch the BiLSTM models take the recipe's
-    few_genes_options (16 hidden units per mark and direction, not 32), with a note; an
-    option given is kept, the CNN is untouched, and one batch or more trains the default."""
+def test_fewer_genes_than_a_batch_train_a_smaller_hybrid(tmp_path, capsys):
+    """On fewer training genes than one batch (64) the hybrid takes the recipe's
+    few_genes_options (16 hidden units per mark and direction, not 32), with a note, in
+    its batches of 8; an option given is kept, the other models are untouched, and one
+    batch or more trains the default."""
     root = _small_root(tmp_path)
 
     def hidden(out, arch, options=None, **kw):
@@ -673,15 +714,16 @@ def test_fewer_genes_than_a_batch_train_a_smaller_bilstm(tmp_path, capsys):
         lstm = getattr(model, "bins", None)
         return model.config.bin_hidden, (lstm.lstms[0].hidden_size if lstm else None)
 
-    assert hidden("few", "bilstm_attention") == (16, 16)
+    assert hidden("few", "hybrid") == (16, 16)
     assert "fewer than one batch (64): bin_hidden 16 (the recipe's few_genes_options)" in (
         capsys.readouterr().err
     )
-    assert hidden("given", "bilstm_attention", {"bin_hidden": 8}) == (8, 8)
-    assert hidden("batch", "bilstm_attention", batch_size=25) == (32, 32)
+    assert hidden("given", "hybrid", {"bin_hidden": 8}) == (8, 8)
+    assert hidden("batch", "hybrid", batch_size=25) == (32, 32)
+    assert hidden("attention", "bilstm_attention") == (32, 32)
     assert hidden("cnn", "cnn") == (32, None)
     assert "few_genes_options" not in capsys.readouterr().err
-    assert hidden("off", "bilstm_attention", few_genes_options={}) == (32, 32)
+    assert hidden("off", "hybrid", few_genes_options={}) == (32, 32)
 
 
 def test_bin_size_comes_from_the_record_or_an_option_never_a_guess(tmp_path):

@@ -216,8 +216,9 @@ def cross_validate(
         fh.write("\t".join(["gene_id", "fold", "seed", "observed", "model", *base_names]) + "\n")
         for gene, fold, seed, obs, p, b in oof:
             fh.write(
-                f"{gene}\t{fold if fold > 0 else ''}\t{seed}\t{obs:g}\t{p:.6g}\t"
-                + "\t".join(f"{b[k]:.6g}" for k in base_names)
+                # every digit: a probability within 1e-6 of 0 or 1 keeps its rank
+                f"{gene}\t{fold if fold > 0 else ''}\t{seed}\t{obs:g}\t{p!r}\t"
+                + "\t".join(repr(b[k]) for k in base_names)
                 + "\n"
             )
     return result

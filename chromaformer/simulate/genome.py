@@ -107,7 +107,7 @@ def write_simulated(
         sim.labels,
         sim.gene_ids,
         compress=compress,
-        bin_size=BIN_SIZE,
+        bin_size=kwargs.get("bin_size", BIN_SIZE),
         marks=sim.marks,
         record={"source": "chromaformer simulate"},
     )

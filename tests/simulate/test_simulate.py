@@ -60,3 +60,15 @@ def test_learnable_but_not_trivial():
 def test_other_marks_bins_and_numeric_ids():
     sim = cf.simulate_genome(10, bins=40, marks=("H3K4me3", "H3K27ac"), id_style="numeric")
     assert sim.counts.shape == (10, 40, 2) and list(sim.gene_ids[:2]) == ["000001", "000002"]
+
+
+def test_the_layout_record_says_the_bins_simulated(tmp_path):
+    """A genome simulated with 21 bins of 10 kb is recorded as such, so training reads
+    its bin size from the record rather than taking the benchmark's 100 bp."""
+    from chromaformer.data.bins import read_layout_record
+
+    cf.write_simulated(tmp_path / "wide.csv", 5, bins=21, bin_size=10_000)
+    record = read_layout_record(tmp_path / "wide.csv")
+    assert (record["bins"], record["bin_size"], record["window"]) == (21, 10_000, 105_000)
+    cf.write_simulated(tmp_path / "default.csv", 5)
+    assert read_layout_record(tmp_path / "default.csv")["bin_size"] == 100

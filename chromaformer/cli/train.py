@@ -181,9 +181,10 @@ FAMILY_OPTIONS = {
     "--lr",
     default=None,
     type=click.FloatRange(min=0, min_open=True),
-    help="Peak learning rate, at any number of genes [default: 3e-3, and 3e-4 when "
-    "the training genes are fewer than the batch trained (every step a full pass); "
-    "attentivechrome 2e-4; chromoformer 3e-5]",
+    help="Peak learning rate, at any number of genes and from any start [default: "
+    "3e-3, and 3e-4 when the training genes are fewer than the batch trained (every step a "
+    "full pass) or the network starts from learned weights (--init); attentivechrome "
+    "2e-4; chromoformer 3e-5]",
 )
 @click.option(
     "--weight-decay",
@@ -205,6 +206,17 @@ FAMILY_OPTIONS = {
     type=click.IntRange(min=0),
     help="Early stopping: epochs without a better validation metric, 0 = off "
     "[default: 8; attentivechrome and chromoformer 0]",
+)
+@click.option(
+    "--init",
+    default=None,
+    metavar="auto|none|CHECKPOINT",
+    help="Where the network starts: auto = the shipped starting weights learned on "
+    "simulated genes when the training genes are fewer than one batch and the model and "
+    "layout are the defaults' (bin models, 100 bins of 100 bp, the benchmark marks), else "
+    "random; none = random; a checkpoint (.pt or run folder) of the same architecture and "
+    "layout = fine-tune it, at any number of genes  [default: auto; attentivechrome and "
+    "chromoformer none]",
 )
 @click.option(
     "--n-heads",

@@ -21,6 +21,10 @@ from typing import Any, NamedTuple, Optional
 #: them: a peak rate of 3e-4 (``few_genes_lr``), and an epoch of at most 10 optimiser
 #: steps (more, shorter epochs: the same steps, the same patience in steps) with the
 #: lowest validation log loss picking the checkpoint (``few_genes_epoch_steps``).
+#: Fewer training genes than one batch, on the benchmark layout: the network starts from
+#: the shipped weights learned on simulated genes (``init`` auto; see training/start.py),
+#: and any run that starts from learned weights trains at a peak rate of 3e-4
+#: (``start_lr``), which keeps what they know.
 #: ``attentivechrome``: the benchmark's own (Adam 2e-4, batch 16, 30 epochs, constant).
 #: ``chromoformer``: the reference's (AdamW 3e-5, x0.87 per epoch, batch 64, 10 epochs,
 #: no clipping).
@@ -33,6 +37,8 @@ RECIPES: dict[str, dict[str, Any]] = {
         few_genes_lr=3e-4,
         few_genes_epoch_steps=10,
         few_genes_options={"hybrid": {"bin_hidden": 16}},
+        init="auto",
+        start_lr=3e-4,
         optimizer="adamw",
         weight_decay=0.01,
         schedule="cosine",
@@ -48,6 +54,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         epochs=30,
         batch_size=16,
         lr=2e-4,
+        init="none",
         optimizer="adam",
         weight_decay=0.0,
         schedule="step",
@@ -63,6 +70,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         epochs=10,
         batch_size=64,
         lr=3e-5,
+        init="none",
         optimizer="adamw",
         weight_decay=0.01,
         schedule="step",
@@ -93,6 +101,8 @@ class Recipe(NamedTuple):
     few_genes_lr: float
     few_genes_epoch_steps: int
     few_genes_options: dict[str, dict[str, Any]]
+    init: str
+    start_lr: float
     optimizer: str
     weight_decay: float
     schedule: str
@@ -125,6 +135,12 @@ class TrainConfig:
     and the checkpoint picked by :data:`~chromaformer.metrics.FEW_GENES_SELECTION`
     (0 = off). ``few_genes_options``: per architecture, the model options used where not
     given when the training genes are fewer than one ``batch_size`` (``{}`` = none).
+    ``init``: where the network starts: ``auto`` (the shipped starting weights when the
+    training genes are fewer than one ``batch_size`` and some were made for this model and
+    layout, else random), ``none`` (random), or a checkpoint file or run folder whose
+    weights a run of any size starts from (fine-tuning; same architecture and layout).
+    ``start_lr``: the peak rate of a run that starts from learned weights (either kind);
+    an ``lr`` given is the rate at any start (``start_lr`` then defaults to it).
     ``stop_after``: train at most this many epochs in this call, then stop as if
     interrupted (``resume`` continues on the same schedule), e.g. within a job's time limit.
     """
@@ -146,6 +162,8 @@ class TrainConfig:
     few_genes_lr: Optional[float] = None
     few_genes_epoch_steps: Optional[int] = None
     few_genes_options: Optional[dict[str, dict[str, Any]]] = None
+    init: Optional[str] = None
+    start_lr: Optional[float] = None
     optimizer: Optional[str] = None
     weight_decay: Optional[float] = None
     schedule: Optional[str] = None
@@ -185,6 +203,8 @@ class TrainConfig:
                 self.few_genes_batch_size = self.batch_size  # a batch given is the batch
             if self.lr is not None and self.few_genes_lr is None:
                 self.few_genes_lr = self.lr  # a rate given is the rate trained
+            if self.lr is not None and self.start_lr is None:
+                self.start_lr = self.lr
             for key, value in RECIPES[name].items():
                 if getattr(self, key) is None:
                     setattr(self, key, copy.deepcopy(value))
@@ -196,6 +216,10 @@ class TrainConfig:
                 self.few_genes_epoch_steps = 0
             if self.few_genes_options is None:  # a recipe without them: the same model
                 self.few_genes_options = {}
+            if self.init is None:  # a recipe without one: random weights
+                self.init = "none"
+            if self.start_lr is None:  # a recipe without one: its lr from any start
+                self.start_lr = self.lr
             if self.optimizer not in OPTIMIZERS:
                 raise ValueError(
                     f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"

@@ -46,6 +46,7 @@ from ..models.checkpoint import (
 from ..models.config import AnyConfig, canonical_arch, config_from_dict, config_of
 from ..progress import bar
 from .config import TrainConfig
+from .start import START_DIR, load_start, resolve_start
 
 ModelSpec = Union[str, AnyConfig]
 #: Inputs moved to the GPU once when they take less than this; else batch by batch.
@@ -261,8 +262,26 @@ def train(
     torch.manual_seed(rc.seed)
     np.random.seed(rc.seed)
     network = build_network(mc).to(device)
+    start_from: Optional[Path] = None
     if state is not None:
         network.load_state_dict(state["state_dict"])
+        start_from = Path(state["start"]) if state.get("start") else None  # for its rate
+    else:
+        start_from = resolve_start(rc.init, mc, few_genes)
+        if start_from is not None:
+            load_start(network, start_from, mc)
+            shipped = start_from.parent == START_DIR
+            _say(
+                tc,
+                dist,
+                (
+                    f"note: {n} training genes, fewer than one batch ({rc.batch_size}): the "
+                    f"network starts from the shipped starting weights {start_from.name} "
+                    "(--init none: random)"
+                    if shipped
+                    else f"note: the network starts from the weights of {start_from}"
+                ),
+            )
     net: torch.nn.Module = network
     if dist.active:
         net = torch.nn.parallel.DistributedDataParallel(
@@ -306,6 +325,15 @@ def train(
             f"note: {n} training genes, fewer than one batch ({batch_size}): peak "
             f"learning rate {peak_lr:g} in place of {rc.lr:g}",
         )
+    if start_from is not None and rc.start_lr != peak_lr:
+        # learned weights: a lower rate keeps what they know (measured in docs/training.md)
+        _say(
+            tc,
+            dist,
+            f"note: starting from learned weights: peak learning rate {rc.start_lr:g} in "
+            f"place of {peak_lr:g}",
+        )
+        peak_lr = rc.start_lr
     opt_class = torch.optim.AdamW if rc.optimizer == "adamw" else torch.optim.Adam
     opt = opt_class(network.parameters(), lr=peak_lr, weight_decay=rc.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -342,6 +370,7 @@ def train(
         "fold": data.info.get("fold"),
         "task": task,
         "train_config": tc.to_dict(),
+        "start": None if start_from is None else str(start_from),
     }
 
     for epoch in range(start_epoch, epochs):
@@ -469,6 +498,7 @@ def train(
             "history": history,
             "best_valid": best_valid,
             "notes": data.notes,
+            "start": None if start_from is None else str(start_from),
             "device": str(device),
             "world_size": dist.world,
             **data.info,

@@ -1,0 +1,163 @@
+"""Where a run's network starts: random weights, the shipped starting weights, or a
+checkpoint's (fine-tuning).
+
+The shipped starting weights (``chromaformer/pretrained/start/<arch>.pt``) are each bin
+architecture trained by the ``bins`` recipe on 4,000 simulated genes of the benchmark
+layout (100 bins of 100 bp, the five benchmark marks). The ``bins`` recipe starts from
+them when the training genes are fewer than one batch (``init`` ``auto``), where a random
+start learns little from a few real genes (measured in docs/training.md). The input
+normalisation is not part of them: it lives in the model config and is always learned
+from the run's own training genes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from torch import nn
+
+from ..errors import DataError
+from ..models.checkpoint import BEST, model_from_checkpoint, read_checkpoint, save_checkpoint
+from ..models.config import ARCHITECTURES, DATA_STATS, AnyConfig
+from ..pretrained import PRETRAINED
+
+#: The folder of the shipped starting weights.
+START_DIR = PRETRAINED / "start"
+#: ``init`` values besides a checkpoint path.
+INIT_CHOICES = ("auto", "none")
+#: What the shipped starting weights learn from: simulated genes (train, valid, test)
+#: and the seed of each split's ``chromaformer simulate``.
+START_GENES = {"train": (4000, 11), "valid": (1000, 12), "test": (1000, 13)}
+#: The config fields whose difference makes another network's weights mean something
+#: else: a checkpoint to start from must agree on these (and on the weights' shapes).
+MEANING = ("arch", "marks", "bins", "bin_size", "input_transform", "task")
+
+
+def _architecture(cfg: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in cfg.items() if k not in DATA_STATS}
+
+
+def shipped_start(mc: AnyConfig) -> Optional[Path]:
+    """The shipped starting weights made for exactly ``mc``'s architecture, hyperparameters
+    and layout (the input normalisation aside), or None."""
+    want = _architecture(mc.to_dict())
+    for path in sorted(START_DIR.glob("*.pt")):
+        if _architecture(read_checkpoint(path)["config"]) == want:
+            return path
+    return None
+
+
+def resolve_start(init: str, mc: AnyConfig, few_genes: bool) -> Optional[Path]:
+    """The checkpoint a run starts from, or None for random weights. ``init``: ``auto``
+    (the shipped starting weights when the training genes are fewer than one batch and
+    some match ``mc``), ``none``, or a checkpoint file or run folder."""
+    if init == "none":
+        return None
+    if init == "auto":
+        return shipped_start(mc) if few_genes else None
+    path = Path(init)
+    path = path / BEST if path.is_dir() else path
+    if not path.is_file():
+        raise DataError(
+            f"{path}: no such checkpoint (init takes auto, none, or a checkpoint file or "
+            "run folder)"
+        )
+    return path
+
+
+def load_start(network: nn.Module, path: os.PathLike, mc: AnyConfig) -> None:
+    """Load ``path``'s weights into ``network`` (built from ``mc``); a one-line DataError
+    when they are of another model or layout."""
+    state = read_checkpoint(path)
+    theirs, ours = state.get("config"), mc.to_dict()
+    if not isinstance(theirs, dict) or "state_dict" not in state:
+        raise DataError(f"{path}: not a model checkpoint (no config and weights)")
+    differ = [k for k in MEANING if theirs.get(k) != ours.get(k)]
+    if differ:
+        k = differ[0]
+        raise DataError(
+            f"{path}: cannot start from this checkpoint: its {k} is {theirs.get(k)!r}, "
+            f"this run's is {ours.get(k)!r}"
+        )
+    try:
+        network.load_state_dict(state["state_dict"])
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()
+        detail = " ".join(ln.strip() for ln in first[1:3]) or first[0]
+        raise DataError(
+            f"{path}: cannot start from this checkpoint: its weights do not fit this run's "
+            f"model ({detail})"
+        ) from None
+
+
+def build_starting_weights(
+    out_dir: os.PathLike,
+    work_dir: os.PathLike,
+    archs: Sequence[str] = ARCHITECTURES,
+    *,
+    genes: Optional[dict[str, tuple[int, int]]] = None,
+    epochs: Optional[int] = None,
+    threads: Optional[int] = 1,
+    quiet: bool = False,
+) -> list[Path]:
+    """Make the starting weights that ``init`` ``auto`` finds: simulate ``genes`` (split
+    -> (genes, seed); default :data:`START_GENES`) in ``work_dir``, train each of
+    ``archs`` on them with the ``bins`` recipe and the model options it uses on a few
+    genes (so that a few-genes run's model is theirs), and write ``<arch>.pt`` into
+    ``out_dir`` (weights, config, and what they were trained on and scored).
+    ``epochs``: the recipe's unless given. ``chromaformer/pretrained/start/`` holds this
+    function's output with the defaults."""
+    from ..simulate import write_simulated
+    from .config import RECIPES, TrainConfig
+    from .engine import train
+
+    work, out = Path(work_dir), Path(out_dir)
+    splits = genes or START_GENES
+    root = work / "sim"
+    for split, (n, seed) in splits.items():
+        write_simulated(root / "SIM" / "classification" / f"{split}.csv", n, seed=seed)
+    trained_on = "simulated genes (chromaformer simulate, benchmark layout): " + ", ".join(
+        f"{split} {n} (--seed {seed})" for split, (n, seed) in splits.items()
+    )
+    made = []
+    for arch in archs:
+        opts = dict(RECIPES["bins"]["few_genes_options"].get(arch, {}))
+        tc = TrainConfig(
+            out=str(work / arch),
+            data_root=str(root),
+            cell_types=["SIM"],
+            init="none",
+            epochs=epochs,
+            threads=threads,
+            quiet=quiet,
+            plots=False,
+        )
+        metrics = train(tc, arch, options=opts)
+        best = read_checkpoint(work / arch)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"{arch}.pt"
+        save_checkpoint(
+            path,
+            model_from_checkpoint(best),
+            trained_on=trained_on,
+            valid=best["valid"],
+            test={
+                "auroc": metrics["test"]["mean_auroc"],
+                "linear": metrics["baseline"]["mean_auroc"],
+            },
+        )
+        made.append(path)
+    return made
+
+
+__all__ = [
+    "START_GENES",
+    "build_starting_weights",
+    "INIT_CHOICES",
+    "START_DIR",
+    "load_start",
+    "resolve_start",
+    "shipped_start",
+]

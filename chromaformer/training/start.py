@@ -1,11 +1,12 @@
 """Where a run's network starts: random weights, the shipped starting weights, or a
 checkpoint's (fine-tuning).
 
-The shipped starting weights (``chromaformer/pretrained/start/<arch>.pt``) are each bin
-architecture trained by the ``bins`` recipe on 4,000 simulated genes of the benchmark
-layout (100 bins of 100 bp, the five benchmark marks). The ``bins`` recipe starts from
-them when the training genes are fewer than one batch (``init`` ``auto``), where a random
-start learns little from a few real genes (measured in docs/training.md). The input
+The shipped starting weights (``chromaformer/pretrained/start/<arch>.pt``) are bin
+architectures trained by the ``bins`` recipe on simulated genes of the benchmark layout
+(100 bins of 100 bp, the five benchmark marks; :data:`START_GENES`). The ``bins``
+recipe starts from them when the training genes are fewer than one batch (``init``
+``auto``), where a random start learns little from a few real genes (measured in
+docs/training.md). The input
 normalisation is not part of them: it lives in the model config and is always learned
 from the run's own training genes.
 """
@@ -61,8 +62,8 @@ def resolve_start(init: str, mc: AnyConfig, few_genes: bool) -> Optional[Path]:
     path = path / BEST if path.is_dir() else path
     if not path.is_file():
         raise DataError(
-            f"{path}: no such checkpoint (init takes auto, none, or a checkpoint file or "
-            "run folder)"
+            f"{path}: no such checkpoint (init takes {', '.join(INIT_CHOICES)}, or a "
+            "checkpoint file or run folder)"
         )
     return path
 

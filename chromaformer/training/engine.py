@@ -262,7 +262,7 @@ def train(
     torch.manual_seed(rc.seed)
     np.random.seed(rc.seed)
     network = build_network(mc).to(device)
-    start_from: Optional[Path] = None
+    start_from: Optional[Path]
     if state is not None:
         network.load_state_dict(state["state_dict"])
         start_from = Path(state["start"]) if state.get("start") else None  # for its rate
@@ -498,7 +498,7 @@ def train(
             "history": history,
             "best_valid": best_valid,
             "notes": data.notes,
-            "start": None if start_from is None else str(start_from),
+            "start": extra["start"],
             "device": str(device),
             "world_size": dist.world,
             **data.info,

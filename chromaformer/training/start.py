@@ -6,13 +6,13 @@ architectures trained by the ``bins`` recipe on simulated genes of the benchmark
 (100 bins of 100 bp, the five benchmark marks; :data:`START_GENES`). The ``bins``
 recipe starts from them when the training genes are fewer than one batch (``init``
 ``auto``), where a random start learns little from a few real genes (measured in
-docs/training.md). The input
-normalisation is not part of them: it lives in the model config and is always learned
-from the run's own training genes.
+docs/training.md). The input normalisation is not part of them: it lives in the model
+config and is always learned from the run's own training genes.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -40,14 +40,21 @@ def _architecture(cfg: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in cfg.items() if k not in DATA_STATS}
 
 
+@functools.cache
+def _shipped() -> tuple[tuple[Path, dict[str, Any]], ...]:
+    """Each shipped file with its model config, the input statistics aside (read once per
+    process: cross-validation asks once per fold and seed)."""
+    return tuple(
+        (path, _architecture(read_checkpoint(path)["config"]))
+        for path in sorted(START_DIR.glob("*.pt"))
+    )
+
+
 def shipped_start(mc: AnyConfig) -> Optional[Path]:
     """The shipped starting weights made for exactly ``mc``'s architecture, hyperparameters
     and layout (the input normalisation aside), or None."""
     want = _architecture(mc.to_dict())
-    for path in sorted(START_DIR.glob("*.pt")):
-        if _architecture(read_checkpoint(path)["config"]) == want:
-            return path
-    return None
+    return next((path for path, cfg in _shipped() if cfg == want), None)
 
 
 def resolve_start(init: str, mc: AnyConfig, few_genes: bool) -> Optional[Path]:

@@ -79,6 +79,12 @@ from ._common import genes_bed_option, one_line_errors, quiet_option, threads_op
     help="Leave the input's label/observed column out of the output (and no metrics).",
 )
 @click.option(
+    "--no-metrics",
+    is_flag=True,
+    help="Keep the label/observed column but compute no metrics (no scikit-learn "
+    "import: about a second per input; chromaformer summarize computes them later).",
+)
+@click.option(
     "--track",
     type=click.Choice(TRACK_FORMATS),
     default=None,
@@ -109,6 +115,7 @@ def score(
     metas: tuple[str, ...],
     npy_dirs: tuple[str, ...],
     no_labels: bool,
+    no_metrics: bool,
     track: Optional[str],
     genes_bed: Optional[str],
     jobs: int,
@@ -122,8 +129,8 @@ def score(
     Chromoformer reg: prediction, diff: log2fc) and the input's label or observed value.
     Bin CSVs of any size stream through in chunks of whole genes, so memory stays
     bounded, and reading overlaps inference. When the input carries the truth, AUROC
-    and AUPR (or MSE, Pearson r, R²) are printed. Outputs appear only when complete: a
-    bad line anywhere leaves no output file.
+    and AUPR (or MSE, Pearson r, R²) are printed, unless --no-metrics. Outputs appear
+    only when complete: a bad line anywhere leaves no output file.
     """
     from ..progress import bar
     from ..scoring import Scorer, output_paths
@@ -190,6 +197,7 @@ def score(
                 batch_size=batch_size,
                 genes_per_chunk=chunk_genes,
                 labels=not no_labels,
+                metrics=not no_metrics,
                 genes_bed=genes_bed,
             )
         finally:
@@ -213,6 +221,7 @@ def score(
                 genes_per_chunk=chunk_genes,
                 threads=threads,
                 labels=not no_labels,
+                metrics=not no_metrics,
                 progress=_advance(progress),
                 genes_bed=genes_bed,
                 **extras(out),

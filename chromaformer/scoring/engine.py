@@ -8,6 +8,7 @@ reading the next chunk with scoring this one, the atomic TSV, optional attention
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import queue
@@ -23,7 +24,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import numpy as np
 
 from .._atomic import atomic_path, temporary_folder
-from .._base import PathLike
+from .._base import PathLike, cores
 from ..contract import ATTENTION_OUTPUTS, OBSERVED_COLUMN, ModelInfo
 from ..errors import DataError
 from ..families import Chunk, get_family
@@ -46,6 +47,13 @@ CHUNK_GENES = {"bins": 2048, "chromoformer": 256}
 #: 20,000 genes: 104,533 genes/s at batch 1024, 242,700 at 4,096, 353,897 at 16,384).
 CUDA_BATCH_SIZE = {"bins": 8192, "chromoformer": 64}
 CUDA_CHUNK_GENES = {"bins": 16384, "chromoformer": 256}
+#: Machines with at least this many cores import scikit-learn for the metrics in a
+#: thread while the genome is scored; smaller ones after it. The 20,000-gene labelled
+#: genome of ``benchmarks/score.py`` (in process, 4 runs each, alternating): on the
+#: 2-core development machine 3.54-3.69 s with the import beside the inference against
+#: 2.97-3.20 s after it (both cores are busy inferring); on the 16-core CPU of an H100
+#: machine the thread gained (docs/speed.md). Between the two was not measured.
+BACKGROUND_IMPORT_CORES = 4
 
 
 class Scorer:
@@ -62,6 +70,7 @@ class Scorer:
             self.session, self.info = open_session(model, device, threads)
         self.family = get_family(self.info.family)
         self.device = device
+        self._pool: Optional[ThreadPoolExecutor] = None
 
     @property
     def batch_size(self) -> int:
@@ -76,14 +85,17 @@ class Scorer:
             return CUDA_CHUNK_GENES[self.info.family]
         return max(CHUNK_GENES[self.info.family], self.batch_size * self.calls)
 
-    def run(
+    def submit(
         self,
         feeds: dict[str, np.ndarray],
         names: Sequence[str],
         *,
         batch_size: Optional[int] = None,
-    ) -> dict[str, np.ndarray]:
-        """Outputs ``names`` for ``feeds`` (each ``(genes, ...)``), in batches."""
+    ) -> Callable[[], dict[str, np.ndarray]]:
+        """Start computing outputs ``names`` for ``feeds`` (each ``(genes, ...)``), in
+        batches; the returned function waits for them. With calls side by side the
+        batches go to the scorer's worker threads, so a caller can hand over the next
+        chunk before it collects this one and no thread waits at a chunk's end."""
         size = batch_size or self.batch_size
         n = len(next(iter(feeds.values())))
         outputs = list(names)
@@ -93,13 +105,31 @@ class Scorer:
 
         starts = range(0, n, size)
         if self.calls > 1 and len(starts) > 1:  # onnxruntime's run releases the GIL
-            with ThreadPoolExecutor(min(self.calls, len(starts))) as pool:
-                parts = list(pool.map(call, starts))
-        else:
-            parts = [call(i) for i in starts]
-        if not parts:
-            return {k: np.empty((0,), np.float32) for k in names}
-        return {k: np.concatenate([p[j] for p in parts]) for j, k in enumerate(names)}
+            futures = [self._workers().submit(call, i) for i in starts]
+
+            def collect() -> dict[str, np.ndarray]:
+                return _join(names, [f.result() for f in futures])
+
+            return collect
+        parts = [call(i) for i in starts]
+        return lambda: _join(names, parts)
+
+    def run(
+        self,
+        feeds: dict[str, np.ndarray],
+        names: Sequence[str],
+        *,
+        batch_size: Optional[int] = None,
+    ) -> dict[str, np.ndarray]:
+        """Outputs ``names`` for ``feeds`` (each ``(genes, ...)``), in batches."""
+        return self.submit(feeds, names, batch_size=batch_size)()
+
+    def _workers(self) -> ThreadPoolExecutor:
+        """The threads that make the calls side by side, started on first use and kept
+        for the scorer's life (idle threads cost nothing; they end with the process)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.calls, thread_name_prefix="chromaformer-ort")
+        return self._pool
 
     def predict(
         self, counts: np.ndarray, *, attention: bool = False, batch_size: Optional[int] = None
@@ -115,6 +145,13 @@ class Scorer:
             names += list(ATTENTION_OUTPUTS)
         feeds = {self.info.inputs[0]: np.ascontiguousarray(counts, dtype=np.float32)}
         return self.run(feeds, names, batch_size=batch_size)
+
+
+def _join(names: Sequence[str], parts: list[list[np.ndarray]]) -> dict[str, np.ndarray]:
+    """Each output's batches, concatenated in order."""
+    if not parts:
+        return {k: np.empty((0,), np.float32) for k in names}
+    return {k: np.concatenate([p[j] for p in parts]) for j, k in enumerate(names)}
 
 
 @dataclass
@@ -245,6 +282,7 @@ def score(
     genes_per_chunk: Optional[int] = None,
     threads: Optional[int] = None,
     labels: bool = True,
+    metrics: bool = True,
     progress: Optional[Callable[[int, int], None]] = None,
     track: Optional[PathLike] = None,
     genes_bed: Optional[PathLike] = None,
@@ -258,7 +296,10 @@ def score(
     in the family's progress units: bytes read, or genes). ``track``: also write the
     scores as a genome-browser track there (``.bed``, ``.bedGraph`` or ``.bw``, see
     :mod:`chromaformer.browser`), each gene placed by ``genes_bed`` (BED/GTF) or by the
-    TSS sidecar that ``chromaformer-prepare`` writes beside a bin CSV.
+    TSS sidecar that ``chromaformer-prepare`` writes beside a bin CSV. ``labels``: write
+    the input's label/observed column; ``metrics``: and, where it holds the truth, compute
+    the metrics (AUROC/AUPR need scikit-learn, about a second's import: a caller that
+    computes them elsewhere, as ``chromaformer summarize`` does, passes False).
     """
     info: ModelInfo = scorer.info
     family = scorer.family
@@ -281,12 +322,6 @@ def score(
     names = [key] + (list(ATTENTION_OUTPUTS) if attn_path is not None else [])
     chunk = genes_per_chunk or scorer.chunk_genes
     t0 = time.perf_counter()
-    values: list[np.ndarray] = []
-    truth: list[np.ndarray] = []
-    ids: list[np.ndarray] = []
-    genes = 0
-    column = ""
-    truth_has_both = False
     with (
         (  # where --attention's arrays gather
             temporary_folder(
@@ -300,35 +335,17 @@ def score(
     ):
         npz = NpzStream(tmp) if tmp is not None else None
         with open(tmp_out, "w", encoding="utf-8", newline="\n") as fh:
+            rows = _Rows(fh, info, key, labels=labels, metrics=metrics, npz=npz)
+            # a chunk's calls are handed over before the chunk before it is written, so
+            # the calls side by side never wait for the writing or at a chunk's end
+            pending: collections.deque = collections.deque()
             for part in prefetch(family.chunks(info, src, chunk_genes=chunk, threads=threads)):
-                res = scorer.run(part.feeds, names, batch_size=batch_size)
-                vals = res[key]
-                if genes == 0:
-                    column = (
-                        OBSERVED_COLUMN[info.task] if labels and part.observed is not None else ""
-                    )
-                    fh.write(f"gene_id\t{key}" + (f"\t{column}" if column else "") + "\n")
-                cols = [part.gene_ids, np.char.mod("%.7g", vals)]
-                if column and part.observed is not None:
-                    obs = part.observed
-                    if info.task == "clf" and not truth_has_both:
-                        # AUROC at the end needs scikit-learn: import it while scoring,
-                        # once both classes are seen (a genome prepared without
-                        # expression is all 0s: no metrics, and no import to pay for)
-                        truth_has_both = _both_classes(obs, truth)
-                        if truth_has_both:
-                            import_in_background()
-                    cols.append(obs.astype(str) if info.task == "clf" else np.char.mod("%.7g", obs))
-                    truth.append(obs)
-                fh.write("".join("\t".join(row) + "\n" for row in zip(*cols)))
-                if npz is not None:
-                    for name in ATTENTION_OUTPUTS:
-                        npz.add(name, res[name])
-                ids.append(part.gene_ids)
-                values.append(vals)
-                genes += len(vals)
-                if progress is not None:
-                    progress(len(vals), part.done)
+                pending.append((part, scorer.submit(part.feeds, names, batch_size=batch_size)))
+                if len(pending) > 1:
+                    rows.add(*_collect(pending.popleft()), progress)
+            while pending:
+                rows.add(*_collect(pending.popleft()), progress)
+        genes, ids, values, truth = rows.genes, rows.ids, rows.values, rows.truth
         if genes == 0:
             raise DataError(f"{_describe(src)}: no genes to score")
         if npz is not None and attn_path is not None:
@@ -356,6 +373,73 @@ def score(
     if truth:
         result.metrics = _metrics(info.task, np.concatenate(truth), all_values)
     return result
+
+
+def _collect(item: tuple[Chunk, Callable[[], dict[str, np.ndarray]]]) -> tuple[Chunk, dict]:
+    part, outputs = item
+    return part, outputs()
+
+
+class _Rows:
+    """Writes a scored TSV chunk by chunk, and keeps what the end of the run needs: the
+    genes' ids and values, and their truth when metrics are wanted."""
+
+    def __init__(
+        self,
+        fh: Any,
+        info: ModelInfo,
+        key: str,
+        *,
+        labels: bool,
+        metrics: bool,
+        npz: Optional[NpzStream],
+    ) -> None:
+        self.fh, self.info, self.key = fh, info, key
+        self.labels, self.metrics, self.npz = labels, metrics, npz
+        self.column = ""
+        self.genes = 0
+        self.ids: list[np.ndarray] = []
+        self.values: list[np.ndarray] = []
+        self.truth: list[np.ndarray] = []
+        self.truth_has_both = False
+
+    def add(
+        self,
+        part: Chunk,
+        res: dict[str, np.ndarray],
+        progress: Optional[Callable[[int, int], None]],
+    ) -> None:
+        info, key = self.info, self.key
+        vals = res[key]
+        if self.genes == 0:
+            observed = self.labels and part.observed is not None
+            self.column = OBSERVED_COLUMN[info.task] if observed else ""
+            self.fh.write(f"gene_id\t{key}" + (f"\t{self.column}" if self.column else "") + "\n")
+        cols = [part.gene_ids, np.char.mod("%.7g", vals)]
+        if self.column and part.observed is not None:
+            obs = part.observed
+            cols.append(obs.astype(str) if info.task == "clf" else np.char.mod("%.7g", obs))
+            if self.metrics:
+                self._keep_truth(obs)
+        self.fh.write("".join("\t".join(row) + "\n" for row in zip(*cols)))
+        if self.npz is not None:
+            for name in ATTENTION_OUTPUTS:
+                self.npz.add(name, res[name])
+        self.ids.append(part.gene_ids)
+        self.values.append(vals)
+        self.genes += len(vals)
+        if progress is not None:
+            progress(len(vals), part.done)
+
+    def _keep_truth(self, obs: np.ndarray) -> None:
+        if self.info.task == "clf" and not self.truth_has_both:
+            # AUROC at the end needs scikit-learn, once both classes are seen (a genome
+            # prepared without expression is all 0s: no metrics, and no import to pay
+            # for); where a core is spare, import it while the rest is scored
+            self.truth_has_both = _both_classes(obs, self.truth)
+            if self.truth_has_both and cores() >= BACKGROUND_IMPORT_CORES:
+                import_in_background()
+        self.truth.append(obs)
 
 
 def _both_classes(chunk: np.ndarray, earlier: Sequence[np.ndarray]) -> bool:

@@ -57,6 +57,19 @@ def test_score_cli_without_torch_bin_models(exported, tmp_path):
     )
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip().splitlines()[-1] == "[]", res.stdout
+    # --no-metrics: the same TSV as the default, labels and all, but no AUROC and no import
+    assert (
+        "AUROC" in _no_torch(CLI, "score", src, "--model", model, "-o", tmp_path / "d.tsv").stdout
+    )
+    res = _no_torch(
+        quiet + "print(sorted(m for m in ('sklearn', 'torch') if m in sys.modules))",
+        *("score", src, "--model", model, "-o", tmp_path / "m.tsv", "--no-metrics"),
+    )
+    assert res.returncode == 0, res.stderr
+    assert "AUROC" not in res.stdout and "200 genes" in res.stdout
+    assert res.stdout.strip().splitlines()[-1] == "[]", res.stdout
+    assert (tmp_path / "m.tsv").read_bytes() == (tmp_path / "b.tsv").read_bytes()
+    assert pd.read_csv(tmp_path / "m.tsv", sep="\t").columns[-1] == "label"
     res = _no_torch(CLI, "prepare", "--help")
     assert res.returncode == 0, res.stderr
 

@@ -96,6 +96,7 @@ def test_workflow_runs_resumes_and_equals_the_commands_by_hand(tmp_path):
             d / "scores.tsv",
             "--track",
             "bedGraph",
+            "--no-metrics",
             "--quiet",
         )
         assert r.exit_code == 0, r.output

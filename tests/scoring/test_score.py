@@ -551,3 +551,46 @@ def test_scikit_learn_loads_only_for_labels_that_hold_both_classes(exported, tmp
     assert seen == {"both": True, "zeros": False}
     table = pd.read_csv(tmp_path / "zeros.scores.tsv", sep="\t")
     assert list(table.columns) == ["gene_id", "probability", "label"] and set(table.label) == {0}
+
+
+def test_chunks_handed_over_ahead_give_the_same_file_as_one_call_at_a_time(
+    exported, sim_genome, tmp_path
+):
+    """With calls side by side, a chunk's calls start before the chunk before it is
+    written (and small chunks and batches make many of both): the TSV is the same bytes
+    as one call at a time, rows in input order; the Scorer's worker threads are reused."""
+    from chromaformer.scoring import score
+
+    path, _ = sim_genome
+    one = Scorer(exported["hybrid"][0].path, threads=1)
+    three = Scorer(exported["hybrid"][0].path, threads=3)
+    assert (one.calls, three.calls) == (1, 3)
+    a = score(one, path, tmp_path / "one.tsv", genes_per_chunk=250, batch_size=40)
+    b = score(three, path, tmp_path / "three.tsv", genes_per_chunk=250, batch_size=40)
+    assert (tmp_path / "one.tsv").read_bytes() == (tmp_path / "three.tsv").read_bytes()
+    assert a.metrics == b.metrics and a.genes == b.genes == 3000
+    workers = three._workers()
+    score(three, path, tmp_path / "again.tsv", genes_per_chunk=999, batch_size=64)
+    assert three._workers() is workers
+    assert (tmp_path / "again.tsv").read_bytes() == (tmp_path / "one.tsv").read_bytes()
+
+
+def test_the_metrics_import_waits_for_the_end_on_small_machines(exported, tmp_path, monkeypatch):
+    """scikit-learn's import runs beside the scoring only where a core is spare for it
+    (measured: on 2 cores it slowed a labelled genome by about half a second), and
+    --no-metrics (the workflow's score step) never starts it."""
+    from chromaformer.scoring import engine, score
+
+    started = []
+    monkeypatch.setattr(engine, "import_in_background", lambda: started.append(1))
+    sim = cf.simulate_genome(300, seed=4, bins=100)
+    src = tmp_path / "both.csv"
+    cf.write_bins(src, sim.counts, sim.labels, sim.gene_ids)
+    scorer = Scorer(exported["cnn"][0].path)
+    for n_cores, metrics, expect in ((2, True, 0), (4, True, 1), (16, False, 0)):
+        started.clear()
+        monkeypatch.setattr(engine, "cores", lambda n=n_cores: n)
+        res = score(scorer, src, tmp_path / "s.tsv", metrics=metrics)
+        assert len(started) == expect, (n_cores, metrics)
+        assert bool(res.metrics) == metrics
+        assert pd.read_csv(tmp_path / "s.tsv", sep="\t").columns[-1] == "label"

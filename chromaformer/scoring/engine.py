@@ -48,11 +48,10 @@ CHUNK_GENES = {"bins": 2048, "chromoformer": 256}
 CUDA_BATCH_SIZE = {"bins": 8192, "chromoformer": 64}
 CUDA_CHUNK_GENES = {"bins": 16384, "chromoformer": 256}
 #: Machines with at least this many cores import scikit-learn for the metrics in a
-#: thread while the genome is scored; smaller ones after it. The 20,000-gene labelled
-#: genome of ``benchmarks/score.py`` (in process, 4 runs each, alternating): on the
-#: 2-core development machine 3.54-3.69 s with the import beside the inference against
-#: 2.97-3.20 s after it (both cores are busy inferring); on the 16-core CPU of an H100
-#: machine the thread gained (docs/speed.md). Between the two was not measured.
+#: thread while the genome is scored; smaller ones after it. On the 2-core development
+#: machine the thread slowed a labelled 20,000-gene genome by about half a second (both
+#: cores are busy inferring); on the 16-core CPU of an H100 machine it gained. Measured
+#: in docs/speed.md ("Like for like, and the metrics' import"); between the two, not.
 BACKGROUND_IMPORT_CORES = 4
 
 

@@ -125,7 +125,8 @@ class Scorer:
 
     def _workers(self) -> ThreadPoolExecutor:
         """The threads that make the calls side by side, started on first use and kept
-        for the scorer's life (idle threads cost nothing; they end with the process)."""
+        for the scorer's life (idle, they cost nothing; they end when the scorer is
+        collected or the process exits)."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.calls, thread_name_prefix="chromaformer-ort")
         return self._pool

@@ -1,5 +1,5 @@
 """Facts every layer shares, stated once: what a path argument may be, and how many
-cores and threads this process may use."""
+cores and threads this process may use (never more threads than cores)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,12 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+def bounded(count: Optional[int]) -> Optional[int]:
+    """A thread or job count cut to :func:`cores` (None stays None): more threads than
+    cores only slow a run, and a count in the thousands can exhaust the machine."""
+    return None if count is None else max(1, min(int(count), cores()))
+
+
 def env_threads() -> Optional[int]:
     """The thread budget that ``OMP_NUM_THREADS`` gives this process, or None when it is
     unset or not a positive integer. It is how a job is given its share of a machine
@@ -28,4 +34,4 @@ def env_threads() -> Optional[int]:
         n = int(os.environ.get("OMP_NUM_THREADS", ""))
     except ValueError:
         return None
-    return n if n > 0 else None
+    return bounded(n) if n > 0 else None

@@ -30,7 +30,7 @@ from ._atomic import atomic_path
 from ._base import PathLike
 from .contract import ModelInfo
 from .errors import DataError
-from .layout import tss_sidecar_path
+from .layout import layout_record_path, tss_sidecar_path
 
 #: The ``--tracks`` formats of explain and perturb (each is also the file extension).
 TRACK_FORMATS = ("bed", "bedGraph", "bw")
@@ -62,7 +62,7 @@ def gene_positions(csv_path: Optional[PathLike], genes: Optional[PathLike] = Non
         path = tss_sidecar_path(csv)
     else:
         raise DataError(
-            f"{csv_path}: no gene positions for tracks: give --genes (the BED/GTF the file was "
+            f"{csv_path}: no gene positions for tracks: give --genes-bed (the BED/GTF the file was "
             f"prepared from), or prepare it with chromaformer-prepare, which writes "
             f"{Path(tss_sidecar_path(csv or 'x.csv')).name} beside it"
         )
@@ -74,6 +74,13 @@ def gene_positions(csv_path: Optional[PathLike], genes: Optional[PathLike] = Non
         record = read_layout_record(csv_path)
         if record and record.get("chrom_sizes"):
             sizes = {str(k): int(v) for k, v in record["chrom_sizes"].items()}
+            for g in gs.genes:
+                if g.chrom in sizes and g.tss >= sizes[g.chrom]:
+                    raise DataError(
+                        f"{layout_record_path(os.fspath(csv_path))}: chrom_sizes: "
+                        f"{g.chrom} is {sizes[g.chrom]:,} bp, but gene {g.gene_id}'s TSS is at "
+                        f"{g.tss:,} ({path}): expected the lengths of the tracks' chromosomes"
+                    )
     return GenePositions(
         {g.gene_id: g.chrom for g in gs.genes},
         {g.gene_id: g.tss for g in gs.genes},

@@ -15,6 +15,7 @@ from typing import Any, Optional
 from ._atomic import atomic_path
 from ._base import PathLike
 from .errors import DataError
+from .layout import name_problem
 
 OPSET = 18
 CARD_FORMAT = "chromaformer-model-card/1"
@@ -122,6 +123,9 @@ class ModelInfo:
                     f"{'comma-separated ' if key == 'bin_sizes' else 'a '}positive integer"
                     f"{'s' if key == 'bin_sizes' else ''} (export it with chromaformer-export)"
                 )
+        for m in meta["marks"].split(","):
+            if name_problem(m, "mark name"):
+                raise DataError(f"{path}: metadata marks: {name_problem(m, 'mark name')}")
         inputs = meta.get("inputs") or meta.get("input") or BINS_INPUT
         return cls(
             path,

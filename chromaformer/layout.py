@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # --- The DeepChrome/AttentiveChrome benchmark (bin CSV) -------------------------------
 #: Mark columns of the benchmark, in file order.
@@ -20,6 +23,43 @@ BIN_SIZE: int = 100
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
 #: Genes per split per cell type in the real benchmark.
 BENCHMARK_SPLIT_GENES = {"train": 6601, "valid": 6601, "test": 6600}
+
+
+# --- Names that reach the outputs (TSV, BED, bedGraph) ---------------------------------
+#: What a gene id may not start with: a spreadsheet opening a TSV runs such a cell as a
+#: formula (``=HYPERLINK(...)``, ``+cmd``, ``-2+3``, ``@SUM``).
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def name_problem(name: str, what: str) -> str:
+    """Why ``name`` (a gene id, ``what="gene id"``; a mark or chromosome name) cannot be
+    written into the TSV, CSV and track files, or ``""`` when it can: empty, holding a
+    comma or whitespace (fields are comma-, tab- or space-separated), or, for a gene id,
+    starting like a spreadsheet formula."""
+    if not name:
+        return f"an empty {what}"
+    if "," in name or any(c.isspace() for c in name) or '"' in name:
+        return f"{what} {name!r} holds a comma, quote or whitespace (they separate fields)"
+    if what == "gene id" and name.startswith(FORMULA_STARTS):
+        return f"gene id {name!r} starts with {name[0]!r}: a spreadsheet would run it as a formula"
+    return ""
+
+
+def formula_like(ids: np.ndarray) -> int:
+    """The index of the first gene id (a numpy string array) that starts like a
+    spreadsheet formula or holds whitespace, or -1."""
+    import numpy as np
+
+    arr = np.asarray(ids, dtype=str)
+    if not len(arr):
+        return -1
+    bad = np.zeros(len(arr), dtype=bool)
+    for start in FORMULA_STARTS:
+        bad |= np.char.startswith(arr, start)
+    for space in ("\t", " ", "\r", "\x0b", "\x0c"):
+        bad |= np.char.find(arr, space) >= 0
+    hit = np.flatnonzero(bad)
+    return int(hit[0]) if len(hit) else -1
 
 
 #: The record a prepared bin CSV carries beside it (``<name>.layout.json``): bins,

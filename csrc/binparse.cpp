@@ -142,9 +142,12 @@ std::string columns_expected(const Layout& layout) {
 }
 
 std::string bins_hint(const Layout& layout) {
-  return layout.bins_inferred ? " (bins per gene inferred from the first gene; pass bins= to "
-                                "require a count)"
-                              : "";
+  return layout.bins_inferred
+             ? " (bins per gene inferred from the first gene, which has " +
+                   std::to_string(layout.bins) +
+                   ": if that gene is the short one, the error is there; pass bins= to "
+                   "require a count)"
+             : "";
 }
 
 // Parses one line [p, e) (no newline, no trailing CR) into `row` and the counts.
@@ -339,6 +342,11 @@ int default_threads() {
   }
   unsigned n = std::thread::hardware_concurrency();
   return n ? static_cast<int>(n) : 1;
+}
+
+int bounded_threads(int threads) {
+  const int cores = default_threads();
+  return threads > 0 ? std::min(threads, cores) : cores;
 }
 
 namespace {
@@ -721,7 +729,7 @@ void parse_checked(const char* data, const Plan& plan, const Layout& layout, int
 // ---------------------------------------------------------------- FileParser
 
 FileParser::FileParser(const std::string& path, Layout layout, int threads)
-    : layout_(std::move(layout)), threads_(threads > 0 ? threads : default_threads()) {
+    : layout_(std::move(layout)), threads_(bounded_threads(threads)) {
   layout_.path = path;
   buffer_ = load_file(path);
   const char* d = buffer_->data();
@@ -745,8 +753,11 @@ void FileParser::parse(float* counts, uint8_t* labels, std::vector<std::string>&
 BatchReader::BatchReader(const std::string& path, Layout layout, int64_t genes_per_batch,
                          int threads)
     : layout_(std::move(layout)),
-      genes_per_batch_(std::max<int64_t>(1, genes_per_batch)),
-      threads_(threads > 0 ? threads : default_threads()) {
+      genes_per_batch_(genes_per_batch),
+      threads_(bounded_threads(threads)) {
+  if (genes_per_batch < 1 || genes_per_batch > kMaxGenesPerBatch)
+    throw std::invalid_argument("genes_per_batch must be 1.." + std::to_string(kMaxGenesPerBatch) +
+                                ", got " + std::to_string(genes_per_batch));
   layout_.path = path;
   size_t size = 0;
   src_ = std::make_unique<Source>(path, open_regular(path, size));
@@ -775,6 +786,13 @@ bool BatchReader::fill(size_t want_lines) {
   return buf_lines_ >= want_lines;
 }
 
+void BatchReader::drop_blank_tail(size_t keep) {
+  if (buf_.size() <= keep) return;
+  buf_lines_ -= std::min(buf_lines_, count_newlines(buf_.data() + keep, buf_.size() - keep));
+  buf_.erase(keep);
+  open_line_ = 0;
+}
+
 int64_t BatchReader::prepare() {
   // Drop the previous batch.
   if (batch_bytes_) {
@@ -786,8 +804,10 @@ int64_t BatchReader::prepare() {
     // The first gene must be complete (plus one more line) to infer bins.
     fill(1);
     begin = skip_bom(buf_.data(), buf_.size());
-    while (!eof_ && buf_.find_first_not_of("\r\n", begin) == std::string::npos)
-      fill(2 * buf_lines_ + 1);  // doubling: linear time overall
+    while (!eof_ && buf_.find_first_not_of("\r\n", begin) == std::string::npos) {
+      drop_blank_tail(begin + 2);  // bounded memory: the first blank lines tell all
+      fill(buf_lines_ + 1);
+    }
     if (buf_.find_first_not_of("\r\n", begin) == std::string::npos)
       throw FormatError(layout_.path, 0, 0,
                         "empty file: expected rows of GeneID,BinID,<one count per mark>,Label");
@@ -809,7 +829,12 @@ int64_t BatchReader::prepare() {
       begin = 0;
     }
   }
-  const size_t want = static_cast<size_t>(genes_per_batch_ * layout_.bins);
+  int64_t lines = 0;
+  if (__builtin_mul_overflow(genes_per_batch_, layout_.bins, &lines) || lines < 0)
+    throw std::invalid_argument("genes_per_batch x bins overflows: " +
+                                std::to_string(genes_per_batch_) + " x " +
+                                std::to_string(layout_.bins));
+  const size_t want = static_cast<size_t>(lines);
   bool full = fill(want);
   size_t end = buf_.size();
   if (full) {
@@ -831,7 +856,12 @@ int64_t BatchReader::prepare() {
       auto all_blank = [&] {
         return buf_.find_first_not_of("\r\n", blank) == std::string::npos;
       };
-      while (all_blank() && !eof_) fill(2 * buf_lines_ + 1);  // doubling: linear time overall
+      while (all_blank() && !eof_) {
+        // Bounded memory: a run of blank lines is kept to its first two bytes, enough
+        // for the next batch to start with a blank line (and its error) if rows follow.
+        drop_blank_tail(std::max(end, blank) + 2);
+        fill(buf_lines_ + 1);
+      }
       if (all_blank()) {
         full = false;
         end = buf_.size();

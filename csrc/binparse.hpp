@@ -137,6 +137,9 @@ Sizes& sizes();
 
 // Bounds on hostile input, shared by both readers.
 constexpr int64_t kMaxBins = 1000000;  // rows of the first gene when bins are inferred
+constexpr int64_t kMaxGenesPerBatch = int64_t{1} << 24;  // the streaming reader's batch
+// A thread count as the readers use it: 0 (or less) the cores, at most the cores.
+int bounded_threads(int threads);
 constexpr size_t kMaxInflation = 100;  // inflated / compressed bytes of a gzip file, at most
                                        // (bin CSVs measure 3.7-12x; a gzip bomb ~1000x)
 class Source;  // binparse.cpp: a file's bytes in blocks, gzip inflated and checked
@@ -155,6 +158,8 @@ class BatchReader {
 
  private:
   bool fill(size_t want_lines);
+  // Drops the buffer past ``keep``, all of it line ends (a run of blank lines).
+  void drop_blank_tail(size_t keep);
   Layout layout_;
   int64_t genes_per_batch_;
   int threads_;

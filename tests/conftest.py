@@ -52,6 +52,15 @@ def _build_ahead(request):
         request.getfixturevalue(name)
 
 
+@pytest.fixture
+def many_cores(monkeypatch):
+    """An 8-core machine, as far as thread counts go: a test of how a budget of 3 or 4
+    threads is shared out runs as it would there (counts are cut to the cores)."""
+    import chromaformer._base
+
+    monkeypatch.setattr(chromaformer._base, "cores", lambda: 8)
+
+
 @pytest.fixture(scope="session")
 def real_files():
     files = sorted(TOY.glob("*.csv")) + sorted(DEEPDIFF.glob("Cell*/classification/*.csv"))

@@ -39,3 +39,8 @@ main.add_command(models)
 main.add_command(explain)
 main.add_command(perturb)
 main.add_command(summarize)
+
+# -h as well as --help, for `chromaformer X` and the `chromaformer-X` scripts alike (each
+# script imports its command through this package)
+for _command in main.commands.values():
+    _command.context_settings.setdefault("help_option_names", ["-h", "--help"])

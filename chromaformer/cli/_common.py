@@ -6,11 +6,12 @@ import functools
 import signal
 import sys
 import threading
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Optional, TypeVar
 
 import click
 
 from .._atomic import remove_temporaries
+from .._base import cores
 from ..errors import DataError, FormatError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -54,12 +55,46 @@ def one_line_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _at_most_cores(ctx: click.Context, param: click.Parameter, value: Optional[int]) -> Any:
+    """A thread or job count cut to the cores this process may use, with a note."""
+    if value is None:
+        return None
+    n = cores()
+    if value > n:
+        click.echo(
+            f"note: --{param.name} {value} is more than the {n} cores available; using {n}",
+            err=True,
+        )
+        return n
+    return value
+
+
 threads_option = click.option(
     "--threads",
     type=click.IntRange(min=1),
     default=None,
-    help="Parser and inference threads (default: OMP_NUM_THREADS, else the cores available).",
+    callback=_at_most_cores,
+    help="Parser and inference threads (default: OMP_NUM_THREADS, else the cores "
+    "available; at most the cores).",
 )
+
+
+def jobs_option(default: Optional[int], help: str) -> Callable[[F], F]:
+    """``--jobs/-j``: worker processes, at most the cores (a larger count is cut, with a
+    note)."""
+    return click.option(
+        "--jobs",
+        "-j",
+        default=default,
+        show_default=default is not None,
+        type=click.IntRange(min=1),
+        callback=_at_most_cores,
+        help=help + " At most the cores.",
+    )
+
+
+#: genes per call or per chunk: bounded, so no product of them overflows
+size_option_type = click.IntRange(min=1, max=1 << 24)
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress output on stderr.")
 genes_bed_option = click.option(
     "--genes-bed",

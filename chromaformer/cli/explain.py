@@ -9,7 +9,13 @@ import click
 
 from ..browser import TRACK_FORMATS
 from ..errors import DataError
-from ._common import genes_bed_option, one_line_errors, quiet_option, threads_option
+from ._common import (
+    genes_bed_option,
+    one_line_errors,
+    quiet_option,
+    size_option_type,
+    threads_option,
+)
 
 _MODEL = click.option(
     "--model",
@@ -44,7 +50,7 @@ _DEVICE = click.option(
 _BATCH = click.option(
     "--batch-size",
     default=None,
-    type=click.IntRange(min=1),
+    type=size_option_type,
     help="Rows per onnxruntime call  [default: 512, 8192 on cuda; chromoformer 64]",
 )
 

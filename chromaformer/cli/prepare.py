@@ -7,7 +7,7 @@ from typing import Optional
 import click
 
 from .._base import cores
-from ._common import one_line_errors, quiet_option
+from ._common import jobs_option, one_line_errors, quiet_option
 
 
 def _mark_pair(text: str) -> tuple[str, str]:
@@ -129,13 +129,7 @@ def _mark_pair(text: str) -> tuple[str, str]:
     show_default=True,
     help="Round bin values to this many decimals (counts are integers anyway).",
 )
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Worker processes (default: the cores available).",
-)
+@jobs_option(None, "Worker processes (default: the cores available).")
 @click.option("--force", is_flag=True, help="--layout chromoformer: replace a non-empty folder.")
 @quiet_option
 @one_line_errors

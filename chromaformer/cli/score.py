@@ -10,7 +10,14 @@ import click
 
 from ..browser import TRACK_FORMATS
 from ..errors import DataError
-from ._common import genes_bed_option, one_line_errors, quiet_option, threads_option
+from ._common import (
+    genes_bed_option,
+    jobs_option,
+    one_line_errors,
+    quiet_option,
+    size_option_type,
+    threads_option,
+)
 
 
 @click.command("score")
@@ -41,13 +48,13 @@ from ._common import genes_bed_option, one_line_errors, quiet_option, threads_op
 @click.option(
     "--batch-size",
     default=None,
-    type=click.IntRange(min=1),
+    type=size_option_type,
     help="Genes per onnxruntime call  [default: 512, 8192 on cuda; chromoformer 64]",
 )
 @click.option(
     "--chunk-genes",
     default=None,
-    type=click.IntRange(min=1),
+    type=size_option_type,
     help="Genes read per streamed chunk: memory is bounded by a few chunks  "
     "[default: 2048, 16384 on cuda; chromoformer 256]",
 )
@@ -92,13 +99,9 @@ from ._common import genes_bed_option, one_line_errors, quiet_option, threads_op
     "each gene at its TSS.",
 )
 @genes_bed_option
-@click.option(
-    "--jobs",
-    "-j",
-    default=1,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Score this many inputs at once, each in its own process with its own "
+@jobs_option(
+    1,
+    "Score this many inputs at once, each in its own process with its own "
     "onnxruntime session (the cores shared out between them; --threads sets each one's).",
 )
 @threads_option
@@ -157,7 +160,10 @@ def score(
         if not metas or len(metas) != len(npy_dirs):
             raise click.UsageError("give --meta and one --npy-dir per --meta")
         sources = [(list(metas), list(npy_dirs))]
-        targets = [Path(output) if output else Path(metas[-1]).with_suffix(".scores.tsv")]
+        if output and (output.endswith("/") or Path(output).is_dir()):
+            targets = [Path(output) / Path(metas[-1]).with_suffix(".scores.tsv").name]
+        else:
+            targets = [Path(output) if output else Path(metas[-1]).with_suffix(".scores.tsv")]
     if attention and not info.has_attention:
         raise DataError(
             f"{model}: the {info.architecture} architecture has no attention "

@@ -383,7 +383,9 @@ def train(
             click.echo(format_cv(result))
             click.echo(f"per-run metrics: {out}/cv.json; out-of-fold predictions: {out}/oof.tsv")
         return
-    metrics = run_training(tc, model, task=task, options=options)
+    ctx = click.get_current_context()
+    model_given = ctx.get_parameter_source("model") != click.core.ParameterSource.DEFAULT
+    metrics = run_training(tc, model, task=task, options=options, model_given=model_given)
     if metrics:
         click.echo(format_metrics(metrics))
         click.echo(format_run(metrics, out))

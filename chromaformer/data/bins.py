@@ -16,9 +16,12 @@ import numpy as np
 
 from .. import _core
 from .._atomic import atomic_path
-from .._base import PathLike, env_threads
+from .._base import PathLike, bounded, env_threads
 from ..errors import DataError
 from ..layout import BENCHMARK_MARKS
+
+#: the most genes one streamed batch may hold (the C++ reader's bound)
+MAX_GENES_PER_BATCH = 1 << 24
 
 MarksArg = Union[None, int, Sequence[str]]
 
@@ -87,7 +90,7 @@ def _threads_arg(threads: Optional[int]) -> int:
         return env_threads() or 0  # 0: the C++ reader's default, the cores available
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
-    return int(threads)
+    return bounded(threads) or 1
 
 
 def _make(raw: tuple, names: Sequence[str], path: str) -> Bins:
@@ -143,8 +146,10 @@ class BinStream:
         marks: MarksArg = None,
         integer_counts: bool = True,
     ) -> None:
-        if genes_per_batch < 1:
-            raise ValueError(f"genes_per_batch must be >= 1, got {genes_per_batch}")
+        if not 1 <= genes_per_batch <= MAX_GENES_PER_BATCH:
+            raise DataError(
+                f"genes per batch must be 1..{MAX_GENES_PER_BATCH:,}, got {genes_per_batch:,}"
+            )
         n_marks, self._names = _mark_spec(marks)
         self.path = os.fspath(path)
         self._reader = _core.BatchReader(
@@ -271,11 +276,47 @@ def read_layout_record(csv_path: PathLike) -> Optional[dict]:
     if not os.path.exists(path):
         return None
     try:
-        with open(path) as fh:
+        with open(path, encoding="utf-8") as fh:
             record = json.load(fh)
-        int(record["bin_size"])
-    except (ValueError, KeyError, TypeError) as err:
-        raise DataError(
-            f"{path}: not a layout record ({err}); expected JSON with bin_size"
-        ) from None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: not a layout record (not JSON: {err})") from None
+    if not isinstance(record, dict):
+        raise DataError(f"{path}: not a layout record: expected a JSON object")
+    check_layout_record(record, path)
     return dict(record)
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def check_layout_record(record: dict, path: str) -> None:
+    """Raise a one-line :class:`DataError` unless ``record`` holds a positive integer
+    ``bin_size`` and, where present, positive integer ``bins``, ``marks`` as a list of
+    names, a boolean ``labels`` and ``chrom_sizes`` as a mapping of names to positive
+    integer lengths."""
+    for key in ("bin_size", "bins"):
+        if (key == "bin_size" or key in record) and not _positive_int(record.get(key)):
+            raise DataError(
+                f"{path}: {key}: expected a positive integer, found {record.get(key)!r}"
+            )
+    marks = record.get("marks")
+    if marks is not None and not (
+        isinstance(marks, list) and marks and all(isinstance(m, str) and m for m in marks)
+    ):
+        raise DataError(f"{path}: marks: expected a list of mark names, found {marks!r}")
+    if "labels" in record and not isinstance(record["labels"], bool):
+        raise DataError(f"{path}: labels: expected true or false, found {record['labels']!r}")
+    sizes = record.get("chrom_sizes")
+    if sizes is not None:
+        if not isinstance(sizes, dict):
+            raise DataError(
+                f"{path}: chrom_sizes: expected an object of chromosome: length, "
+                f"found {type(sizes).__name__}"
+            )
+        for name, size in sizes.items():
+            if not _positive_int(size):
+                raise DataError(
+                    f"{path}: chrom_sizes: {name}: expected a positive integer length, "
+                    f"found {size!r}"
+                )

@@ -26,10 +26,13 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._atomic import atomic_path, check_outputs, staged
 from .._base import PathLike
 from ..errors import DataError
-from ..scoring.engine import Scorer, prefetch
+from ..scoring.engine import Scorer, check_values, prefetch
+
+#: the largest input a model's float32 graph can hold
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 _SPEC = re.compile(r"^\s*([^=*\s]+)\s*(?:=\s*(0|other)|\*\s*([0-9.eE+-]+))\s*$")
 
@@ -66,6 +69,11 @@ def parse_change(spec: str, marks: Sequence[str]) -> Change:
             raise DataError(f"--set {spec!r}: {factor!r} is not a number") from None
         if not np.isfinite(value) or value < 0:
             raise DataError(f"--set {spec!r}: expected a factor >= 0")
+        if value > FLOAT32_MAX:
+            raise DataError(
+                f"--set {spec!r}: {factor} overflows the model's float32 inputs "
+                f"(at most {FLOAT32_MAX:.3g})"
+            )
         return Change(mark, "scale", value)
     return Change(mark, "remove" if target == "0" else "other")
 
@@ -108,13 +116,20 @@ def _apply(
             if ch.kind == "remove":
                 arr[..., idx] = 0
             elif ch.kind == "scale":
-                arr[..., idx] *= ch.factor
+                with np.errstate(over="ignore"):
+                    arr[..., idx] *= ch.factor
+                if not np.isfinite(arr[..., idx]).all():
+                    raise DataError(
+                        f"--set {ch}: the scaled counts overflow float32 (at most "
+                        f"{FLOAT32_MAX:.3g}); give a smaller factor"
+                    )
             else:
                 assert other is not None
                 arr[..., idx] = other[name][..., idx]
     return out
 
 
+@staged()
 def perturb(
     model: PathLike,
     source: Any,
@@ -149,6 +164,16 @@ def perturb(
         raise DataError("MARK=other is for bin CSV inputs (Chromoformer: score each cell)")
     src = source if isinstance(source, tuple) else os.fspath(source)
     out = Path(output)
+    stem = out.name[: -len(".tsv")] if out.name.endswith(".tsv") else out.name
+    reads = list(src[0]) + list(src[1]) if isinstance(src, tuple) else [src]
+    check_outputs(
+        [
+            out,
+            out.with_name(f"{stem}.{tracks}") if tracks else None,
+            out.with_name(f"{stem}.effects.png") if plot else None,
+        ],
+        [*reads, other, gene_positions],
+    )
     positions = None
     if tracks is not None:
         from ..browser import check_track_format
@@ -190,6 +215,8 @@ def perturb(
         a = scorer.run(_apply(part.feeds, names, parsed, marks, alt), [key], batch_size=batch_size)[
             key
         ]
+        check_values(info, key, b, len(part.gene_ids))
+        check_values(info, key, a, len(part.gene_ids))
         ids.append(part.gene_ids)
         before.append(np.asarray(b, np.float64))
         after.append(np.asarray(a, np.float64))
@@ -214,7 +241,6 @@ def perturb(
         from ..browser import tss_half_width, write_track
 
         half = tss_half_width(info)
-        stem = out.name[: -len(".tsv")] if out.name.endswith(".tsv") else out.name
         files.append(
             write_track(
                 out.with_name(f"{stem}.{tracks}"),

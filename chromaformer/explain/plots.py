@@ -80,8 +80,14 @@ def plot_heatmap(
     ax.set_xlabel("kb from TSS (dashed)")
     ax.set_title(f"{title}: {gene}", fontsize=10)
     fig.colorbar(im, ax=ax, label="logit drop when removed")
+    return save_png(fig, out / heatmap_name(gene))
+
+
+def heatmap_name(gene: str) -> str:
+    """The file name of ``gene``'s heatmap (characters other than letters, digits and
+    ``-_.`` become ``_``)."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in gene)
-    return save_png(fig, out / f"heatmap_{safe}.png")
+    return f"heatmap_{safe}.png"
 
 
 def plot_effects(out_tsv: Path, diff: np.ndarray, column: str, what: str) -> Path:

@@ -20,6 +20,7 @@ Expressed vs silent: the input's labels when it has them, else the model's call
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -28,11 +29,12 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from .._atomic import atomic_path, temporary_folder
+from .._atomic import atomic_path, check_outputs, staged, temporary_folder
 from .._base import PathLike
 from ..errors import DataError
 from ..scoring.engine import NpzStream, Scorer, prefetch
 from .attribution import attribute
+from .plots import heatmap_name
 
 #: Genes per explained chunk (each costs 2^marks + windows x marks forward passes).
 EXPLAIN_CHUNK = {"bins": 256, "chromoformer": 16}
@@ -88,6 +90,7 @@ class _Sums:
         return arr / np.maximum(self.n, 1).reshape((2,) + (1,) * (arr.ndim - 1))
 
 
+@staged()
 def explain(
     model: PathLike,
     source: Any,
@@ -114,7 +117,7 @@ def explain(
 
         check_track_format(tracks)
     scorer = Scorer(model, device=device, threads=threads)
-    info, family = scorer.info, scorer.family
+    info = scorer.info
     src = source if isinstance(source, tuple) else os.fspath(source)
     positions = None
     if tracks is not None:
@@ -126,6 +129,50 @@ def explain(
     out = Path(output)
     if out.exists() and not out.is_dir():
         raise DataError(f"{out}: exists and is not a folder")
+    reads = list(src[0]) + list(src[1]) if isinstance(src, tuple) else [src]
+    names = ["attributions.npz", "importance.tsv", "mark_importance.png", "profiles.png"]
+    names += [heatmap_name(g) for g in genes]
+    if tracks is not None:
+        names += [f"value.{tracks}"] + [f"shapley_{m}.{tracks}" for m in info.marks]
+    check_outputs([out / n for n in names], [*reads, gene_positions])
+    made = not out.exists()
+    try:
+        return _explain(
+            scorer,
+            src,
+            out,
+            window,
+            occlusion,
+            genes,
+            plots,
+            tracks,
+            positions,
+            batch_size,
+            threads,
+            progress,
+        )
+    except BaseException:
+        if made:  # the folder this run made, left empty by the failure
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
+
+
+def _explain(
+    scorer: Scorer,
+    src: Any,
+    out: Path,
+    window: Optional[int],
+    occlusion: bool,
+    genes: Sequence[str],
+    plots: bool,
+    tracks: Optional[str],
+    positions: Any,
+    batch_size: Optional[int],
+    threads: Optional[int],
+    progress: Optional[Callable[[int], None]],
+) -> ExplainResult:
+    info, family = scorer.info, scorer.family
     wanted = list(dict.fromkeys(genes))
     t0 = time.perf_counter()
     sums = _Sums()

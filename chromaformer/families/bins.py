@@ -12,7 +12,14 @@ from ..contract import BINS_INPUT, BINS_OUTPUTS, ModelInfo
 from ..data.benchmark import PACKAGE_DATA, CellDataset, load_split, split_path
 from ..data.bins import BinStream, read_layout_record
 from ..errors import DataError
-from ..layout import BENCHMARK_BINS, BENCHMARK_MARKS, BIN_SIZE, window_of
+from ..layout import (
+    BENCHMARK_BINS,
+    BENCHMARK_MARKS,
+    BIN_SIZE,
+    formula_like,
+    name_problem,
+    window_of,
+)
 from ..models.config import ARCHITECTURES, ModelConfig
 from .base import Chunk, Family, Split, TrainData
 
@@ -263,9 +270,14 @@ class BinsFamily(Family):
     ) -> Iterator[Chunk]:
         from pathlib import Path
 
+        record = read_layout_record(source)
+        if record is not None:
+            check_record_fits(record, info, source)
+        labelled = record is None or record.get("labels", True)
         stream = BinStream(source, chunk_genes, threads=threads, integer_counts=False)
         first = True
-        for batch in stream:
+        done = 0  # genes before this batch
+        for batch in _named_short_first_gene(stream, source, info, chunk_genes):
             if first:
                 first = False
                 name = Path(info.path).name
@@ -279,7 +291,16 @@ class BinsFamily(Family):
                         f"{source}: genes have {batch.n_bins} bins but {name} "
                         f"expects {info.bins} bins of {info.bin_size} bp"
                     )
-            yield Chunk(batch.gene_ids, {BINS_INPUT: batch.counts}, batch.labels, stream.bytes_read)
+            bad = formula_like(batch.gene_ids)
+            if bad >= 0:
+                gene = str(batch.gene_ids[bad])
+                raise DataError(
+                    f"{source}:{(done + bad) * batch.n_bins + 1}: "
+                    f"{name_problem(gene, 'gene id') or 'bad gene id'}: expected a gene id"
+                )
+            done += len(batch.gene_ids)
+            labels = batch.labels if labelled else None
+            yield Chunk(batch.gene_ids, {BINS_INPUT: batch.counts}, labels, stream.bytes_read)
 
     def mark_inputs(self, info: ModelInfo) -> list[str]:
         return [BINS_INPUT]
@@ -300,3 +321,44 @@ class BinsFamily(Family):
             return os.path.getsize(source), "B"
         except OSError:
             return None, "B"
+
+
+def check_record_fits(record: dict[str, Any], info: ModelInfo, source: Any) -> None:
+    """Refuse a prepared file whose layout record (``.layout.json``) says its bins or marks
+    are not the model's: another bin size or bin count, other marks, or the same marks in
+    another order."""
+    from pathlib import Path
+
+    from ..layout import layout_record_path
+
+    where = layout_record_path(str(source))
+    name = Path(info.path).name
+    if int(record["bin_size"]) != info.bin_size or int(record.get("bins", info.bins)) != info.bins:
+        raise DataError(
+            f"{source}: prepared as {record.get('bins', '?')} bins of {record['bin_size']} bp "
+            f"({where}) but {name} expects {info.bins} bins of {info.bin_size} bp"
+        )
+    marks = record.get("marks")
+    if marks is not None and list(marks) != list(info.marks):
+        raise DataError(
+            f"{source}: its mark columns are {','.join(marks)} ({where}) but {name} expects "
+            f"{','.join(info.marks)}, in that order"
+        )
+
+
+def _named_short_first_gene(
+    stream: BinStream, source: Any, info: ModelInfo, chunk_genes: int
+) -> Iterator[Any]:
+    """``stream``'s batches; where the bins inferred from a short first gene make the
+    next gene the one blamed, the file is read again with the model's bin count so the
+    error names the short gene."""
+    from ..errors import FormatError
+
+    try:
+        yield from stream
+    except FormatError as err:
+        if "inferred from the first gene" not in str(err) or stream.bins == info.bins:
+            raise
+        for _ in BinStream(source, chunk_genes, threads=1, bins=info.bins):
+            pass
+        raise

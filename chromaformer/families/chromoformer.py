@@ -22,7 +22,7 @@ from ..contract import (
 )
 from ..data.chromoformer import ChromoformerSet, joint_inputs, load_chromoformer, read_meta
 from ..errors import DataError
-from ..layout import CHROMOFORMER_FOLDS, assign_folds
+from ..layout import CHROMOFORMER_FOLDS, assign_folds, formula_like, name_problem
 from ..models.config import ChromoformerConfig
 from .base import Chunk, Family, Split, TrainData
 
@@ -347,8 +347,15 @@ class ChromoformerFamily(Family):
                 with_truth = truth is not None
             if with_truth and truth is None:
                 truth = np.full(len(part), np.nan)
+            ids = np.asarray(sets[0].gene_ids)
+            bad = formula_like(ids)
+            if bad >= 0:
+                raise DataError(
+                    f"{metas[0]}: {name_problem(str(ids[bad]), 'gene id') or 'bad gene id'} "
+                    f"(gene {k + bad + 1})"
+                )
             yield Chunk(
-                np.asarray(sets[0].gene_ids),
+                ids,
                 dict(zip(info.inputs, joint_inputs(sets, np.arange(len(part))))),
                 truth if with_truth else None,
                 k + len(part),

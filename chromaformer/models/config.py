@@ -15,6 +15,7 @@ from ..layout import (
     CHROMOFORMER_I_MAX,
     CHROMOFORMER_MARKS,
     CHROMOFORMER_WINDOW,
+    name_problem,
 )
 
 #: Architecture names; the reference work's spellings map onto ours.
@@ -80,6 +81,9 @@ class ModelConfig:
     def __post_init__(self) -> None:
         self.arch = canonical_arch(self.arch)
         self.marks = tuple(self.marks)
+        for m in self.marks:
+            if name_problem(str(m), "mark name"):
+                raise ValueError(name_problem(str(m), "mark name"))
         self.cnn_hidden = tuple(self.cnn_hidden)
         self.input_mean = tuple(float(v) for v in self.input_mean)
         self.input_std = tuple(float(v) for v in self.input_std)

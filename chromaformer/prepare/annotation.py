@@ -12,7 +12,7 @@ import numpy as np
 
 from ..data.text import data_lines
 from ..errors import FormatError
-from ..layout import parse_region
+from ..layout import name_problem, parse_region
 
 _GTF_ATTR = re.compile(r'(\S+)\s+"([^"]*)"')
 _VERSION = re.compile(r"\.\d+$")
@@ -44,7 +44,7 @@ def _is_gtf(path: str) -> bool:
         return True
     if name.endswith(".bed"):
         return False
-    for _, line in data_lines(path):
+    for _, line in data_lines(path, "a gene annotation (GTF or BED)"):
         f = line.split("\t")
         return len(f) >= 9 and "gene_id" in f[8]
     raise FormatError(f"{path}: no genes in the file (expected GTF or BED6 lines)", path)
@@ -85,7 +85,7 @@ def _read_gtf(path: str, feature: str) -> GeneSet:
     tx_first: dict[str, Gene] = {}
     tx_canonical: dict[str, Gene] = {}
     tx_order: list[str] = []
-    for no, line in data_lines(path):
+    for no, line in data_lines(path, "a gene annotation (GTF or BED)"):
         f = line.split("\t")
         where = f"{path}:{no}"
         if len(f) < 9:
@@ -118,10 +118,9 @@ def _read_gtf(path: str, feature: str) -> GeneSet:
         gid = attrs.get("gene_id")
         if not gid:
             raise FormatError(f'{where}: expected a gene_id "..." attribute in field 9', path, no)
-        if "," in gid:  # the bin CSV is comma-separated: caught here, before any work
-            raise FormatError(
-                f"{where}: expected a gene_id without commas in field 9, found {gid!r}", path, no
-            )
+        why = name_problem(gid, "gene id") or name_problem(f[0], "chromosome name")
+        if why:  # caught here, before any work: the outputs could not hold it
+            raise FormatError(f"{where}: {why}", path, no)
         g = Gene(gid, f[0], start - 1 if strand == "+" else end - 1, strand, where)
         if kind == "gene":
             genes.append(g)
@@ -155,7 +154,7 @@ def _read_bed(path: str) -> GeneSet:
     count is reported so the user sees it."""
     genes: list[Gene] = []
     unstranded = 0
-    for no, line in data_lines(path):
+    for no, line in data_lines(path, "a gene annotation (GTF or BED)"):
         f = line.split("\t") if "\t" in line else line.split()
         where = f"{path}:{no}"
         if len(f) < 6:
@@ -187,10 +186,9 @@ def _read_bed(path: str) -> GeneSet:
             raise FormatError(
                 f"{where}: expected strand +, - or . in field 6, found {strand!r}", path, no
             )
-        if not f[3] or "," in f[3]:
-            raise FormatError(
-                f"{where}: expected a gene id without commas in field 4, found {f[3]!r}", path, no
-            )
+        why = name_problem(f[3], "gene id") or name_problem(f[0], "chromosome name")
+        if why:
+            raise FormatError(f"{where}: {why}", path, no)
         genes.append(Gene(f[3], f[0], start if strand == "+" else end - 1, strand, where))
     if not genes:
         raise FormatError(f"{path}: no genes in the file (expected BED6 lines)", path)
@@ -223,7 +221,7 @@ class Expression:
         self.values: dict[str, float] = {}
         first_line: dict[str, int] = {}
         first = True
-        for no, line in data_lines(path):
+        for no, line in data_lines(path, "an expression table (gene id, value)"):
             f = [x.strip() for x in _fields(line)]
             if len(f) < 2:
                 raise FormatError(
@@ -270,7 +268,7 @@ def read_interactions(path: str) -> dict[str, list[tuple[str, int, int, float]]]
     ``gene chrom start end score`` (0-based, half-open; an optional header)."""
     out: dict[str, list[tuple[str, int, int, float]]] = {}
     first = True
-    for no, line in data_lines(path):
+    for no, line in data_lines(path, "a table of promoter interactions"):
         f = [x.strip() for x in (line.split("\t") if "\t" in line else line.split())]
         where = f"{path}:{no}"
         if len(f) == 3:

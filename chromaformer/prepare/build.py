@@ -28,6 +28,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from .._base import bounded
 from ..data.bins import write_bins
 from ..errors import DataError
 from ..layout import (
@@ -39,6 +40,7 @@ from ..layout import (
     CHROMOFORMER_MARKS,
     CHROMOFORMER_MAX_REGION,
     assign_folds,
+    name_problem,
     parse_region,
     promoter_region,
     region_name,
@@ -122,6 +124,7 @@ def _region_task(task: tuple) -> int:
 def _run(
     tasks: list, fn: Callable, tracks: list[Track], jobs: int, done: Callable[[Any], None]
 ) -> None:
+    jobs = bounded(jobs) or 1
     if jobs <= 1 or len(tasks) <= 1:
         _init_worker(tracks)
         for t in tasks:
@@ -180,7 +183,8 @@ def _labels(
 ) -> tuple[list[Gene], np.ndarray, Optional[np.ndarray]]:
     if expression is None:
         warnings.append(
-            "no --expression: every label is 0, so the file is for scoring, not training"
+            "no --expression: every label is 0, so the file is for scoring, not training "
+            "(its layout record says it has no labels)"
         )
         return genes, np.zeros(len(genes), dtype=np.uint8), None
     expr = Expression(expression)
@@ -263,6 +267,10 @@ def prepare(
     if missing not in ("skip", "zero", "error"):
         raise ValueError(f"missing must be skip, zero or error, got {missing!r}")
     marks = [m for m, _ in tracks]
+    for mark in marks:
+        why = name_problem(mark, "mark name")
+        if why:
+            raise DataError(f"--mark {mark!r}: {why}")
     dup = [m for m, n in Counter(marks).items() if n > 1]
     if dup:
         raise DataError(f"--mark {dup[0]} is given twice")
@@ -330,6 +338,7 @@ def prepare(
             marks=order,
             record={
                 "source": "chromaformer-prepare",
+                "labels": values is not None,
                 "stat": stat,
                 "unknown_strand": "read as + (bins in genomic order)",
                 "chrom_sizes": _chrom_sizes(genes, names, opened),

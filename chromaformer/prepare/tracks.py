@@ -17,7 +17,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from ..data.text import data_lines, open_text
+from ..data.text import data_lines, open_text, sniff_binary
 from ..errors import FormatError
 
 BIGWIG_MAGIC = (0x888FFC26).to_bytes(4, "little")
@@ -162,7 +162,7 @@ class BedGraphTrack(Track):
                 skip_blank_lines=True,
                 engine="c",
             )
-        except (ValueError, pd.errors.ParserError) as err:
+        except (ValueError, pd.errors.ParserError) as err:  # UnicodeDecodeError too
             raise _first_bad_bedgraph_line(self.path) or FormatError(
                 f"{self.path}: not a bedGraph file ({err})", self.path
             ) from None
@@ -218,7 +218,7 @@ class BedGraphTrack(Track):
 
 def _first_bad_bedgraph_line(path: str) -> Optional[FormatError]:
     """Find and describe the first line of ``path`` that is not ``chrom start end value``."""
-    for no, line in data_lines(path):
+    for no, line in data_lines(path, "a bedGraph track"):
         f = line.split()
         why = None
         if len(f) < 4:
@@ -240,7 +240,7 @@ def _first_bad_bedgraph_line(path: str) -> Optional[FormatError]:
 def _header_lines(path: str) -> int:
     """How many ``track``/``browser``/``#`` lines open the file."""
     n = 0
-    with open_text(path) as fh:
+    with open_text(path, "a bedGraph track") as fh:
         for line in fh:
             if not line.startswith(("track", "browser", "#")):
                 break
@@ -256,6 +256,18 @@ def open_track(mark: str, path: str) -> Track:
         head = fh.read(4)
     if head == BIGWIG_MAGIC:
         return BigWigTrack(mark, path)
+    kind = sniff_binary(path)
+    if kind is not None:
+        hint = (
+            ": make a coverage track from it first (deepTools bamCoverage -of bigwig, or "
+            "bedtools genomecov -bg)"
+            if "aligned reads" in kind
+            else ""
+        )
+        raise FormatError(
+            f"{path}: {kind}, not a bigWig or bedGraph track (the track given for {mark}){hint}",
+            path,
+        )
     if head[:2] == b"\x1f\x8b" or _looks_like_text(path):
         return BedGraphTrack(mark, path)
     raise FormatError(

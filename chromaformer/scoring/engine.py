@@ -23,8 +23,8 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from .._atomic import atomic_path, temporary_folder
-from .._base import PathLike, cores
+from .._atomic import atomic_path, check_outputs, staged, temporary_folder
+from .._base import PathLike, bounded, cores
 from ..contract import ATTENTION_OUTPUTS, OBSERVED_COLUMN, ModelInfo
 from ..errors import DataError
 from ..families import Chunk, get_family
@@ -61,6 +61,7 @@ class Scorer:
     def __init__(
         self, model: PathLike, *, device: str = "cpu", threads: Optional[int] = None
     ) -> None:
+        threads = bounded(threads)  # never more threads than cores
         #: onnxruntime calls side by side (each with the session's intra-op threads)
         self.calls, intra = thread_plan(threads, device)
         self.session, self.info = open_session(model, device, intra)
@@ -272,6 +273,7 @@ def _metrics(task: str, observed: np.ndarray, values: np.ndarray) -> dict[str, A
     return regression_metrics(observed[ok], values[ok]) if ok.sum() > 1 else {}
 
 
+@staged()
 def score(
     scorer: Scorer,
     source: Any,
@@ -310,6 +312,8 @@ def score(
         raise DataError(
             f"{info.path}: the {info.architecture} architecture has no attention maps to write"
         )
+    reads = list(src[0]) + list(src[1]) if isinstance(src, tuple) else [src]
+    check_outputs([out, attn_path, track], reads + [genes_bed])
     positions = None
     if track is not None:  # read where the genes are before any work
         from ..browser import gene_positions, track_kind
@@ -366,18 +370,36 @@ def score(
                 name=f"{Path(_describe(src)).name} {info.architecture} {key}",
                 probability=key == "probability",
             )
-    seconds = time.perf_counter() - t0
-    all_values = np.concatenate(values)
+        all_values = np.concatenate(values)
+        seconds = time.perf_counter() - t0
+        found = _metrics(info.task, np.concatenate(truth), all_values) if truth else {}
     result = ScoreResult(_describe(src), out, genes, seconds, all_values, key, attn_path)
     result.track = Path(track) if track is not None else None
-    if truth:
-        result.metrics = _metrics(info.task, np.concatenate(truth), all_values)
+    result.metrics = found
     return result
 
 
 def _collect(item: tuple[Chunk, Callable[[], dict[str, np.ndarray]]]) -> tuple[Chunk, dict]:
     part, outputs = item
     return part, outputs()
+
+
+def check_values(info: ModelInfo, key: str, vals: np.ndarray, genes: int) -> np.ndarray:
+    """The model's ``key`` output for ``genes`` genes, checked before anything is written:
+    one finite value per gene (a probability in [0, 1] for a classifier)."""
+    where = f"{info.path}: the model's output {key!r}"
+    if vals.shape != (genes,):
+        raise DataError(
+            f"{where} has shape {tuple(vals.shape)} for {genes} genes; expected ({genes},)"
+        )
+    bad = ~np.isfinite(vals)
+    if key == "probability":
+        bad |= (vals < 0) | (vals > 1)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        what = "a probability in [0, 1]" if key == "probability" else "a finite number"
+        raise DataError(f"{where} is {vals[k]!r} for gene {k + 1} of a chunk; expected {what}")
+    return vals
 
 
 class _Rows:
@@ -410,7 +432,7 @@ class _Rows:
         progress: Optional[Callable[[int, int], None]],
     ) -> None:
         info, key = self.info, self.key
-        vals = res[key]
+        vals = check_values(info, key, res[key], len(part.gene_ids))
         if self.genes == 0:
             observed = self.labels and part.observed is not None
             self.column = OBSERVED_COLUMN[info.task] if observed else ""
@@ -465,26 +487,66 @@ def default_output(source: PathLike, suffix: str = ".scores.tsv") -> Path:
 
 def output_names(sources: Sequence[PathLike]) -> list[str]:
     """Distinct output stems for several inputs: the shortest trailing path parts that
-    tell them apart (``E003/classification/test.csv`` -> ``E003_classification_test``)."""
-    parts = [list(Path(default_output(s, "")).parts) for s in sources]
-    for depth in range(1, max(len(p) for p in parts) + 1):
-        names = ["_".join(p[-depth:]).lstrip("_/") for p in parts]
-        if len(set(names)) == len(names):
-            return names
-    raise DataError("the same input is named twice")
+    tell them apart (``E003/classification/test.csv`` -> ``E003_classification_test``);
+    two files of one stem in one folder (``s.csv``, ``s.csv.gz``) keep their whole
+    names (``s.csv``, ``s.csv.gz``)."""
+    check_inputs(sources)
+    for parts in (
+        [list(Path(default_output(s, "")).parts) for s in sources],
+        [list(Path(s).parts) for s in sources],  # s.csv and s.csv.gz: whole names
+    ):
+        for depth in range(1, max(len(p) for p in parts) + 1):
+            names = ["_".join(p[-depth:]).lstrip("_/") for p in parts]
+            if len(set(names)) == len(names):
+                return names
+    raise DataError(f"{sources[0]}: the same input is named twice")
+
+
+def check_inputs(inputs: Sequence[PathLike]) -> None:
+    """Every input is a file this reader can open (a regular file, plain or gzip), and
+    none is given twice (by any name)."""
+    for src in inputs:
+        name = os.fspath(src)
+        if name == "-":
+            raise DataError(
+                "-: reading standard input is not supported; give the path of a bin CSV "
+                "(plain or .gz), or save the stream to a file first"
+            )
+        if not os.path.exists(name):
+            raise DataError(f"{name}: no such input file")
+        if os.path.isdir(name):
+            raise DataError(f"{name}: a folder, not an input file")
+        if not os.path.isfile(name):
+            raise DataError(
+                f"{name}: not a regular file (a FIFO or device); the scorer reads files "
+                "(plain or .gz): save the stream to a file first"
+            )
+    for i, a in enumerate(inputs):
+        for b in inputs[:i]:
+            if os.path.samefile(a, b):
+                raise DataError(f"{a}: the same input as {b}, given twice")
 
 
 def output_paths(inputs: Sequence[PathLike], output: Optional[PathLike]) -> list[Path]:
-    """Where each input's TSV goes: beside it, the -o file, or in the -o folder."""
-    for src in inputs:
-        if not os.path.isfile(src):
-            raise DataError(f"{src}: no such input file")
+    """Where each input's TSV goes: beside it, the -o file, or in the -o folder (a name
+    that is a folder or ends in a slash). Two inputs whose default names collide
+    (``s.csv`` and ``s.csv.gz``) keep their whole names (``s.csv.scores.tsv``). None is
+    an input."""
+    check_inputs(inputs)
     if output is None:
-        return [default_output(s) for s in inputs]
-    out = Path(output)
-    if len(inputs) == 1 and not out.is_dir():
-        return [out]
-    if out.exists() and not out.is_dir():
-        raise DataError(f"{out}: several inputs need -o to be a folder, not a file")
-    out.mkdir(parents=True, exist_ok=True)
-    return [out / f"{name}.scores.tsv" for name in output_names(inputs)]
+        targets = [default_output(s) for s in inputs]
+        for i, t in enumerate(targets):
+            if sum(1 for u in targets if u == t) > 1:
+                targets[i] = Path(inputs[i]).with_name(Path(inputs[i]).name + ".scores.tsv")
+    else:
+        out = Path(output)
+        folder = os.fspath(output).endswith(("/", os.sep)) or out.is_dir()
+        if len(inputs) == 1 and not folder:
+            targets = [out]
+        else:
+            if out.exists() and not out.is_dir():
+                raise DataError(f"{out}: several inputs need -o to be a folder, not a file")
+            out.mkdir(parents=True, exist_ok=True)
+            targets = [out / f"{name}.scores.tsv" for name in output_names(inputs)]
+    check_outputs(targets, inputs)
+    return targets

@@ -10,7 +10,7 @@ import os
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from typing import Any, Callable, Optional, Sequence
 
-from .._base import PathLike, cores, env_threads
+from .._base import PathLike, bounded, cores, env_threads
 from .engine import Scorer, ScoreResult, score
 
 _WORKER: dict[str, Any] = {}
@@ -43,7 +43,8 @@ def score_many(
     is called in this process as each input finishes. ``options``:
     :func:`chromaformer.scoring.score`'s keywords for every input; ``per_input[i]``:
     those of input i alone (its ``track`` or ``attention`` path)."""
-    per_job = threads or max(1, (env_threads() or cores()) // max(1, jobs))
+    jobs = bounded(jobs) or 1
+    per_job = bounded(threads) or max(1, (env_threads() or cores()) // jobs)
     results: dict[int, ScoreResult] = {}
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(

@@ -113,4 +113,42 @@ def open_session(
             "missing); run with --device cpu"
         )
     meta = dict(session.get_modelmeta().custom_metadata_map)
-    return session, ModelInfo.from_metadata(path, meta)
+    info = ModelInfo.from_metadata(path, meta)
+    check_graph(session, info)
+    return session, info
+
+
+def check_graph(session: Any, info: ModelInfo) -> None:
+    """Refuse, in one line, a model whose graph disagrees with its metadata: other input
+    names, a task whose output the graph lacks, outputs the metadata names but the graph
+    lacks, a bin model's input not ``(genes, bins, marks)`` as recorded, or a primary
+    output that is not one value per gene."""
+    where = f"{info.path}: the graph and its metadata disagree"
+    ins = [i.name for i in session.get_inputs()]
+    outs = {o.name: o for o in session.get_outputs()}
+    if sorted(ins) != sorted(info.inputs):
+        raise DataError(f"{where}: graph inputs {','.join(ins)}, metadata {','.join(info.inputs)}")
+    key = info.primary_output
+    if key not in outs:
+        raise DataError(
+            f"{where}: task={info.task} needs the output {key!r}, the graph has {','.join(outs)}"
+        )
+    missing = [o for o in info.outputs if o not in outs]
+    if missing:
+        raise DataError(f"{where}: metadata outputs {','.join(missing)} are not in the graph")
+    shape = outs[key].shape
+    if len(shape) != 1:
+        raise DataError(
+            f"{where}: the output {key!r} has shape {list(shape)}; expected one value per "
+            "gene, (genes,)"
+        )
+    if info.family == "bins":
+        dims = session.get_inputs()[0].shape
+        want = [None, info.bins, len(info.marks)]
+        if len(dims) != 3 or any(
+            isinstance(d, int) and w is not None and d != w for d, w in zip(dims, want)
+        ):
+            raise DataError(
+                f"{where}: the input {ins[0]!r} has shape {list(dims)}; the metadata says "
+                f"(genes, {info.bins} bins, {len(info.marks)} marks)"
+            )

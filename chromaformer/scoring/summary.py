@@ -13,10 +13,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._atomic import atomic_path, check_outputs, staged
 from .._base import PathLike
 from ..contract import OBSERVED_COLUMN
 from ..errors import DataError, FormatError
+from ..layout import name_problem
 
 
 @dataclass
@@ -49,16 +50,37 @@ def _read_scores(name: str, path: str) -> tuple[str, dict[str, str], dict[str, s
                     path,
                     no,
                 )
+            why = name_problem(f[0], "gene id")
+            if why:
+                raise FormatError(f"{path}:{no}: {why}", path, no)
             if f[0] in values:
                 raise FormatError(f"{path}:{no}: gene {f[0]!r} appears twice", path, no)
             try:
-                float(f[1])
+                value = float(f[1])
             except ValueError:
+                value = math.nan
+            if not math.isfinite(value) or (header[1] == "probability" and not 0.0 <= value <= 1.0):
+                want = "a probability in [0, 1]" if header[1] == "probability" else "a number"
                 raise FormatError(
-                    f"{path}:{no}: {header[1]}: expected a number, found {f[1]!r}", path, no
-                ) from None
+                    f"{path}:{no}: {header[1]}: expected {want}, found {f[1]!r}", path, no
+                )
             values[f[0]] = f[1]
             if observed:
+                if header[2] == OBSERVED_COLUMN["clf"] and f[2] not in ("0", "1"):
+                    raise FormatError(
+                        f"{path}:{no}: {header[2]}: expected 0 or 1, found {f[2]!r}", path, no
+                    )
+                if header[2] != OBSERVED_COLUMN["clf"] and f[2] not in ("", "nan"):
+                    try:
+                        ok = math.isfinite(float(f[2]))
+                    except ValueError:
+                        ok = False
+                    if not ok:
+                        raise FormatError(
+                            f"{path}:{no}: {header[2]}: expected a number, found {f[2]!r}",
+                            path,
+                            no,
+                        )
                 truth[f[0]] = f[2]
     if not values:
         raise DataError(f"{path}: no genes (sample {name})")
@@ -75,6 +97,13 @@ def summarize(samples: Sequence[tuple[str, PathLike]], output: PathLike) -> Summ
 
     if not samples:
         raise DataError("no samples to summarize")
+    out = Path(output)
+    stem = out.name.removesuffix(".tsv")
+    metrics_path = out.with_name(f"{stem}.metrics.tsv")
+    check_outputs([out, metrics_path], [p for _, p in samples])
+    for name, tsv in samples:
+        if not os.path.isfile(tsv):
+            raise DataError(f"{tsv}: no such scores file (sample {name})")
     names = [n for n, _ in samples]
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
@@ -89,15 +118,8 @@ def summarize(samples: Sequence[tuple[str, PathLike]], output: PathLike) -> Summ
         )
     column = columns.pop()
     genes = list(dict.fromkeys(g for _, v, _ in read for g in v))
-    out = Path(output)
-    stem = out.name.removesuffix(".tsv")
-    metrics_path = out.with_name(f"{stem}.metrics.tsv")
     clf = column == "probability"
     keys = ("auroc", "aupr") if clf else ("mse", "pearson_r", "r2")
-    with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write("\t".join(["gene_id", *names]) + "\n")
-        for g in genes:
-            fh.write("\t".join([g, *(v.get(g, "") for _, v, _ in read)]) + "\n")
     rows = []
     for name, (_, values, truth) in zip(names, read):
         found: dict[str, float] = {}
@@ -110,6 +132,13 @@ def summarize(samples: Sequence[tuple[str, PathLike]], output: PathLike) -> Summ
             ("" if k not in found or math.isnan(found[k]) else f"{found[k]:.4f}") for k in keys
         ]
         rows.append("\t".join([name, str(len(values)), *cells]))
-    with atomic_path(metrics_path) as tmp:
-        Path(tmp).write_text("\t".join(["sample", "genes", *keys]) + "\n" + "\n".join(rows) + "\n")
+    with staged():  # both or neither, once the metrics are known
+        with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write("\t".join(["gene_id", *names]) + "\n")
+            for g in genes:
+                fh.write("\t".join([g, *(v.get(g, "") for _, v, _ in read)]) + "\n")
+        with atomic_path(metrics_path) as tmp:
+            Path(tmp).write_text(
+                "\t".join(["sample", "genes", *keys]) + "\n" + "\n".join(rows) + "\n"
+            )
     return Summary(out, metrics_path, len(samples), len(genes))

@@ -17,14 +17,16 @@ bin model on the run's own split are also averaged into one ensemble run
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._atomic import atomic_path, folder_lock
 from ..errors import DataError
 from ..families import Split, TrainData, family_for
 from ..metrics import BASELINES, SELECTION, beaten_by, fit_baselines
@@ -113,7 +115,21 @@ def cross_validate(
     options: Optional[dict[str, Any]] = None,
 ) -> dict[str, Any]:
     """K-fold cross-validation (``folds``) and/or ``seeds`` repeats; see the module doc.
-    Returns (and writes to ``tc.out/cv.json``) the per-run and summary metrics."""
+    Returns (and writes to ``tc.out/cv.json``) the per-run and summary metrics. Holds
+    ``tc.out``'s lock while it runs (rank 0 under torchrun)."""
+    main = int(os.environ.get("RANK", "0")) == 0
+    with folder_lock(tc.out, "cross-validation") if main else contextlib.nullcontext():
+        return _cross_validate(tc, model, folds, seeds, task, options)
+
+
+def _cross_validate(
+    tc: TrainConfig,
+    model: ModelSpec,
+    folds: Optional[int],
+    seeds: int,
+    task: str,
+    options: Optional[dict[str, Any]],
+) -> dict[str, Any]:
     family = family_for(model)
     tc = tc.for_family(family.name)
     if seeds < 1:

@@ -11,6 +11,7 @@ per-sample Python). ``last.pt`` holds everything needed to resume bit-identicall
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -24,7 +25,8 @@ import numpy as np
 import torch
 
 from .. import __version__
-from .._atomic import atomic_path
+from .._atomic import atomic_path, folder_lock
+from .._base import bounded
 from ..errors import DataError
 from ..families import Family, Split, TrainData, family_for
 from ..metrics import (
@@ -163,6 +165,43 @@ def lr_factor(
     return cosine_rule if schedule == "cosine" else step_rule
 
 
+def check_training_labels(family: str, task: str, data: TrainData, tc: TrainConfig) -> None:
+    """Refuse, before any epoch, training labels of one class (a classifier has nothing
+    to learn, and the metrics would fail only at the end)."""
+    if task != "clf":
+        return
+    classes = np.unique(np.asarray(data.train.target))
+    if len(classes) < 2:
+        where = tc.data_root or tc.meta or "the training data"
+        only = int(classes[0]) if len(classes) else "none"
+        raise DataError(
+            f"{where}: every one of the {len(data.train)} training genes has label {only}: "
+            "expected both expressed (1) and silent (0) genes (a file prepared without "
+            "--expression is for scoring, not training)"
+        )
+
+
+def held_out_notes(data: TrainData) -> list[str]:
+    """A warning for each evaluation split that shares genes with the training split (the
+    same id and the same signal): its figures would not be held-out figures."""
+
+    def keys(split: Any) -> set[tuple[str, int]]:
+        flat = np.ascontiguousarray(split.features)
+        return {(str(g), hash(row.tobytes())) for g, row in zip(split.gene_ids, flat)}
+
+    seen = keys(data.train)
+    notes = []
+    for split in {id(s): s for s in (data.valid, data.evaluation)}.values():
+        shared = len(keys(split) & seen)
+        if shared:
+            notes.append(
+                f"warning: {shared:,} of the {len(split):,} {split.name} genes are also "
+                "training genes (the same id and signal): its figures are not held out "
+                "(make the splits from different genes, or simulate them with different seeds)"
+            )
+    return notes
+
+
 def _write_json(path: Path, obj: Any) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, default=float) + "\n")
@@ -189,6 +228,7 @@ def train(
     options: Optional[dict[str, Any]] = None,
     data: Optional[TrainData] = None,
     baselines: Optional[dict[str, np.ndarray]] = None,
+    model_given: bool = True,
 ) -> dict[str, Any]:
     """Train ``model`` (an architecture name, or a config object) on ``tc``'s data;
     returns (and writes) the run's metrics. ``task``/``options`` apply to a name:
@@ -199,14 +239,32 @@ def train(
     here on the training split.
 
     Writes into ``tc.out``: best.pt, last.pt, config.json, log.csv, metrics.json (and
-    roc.png, pr.png for clf). Raises DataError/FormatError on bad data or options.
+    roc.png, pr.png for clf), holding the folder's lock (a second run into it is refused
+    while this one runs). With ``tc.resume`` a ``model`` name other than the run's is
+    refused unless ``model_given`` is False (the command line's default, not a choice).
+    Raises DataError/FormatError on bad data or options.
     """
+    # one writer per run folder: the main process (rank 0 under torchrun) holds its lock
+    main = int(os.environ.get("RANK", "0")) == 0
+    with folder_lock(tc.out, "training") if main else contextlib.nullcontext():
+        return _train(tc, model, task, options, data, baselines, model_given)
+
+
+def _train(
+    tc: TrainConfig,
+    model: ModelSpec,
+    task: str,
+    options: Optional[dict[str, Any]],
+    data: Optional[TrainData],
+    baselines: Optional[dict[str, np.ndarray]],
+    model_given: bool,
+) -> dict[str, Any]:
     family = family_for(model)
     tc = tc.for_family(family.name)
     rc = tc.recipe
     device = resolve_device(tc.device)
     if tc.threads:
-        torch.set_num_threads(tc.threads)
+        torch.set_num_threads(bounded(tc.threads) or 1)
     out = Path(tc.out)
     dist = _Dist(device)
     state: Optional[dict[str, Any]] = None
@@ -215,13 +273,23 @@ def train(
         last_path = out / LAST
         if not last_path.exists():
             raise DataError(f"{last_path}: nothing to resume (no last.pt in {out})")
-        state = torch.load(last_path, map_location="cpu", weights_only=True)
+        state = read_checkpoint(last_path)
+        if not isinstance(state.get("config"), dict) or "state_dict" not in state:
+            raise DataError(f"{last_path}: not a run's last.pt (no config or weights)")
         mc = config_from_dict(state["config"])
+        if isinstance(model, str) and model_given:
+            asked = canonical_arch(model) if family.name == "bins" else model
+            if asked != mc.arch:
+                raise DataError(
+                    f"--resume: {out} is a {mc.arch} run, not {asked}; leave --model out "
+                    "to continue it, or give another --out"
+                )
     if mc is not None:
         task = mc.task
     if data is None:
         data = family.load(tc, task)
-    for note in data.notes:
+    check_training_labels(family.name, task, data, tc)
+    for note in data.notes + held_out_notes(data):
         _say(tc, dist, f"note: {note}")
     n = len(data.train)
     few_genes = n < rc.batch_size  # fewer than one of the recipe's batches

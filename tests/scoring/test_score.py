@@ -427,7 +427,7 @@ def test_jobs_score_a_collection_in_worker_processes_to_the_same_bytes(tmp_path)
     assert not list((tmp_path / "jb").glob(".*"))
 
 
-def test_threads_keep_to_omp_num_threads_unless_given(exported, monkeypatch):
+def test_threads_keep_to_omp_num_threads_unless_given(exported, monkeypatch, many_cores):
     """OMP_NUM_THREADS (set by Snakemake, SLURM, this suite's workers) is the budget of
     the onnxruntime session and the parser when no ``threads`` is given."""
     from chromaformer.scoring.session import session_options
@@ -446,7 +446,7 @@ def test_threads_keep_to_omp_num_threads_unless_given(exported, monkeypatch):
         assert session_options().intra_op_num_threads == 0  # onnxruntime's default
 
 
-def test_calls_side_by_side_give_the_same_bits_in_the_same_order(exported):
+def test_calls_side_by_side_give_the_same_bits_in_the_same_order(exported, many_cores):
     """A thread budget goes to onnxruntime calls side by side before threads within a
     call; several batches scored side by side are the same arrays, in the same order,
     as one call at a time on one thread."""
@@ -472,7 +472,7 @@ def test_calls_side_by_side_give_the_same_bits_in_the_same_order(exported):
             assert np.array_equal(a[k], b[k]), (arch, k)
 
 
-def test_chromoformer_scores_one_call_at_a_time(cf_runs):
+def test_chromoformer_scores_one_call_at_a_time(cf_runs, many_cores):
     """Calls side by side are for the bin models (SIDE_BY_SIDE): Chromoformer measured
     slower and larger so, and its session keeps the whole thread budget."""
     from chromaformer.scoring.engine import SIDE_BY_SIDE
@@ -554,7 +554,7 @@ def test_scikit_learn_loads_only_for_labels_that_hold_both_classes(exported, tmp
 
 
 def test_chunks_handed_over_ahead_give_the_same_file_as_one_call_at_a_time(
-    exported, sim_genome, tmp_path
+    exported, sim_genome, tmp_path, many_cores
 ):
     """With calls side by side, a chunk's calls start before the chunk before it is
     written (and small chunks and batches make many of both): the TSV is the same bytes

@@ -21,7 +21,7 @@ _MODEL = click.option(
     "--model",
     "-m",
     required=True,
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="An .onnx file from chromaformer-export, or a shipped model's name (e.g. e116).",
 )
 _META = click.option(

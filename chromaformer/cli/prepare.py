@@ -55,7 +55,7 @@ def _mark_pair(text: str) -> tuple[str, str]:
 )
 @click.option(
     "--model",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="An exported .onnx: take the mark order, bins and bin size from it, so "
     "the file is sure to fit it.",
 )

@@ -26,7 +26,7 @@ from ._common import (
     "--model",
     "-m",
     required=True,
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="An .onnx file from chromaformer-export, or the name of a shipped model "
     "(chromaformer models), e.g. e116.",
 )

@@ -90,7 +90,6 @@ class _Sums:
         return arr / np.maximum(self.n, 1).reshape((2,) + (1,) * (arr.ndim - 1))
 
 
-@staged()
 def explain(
     model: PathLike,
     source: Any,
@@ -137,20 +136,21 @@ def explain(
     check_outputs([out / n for n in names], [*reads, gene_positions])
     made = not out.exists()
     try:
-        return _explain(
-            scorer,
-            src,
-            out,
-            window,
-            occlusion,
-            genes,
-            plots,
-            tracks,
-            positions,
-            batch_size,
-            threads,
-            progress,
-        )
+        with staged():  # every file of the folder, or none
+            return _explain(
+                scorer,
+                src,
+                out,
+                window,
+                occlusion,
+                genes,
+                plots,
+                tracks,
+                positions,
+                batch_size,
+                threads,
+                progress,
+            )
     except BaseException:
         if made:  # the folder this run made, left empty by the failure
             with contextlib.suppress(OSError):

@@ -534,10 +534,11 @@ def output_paths(inputs: Sequence[PathLike], output: Optional[PathLike]) -> list
     an input."""
     check_inputs(inputs)
     if output is None:
-        targets = [default_output(s) for s in inputs]
-        for i, t in enumerate(targets):
-            if sum(1 for u in targets if u == t) > 1:
-                targets[i] = Path(inputs[i]).with_name(Path(inputs[i]).name + ".scores.tsv")
+        stems = [default_output(s) for s in inputs]
+        targets = [
+            Path(s).with_name(Path(s).name + ".scores.tsv") if stems.count(t) > 1 else t
+            for s, t in zip(inputs, stems)
+        ]
     else:
         out = Path(output)
         folder = os.fspath(output).endswith(("/", os.sep)) or out.is_dir()

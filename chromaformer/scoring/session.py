@@ -85,6 +85,26 @@ def open_session(
     from ..pretrained import resolve_model
 
     path = resolve_model(model)
+    kind = (
+        "a run folder"
+        if os.path.isdir(path)
+        else "a training checkpoint"
+        if path.endswith(".pt")
+        else "a model card"
+        if path.endswith(".model.json")
+        else ""
+    )
+    if kind:
+        run = path if os.path.isdir(path) else os.path.dirname(path) or "."
+        if path.endswith(".model.json"):
+            raise DataError(
+                f"{path}: {kind}, not the model: give the .onnx beside it "
+                f"({path.removesuffix('.model.json')}.onnx)"
+            )
+        raise DataError(
+            f"{path}: {kind}, not an exported model: export it first: "
+            f"chromaformer-export {run} -o model.onnx"
+        )
     if not os.path.isfile(path):
         raise DataError(
             f"{path}: no such model file (expected an .onnx file from chromaformer-export)"

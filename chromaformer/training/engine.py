@@ -216,7 +216,8 @@ def _scalars(prefix: str, metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def _say(tc: TrainConfig, dist: _Dist, text: str) -> None:
-    if dist.main and not tc.quiet:
+    """A note on stderr (rank 0 only); --quiet silences notes, never warnings."""
+    if dist.main and (not tc.quiet or text.startswith("warning:")):
         print(text, file=sys.stderr)
 
 
@@ -289,8 +290,10 @@ def _train(
     if data is None:
         data = family.load(tc, task)
     check_training_labels(family.name, task, data, tc)
-    for note in data.notes + held_out_notes(data):
+    for note in data.notes:
         _say(tc, dist, f"note: {note}")
+    for warning in held_out_notes(data):
+        _say(tc, dist, warning)
     n = len(data.train)
     few_genes = n < rc.batch_size  # fewer than one of the recipe's batches
     batch_size = rc.batch_size

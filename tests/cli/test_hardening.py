@@ -564,9 +564,8 @@ def test_gene_ids_that_a_spreadsheet_would_run_are_refused(tmp_path):
 
 
 def test_annotation_names_with_spaces_and_marks_with_tabs_are_refused(tmp_path):
-    from chromaformer.prepare.annotation import read_genes
-
     import chromaformer as cf
+    from chromaformer.prepare.annotation import read_genes
 
     bed = tmp_path / "g.bed"
     bed.write_text("chr 1\t100\t101\tG1\t0\t+\n")

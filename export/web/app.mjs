@@ -51,6 +51,17 @@ $('score').onclick = () => start({
 $('example').onclick = () => start(EXAMPLE);
 for (const id of ['csv', 'model']) $(id).onchange = () => setBusy(busy);
 
+// The worker's module failed to load (no onnxruntime-web under node_modules: `npm ci`
+// was not run): say so at once instead of waiting on "starting onnxruntime-web...".
+worker.onerror = (e) => {
+  e.preventDefault();
+  $('env').textContent = 'onnxruntime-web did not start';
+  document.body.dataset.state = 'failed';
+  setBusy(true);
+  showError('onnxruntime-web could not be loaded: install the page\'s packages first ' +
+    '(cd export/web && npm ci), then reload');
+};
+
 worker.onmessage = (e) => {
   const m = e.data;
   if (m.type === 'ready') {

@@ -23,6 +23,15 @@ class IsolatedHandler(http.server.SimpleHTTPRequestHandler):
         ".wasm": "application/wasm",
     }
 
+    def send_head(self):  # type: ignore[no-untyped-def]
+        """A path holding a NUL byte (``/%00``) gets 400, not a dropped connection."""
+        from urllib.parse import unquote
+
+        if "\x00" in unquote(self.path):
+            self.send_error(400, "Bad request: a NUL byte in the path")
+            return None
+        return super().send_head()
+
     def end_headers(self) -> None:
         self.send_header("Cross-Origin-Opener-Policy", "same-origin")
         self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
@@ -45,6 +54,12 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8000)
     ap.add_argument("--host", default="127.0.0.1")
     args = ap.parse_args()
+    here = os.path.dirname(os.path.abspath(__file__))
+    if not os.path.isdir(os.path.join(here, "node_modules", "onnxruntime-web")):
+        raise SystemExit(
+            f"Error: {here}/node_modules/onnxruntime-web is missing: install the page's "
+            f"packages first (cd {os.path.relpath(here)} && npm ci)"
+        )
     httpd = server(os.path.dirname(os.path.abspath(__file__)), args.port, args.host)
     host, port = httpd.server_address[:2]
     print(f"chromaformer page: http://{host}:{port}/ (Ctrl-C stops)", flush=True)

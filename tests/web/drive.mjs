@@ -28,11 +28,13 @@ try {
   await page.goto(plan.url + (plan.query || ''));
   const state = (want) => page.waitForFunction(
     (w) => w.includes(document.body.dataset.state), want, { timeout: plan.timeout_ms || 300000 });
-  await state(['ready']);
+  await state(plan.expect_failure ? ['ready', 'failed'] : ['ready']);
+  report.state = await page.evaluate(() => document.body.dataset.state);
+  report.error = await page.textContent('#error');
   report.isolated = await page.evaluate(() => self.crossOriginIsolated);
   report.env = await page.textContent('#env');
   if (plan.empty_screenshot) await page.screenshot({ path: path.join(plan.out, 'empty.png'), fullPage: true });
-  for (const job of plan.jobs) {
+  for (const job of report.state === 'failed' ? [] : plan.jobs) {
     const r = { name: job.name };
     if (job.example) {
       await page.click('#example');

@@ -18,6 +18,7 @@ import numpy as np
 
 from .errors import DataError
 from .layout import BIN_SIZE
+from .metrics import describe_gap
 
 #: The demo's defaults: genes in the simulated set per family, epochs, training genes,
 #: and the architecture per data set.
@@ -28,6 +29,18 @@ DEMO: dict[str, Any] = {
     "model": {"real": "cnn", "simulated": "hybrid"},
 }
 DATA_SETS = ("real", "simulated")
+
+
+def verdict(metrics: dict[str, Any]) -> str:
+    """How the model stands against each baseline, with the noise of the genes drawn:
+    ``level with`` where the gap's bootstrap interval holds 0."""
+    names = metrics["baseline_names"]
+    parts = [describe_gap(names[k], g) for k, g in metrics.get("gaps", {}).items()]
+    genes = metrics["genes"].get(metrics["evaluated_on"], 0)
+    return (
+        "the model is " + "; ".join(parts) + f" (AUROC; paired bootstrap over the {genes:,} "
+        f"{metrics['evaluated_on']} genes)"
+    )
 
 
 def run_demo(
@@ -60,12 +73,12 @@ def run_demo(
             raise DataError(
                 f"the real-data demo trains a bin model, not {model} (use --data simulated)"
             )
-        given = {"--genes": genes, "--train-genes": train_genes, "--epochs": epochs}
+        given = {"--genes": genes, "--train-genes": train_genes}
         extra = [k for k, v in given.items() if v is not None] + ([] if train else ["--no-train"])
         if extra:
             raise DataError(f"{', '.join(extra)}: for --data simulated, not the real-data demo")
         folder.mkdir(parents=True, exist_ok=True)
-        return _real(folder, model, seed, threads, quiet, echo)
+        return _real(folder, model, seed, epochs, threads, quiet, echo)
     folder.mkdir(parents=True, exist_ok=True)
     genes = genes or DEMO["genes"][family.name]
     epochs = epochs or DEMO["epochs"]
@@ -157,13 +170,16 @@ def _bins(
         ),
         model,
     )
-    test, base = metrics["test"], metrics["baseline"]
+    test, bases = metrics["test"], metrics["baselines"]
+    lr, gb = bases["linear"], bases["gradient_boosting"]
     echo(
         f"[3/5] trained {model} for {epochs} epochs on {len(parts[0]):,} genes in "
         f"{time.perf_counter() - t0:.0f} s ({metrics['device']}): test AUROC "
         f"{test['mean_auroc']:.4f}, AUPR {test['mean_aupr']:.4f} (logistic regression: "
-        f"{base['mean_auroc']:.4f} / {base['mean_aupr']:.4f}) -> {run}"
+        f"{lr['mean_auroc']:.4f} / {lr['mean_aupr']:.4f}, gradient boosting: "
+        f"{gb['mean_auroc']:.4f} / {gb['mean_aupr']:.4f}) -> {run}"
     )
+    echo(f"      {verdict(metrics)}")
     t0 = time.perf_counter()
     onnx_path = folder / f"{model}.onnx"
     report = export_onnx(run, onnx_path)
@@ -287,6 +303,7 @@ def _real(
     folder: Path,
     model: str,
     seed: int,
+    epochs: Optional[int],
     threads: Optional[int],
     quiet: bool,
     echo: Callable[[str], Any],
@@ -317,6 +334,7 @@ def _real(
             data_root=str(root),
             cell_types=["E116"],
             seed=seed,
+            **({"epochs": epochs} if epochs else {}),
             quiet=quiet,
             threads=threads,
         ),
@@ -330,6 +348,7 @@ def _real(
         f"{test['mean_auroc']:.4f} (logistic regression {bases['linear']['mean_auroc']:.4f}, "
         f"gradient boosting {bases['gradient_boosting']['mean_auroc']:.4f}) -> {run}"
     )
+    echo(f"      {verdict(metrics)}")
     t0 = time.perf_counter()
     onnx_path = folder / f"e116-{model}.onnx"
     report = export_onnx(run, onnx_path)

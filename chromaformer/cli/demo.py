@@ -54,7 +54,13 @@ from ._common import one_line_errors, threads_option
     "chromoformer (with --data simulated) runs the same pipeline on a simulated set "
     "in Chromoformer's layout (3D interactions).",
 )
-@click.option("--epochs", default=None, type=click.IntRange(min=1), help="[default: 3]")
+@click.option(
+    "--epochs",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Training epochs  [default: simulated 3; real data the recipe's 20, early "
+    "stopping; fewer shortens the run]",
+)
 @threads_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @one_line_errors

@@ -34,6 +34,7 @@ from ..metrics import (
     BASELINES,
     FEW_GENES_SELECTION,
     SELECTION,
+    auroc_gap,
     fit_baselines,
     is_better,
 )
@@ -615,10 +616,22 @@ def _evaluate(
         "baselines": base_metrics,
         "baseline_names": dict(BASELINES[task]),
     }
+    if task == "clf":  # the gaps to the baselines, with the noise of the genes drawn
+        result["gaps"] = {k: auroc_gap(ev.target, scores, p) for k, p in bases.items()}
     if plots and task == "clf" and run.is_dir():
         from .plots import plot_curves
 
-        plot_curves(run, ev.target, scores, ev.groups, ev.group_names, name, ev.name)
+        names = dict(BASELINES[task])
+        plot_curves(
+            run,
+            ev.target,
+            scores,
+            ev.groups,
+            ev.group_names,
+            name,
+            ev.name,
+            baselines={names[k]: p for k, p in bases.items()},
+        )
     return result
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -82,6 +83,8 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "parsed" in res.output and "MB/s" in res.output
     assert cf.read_bins(tmp_path / "genome.csv").n_genes == 300
     assert "[3/5] trained cnn" in res.output and "test AUROC" in res.output
+    assert "gradient boosting: 0." in res.output  # both baselines, on the simulated demo too
+    assert re.search(r"the model is (level with|above|below) logistic regression", res.output)
     assert cf.read_bins(tmp_path / "data/SIM/classification/train.csv").n_genes == 100
     assert cf.read_bins(tmp_path / "data/SIM/classification/test.csv").n_genes == 25
     assert (tmp_path / "runs" / "cnn" / "best.pt").exists()
@@ -103,10 +106,19 @@ def test_demo_real_data_is_the_default(tmp_path):
     assert "[2/4] trained cnn on 11,689 genes" in res.output
     assert "logistic regression" in res.output and "gradient boosting" in res.output
     assert (tmp_path / "e116-cnn.onnx").exists() and (tmp_path / "e116-cnn.model.json").exists()
-    import re
-
     import pandas as pd
 
+    # the edge over each baseline with its noise: "level with" where the interval holds 0
+    verdict = re.search(
+        r"the model is (level with|above|below) logistic regression \(([+-]0\.\d+); 95% "
+        r"bootstrap interval ([+-]0\.\d+) to ([+-]0\.\d+)\); (level with|above|below) "
+        r"gradient boosting",
+        res.output,
+    )
+    assert verdict, res.output
+    gap, low, high = map(float, verdict.group(2, 3, 4))
+    assert low <= gap <= high
+    assert (verdict.group(1) == "level with") == (low <= 0 <= high)
     auroc = float(re.search(r"validation AUROC (0\.\d+)", res.output).group(1))
     base = float(re.search(r"logistic regression (0\.\d+)", res.output).group(1))
     assert auroc >= base, res.output  # the default recipe beats the linear model here
@@ -119,7 +131,6 @@ def test_demo_real_data_is_the_default(tmp_path):
 
 def test_demo_options_of_the_simulated_demo_are_errors_on_real_data(tmp_path):
     for args, named in (
-        (["--epochs", "2"], "--epochs"),
         (["--genes", "300", "--no-train"], "--genes, --no-train"),
         (["--model", "chromoformer"], "not chromoformer (use --data simulated)"),
     ):
@@ -127,6 +138,13 @@ def test_demo_options_of_the_simulated_demo_are_errors_on_real_data(tmp_path):
         assert res.exit_code == 1 and named in res.output, res.output
         assert len(res.output.strip().splitlines()) == 1
     assert not (tmp_path / "d").exists()
+
+
+def test_demo_real_data_takes_epochs(tmp_path):
+    """--epochs shortens the real-data demo, as --help says."""
+    res = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--epochs", "1", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "best epoch 1 of 1" in res.output
 
 
 def test_demo_no_train_only_parses(tmp_path):

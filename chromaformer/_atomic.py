@@ -187,9 +187,9 @@ def output_kind(path: PathLike) -> str:
         raise DataError(f"{p}: a folder on this path is a file") from None
     mode = st.st_mode
     if stat.S_ISREG(mode):
-        real = os.path.realpath(p)
-        # /dev/stdout -> /proc/self/fd/1 -> a file the shell holds open: write into it
-        return "stream" if real.startswith(("/proc/", "/dev/")) else "file"
+        # /dev/stdout -> /proc/self/fd/1 -> a file the shell holds open (> or >>): write
+        # into the descriptor, never replace the file under it
+        return "stream" if _through_descriptor(p) else "file"
     if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
         return "stream"
     what = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
@@ -197,6 +197,51 @@ def output_kind(path: PathLike) -> str:
         f"{p}: {what}; an output must be a regular file (or a character device such as "
         "/dev/null, or a FIFO), and it is never replaced"
     )
+
+
+def _through_descriptor(path: str) -> bool:
+    """Whether ``path``, or a symbolic link on its way, is under /dev or /proc (an open
+    descriptor's alias: /dev/stdout, /dev/fd/N, /proc/self/fd/N)."""
+    p = os.path.abspath(path)
+    for _ in range(40):
+        if p.startswith(("/dev/", "/proc/")):
+            return True
+        if not os.path.islink(p):
+            return False
+        p = os.path.abspath(os.path.join(os.path.dirname(p), os.readlink(p)))
+    return False
+
+
+def own_descriptor(path: PathLike) -> Optional[int]:
+    """The descriptor of this process that ``path`` names (``/dev/stdout`` 1,
+    ``/dev/stderr`` 2, ``/dev/fd/N``, ``/proc/self/fd/N``, ``/proc/<pid>/fd/N``), or None."""
+    p = os.path.abspath(os.fspath(path))
+    named = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+    if p in named:
+        return named[p]
+    for prefix in ("/dev/fd/", "/proc/self/fd/", f"/proc/{os.getpid()}/fd/"):
+        if p.startswith(prefix) and p[len(prefix) :].isdigit():
+            return int(p[len(prefix) :])
+    return None
+
+
+def _write_into(tmp: Path, target: Path) -> None:
+    """Copy a finished temporary into a device, a FIFO or an open descriptor by plain
+    reads and writes: the descriptor itself where ``target`` names one of this process
+    (so its offset and O_APPEND hold, and what the process prints after lands after),
+    else a new one opened for appending (no truncation of a file a shell opened with >>)."""
+    import sys
+
+    fd = own_descriptor(target)
+    if fd is not None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        out = os.fdopen(os.dup(fd), "wb")
+    else:
+        out = open(target, "ab")
+    with open(tmp, "rb") as src, out:
+        shutil.copyfileobj(src, out, 1 << 20)
 
 
 @contextlib.contextmanager
@@ -237,8 +282,7 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
                 os.chmod(tmp_path, mode)
                 os.replace(tmp_path, real)
             else:  # never unlink or replace a device or a FIFO: write into it
-                with open(tmp_path, "rb") as src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
+                _write_into(tmp_path, target)
                 tmp_path.unlink()
         except OSError as err:
             if err.filename in (str(tmp_path), str(real)) or (

@@ -334,7 +334,7 @@ def _real(
             data_root=str(root),
             cell_types=["E116"],
             seed=seed,
-            **({"epochs": epochs} if epochs else {}),
+            epochs=epochs,
             quiet=quiet,
             threads=threads,
         ),

@@ -8,6 +8,7 @@ from typing import Any, Callable, Optional
 
 import click
 
+from .._atomic import own_descriptor
 from ..browser import TRACK_FORMATS
 from ..errors import DataError
 from ._common import (
@@ -209,6 +210,8 @@ def score(
         finally:
             progress.close()
         return
+    # a TSV on stdout (-o /dev/stdout, -o /dev/fd/1): the report lines go to stderr
+    to_stdout = any(own_descriptor(t) == 1 for t in targets)
     for src, out in zip(sources, targets):
         total, unit = scorer.family.progress_total(src)
         progress = bar(
@@ -234,7 +237,7 @@ def score(
             )
         finally:
             progress.close()
-        click.echo(_report(res))
+        click.echo(_report(res), err=to_stdout)
 
 
 def _report(res: Any) -> str:

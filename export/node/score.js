@@ -57,6 +57,20 @@ function removeStale(dir, name) {
   }
 }
 
+// Whether a path, or a symbolic link on its way, is under /dev or /proc: an open
+// descriptor's alias (/dev/stdout -> /proc/self/fd/1 -> the file a shell opened).
+function throughDescriptor(p) {
+  let q = path.resolve(p);
+  for (let hop = 0; hop < 40; hop++) {
+    if (q.startsWith('/dev/') || q.startsWith('/proc/')) return true;
+    let st;
+    try { st = fs.lstatSync(q); } catch (_) { return false; }
+    if (!st.isSymbolicLink()) return false;
+    q = path.resolve(path.dirname(q), fs.readlinkSync(q));
+  }
+  return false;
+}
+
 // How an output is written: 'file' (temporary + rename; through a symbolic link) or
 // 'stream' (a character device, a FIFO, a /dev/stdout alias: written into, never
 // replaced). A folder, a block device or a socket is refused.
@@ -66,10 +80,7 @@ function outputKind(out) {
     if (err.code === 'ENOENT') return 'file';
     throw err;
   }
-  if (st.isFile()) {
-    const real = fs.realpathSync(out);
-    return real.startsWith('/proc/') || real.startsWith('/dev/') ? 'stream' : 'file';
-  }
+  if (st.isFile()) return throughDescriptor(out) ? 'stream' : 'file';
   if (st.isCharacterDevice() || st.isFIFO()) return 'stream';
   const what = st.isDirectory() ? 'a directory' : st.isBlockDevice() ? 'a block device' :
     st.isSocket() ? 'a socket' : 'not a regular file';
@@ -80,9 +91,22 @@ function outputKind(out) {
 // Copies a finished temporary into a device or FIFO by plain reads and writes. Never
 // fs.copyFile: libuv's copy unlinks its destination when the copy fails, and a device
 // cannot take copy_file_range (as root that removed /dev/null).
+function ownDescriptor(target) {
+  const p = path.resolve(target);
+  const named = { '/dev/stdin': 0, '/dev/stdout': 1, '/dev/stderr': 2 };
+  if (p in named) return named[p];
+  for (const prefix of ['/dev/fd/', '/proc/self/fd/', `/proc/${process.pid}/fd/`]) {
+    if (p.startsWith(prefix) && /^\d+$/.test(p.slice(prefix.length))) return Number(p.slice(prefix.length));
+  }
+  return null;
+}
+
 function writeInto(tmp, target) {
   const src = fs.openSync(tmp, 'r');
-  const dst = fs.openSync(target, fs.constants.O_WRONLY);
+  // this process's own descriptor (/dev/stdout): its offset and O_APPEND hold; else a
+  // new one for appending (a file a shell opened with >> is not truncated)
+  const own = ownDescriptor(target);
+  const dst = own !== null ? own : fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_APPEND);
   try {
     const buf = Buffer.alloc(1 << 20);
     let n;
@@ -92,7 +116,7 @@ function writeInto(tmp, target) {
     }
   } finally {
     fs.closeSync(src);
-    fs.closeSync(dst);
+    if (own === null) fs.closeSync(dst);
   }
 }
 
@@ -310,7 +334,7 @@ async function main() {
   for (let i = 0; i < opts.inputs.length; i++) {
     const { genes, seconds } = await scoreFile(lib, session, layout, opts.inputs[i], targets[i], opts);
     if (!opts.quiet) {
-      process.stdout.write(`${opts.inputs[i]}: ${genes} genes in ${seconds.toFixed(2)} s ` +
+      (ownDescriptor(targets[i]) === 1 ? process.stderr : process.stdout).write(`${opts.inputs[i]}: ${genes} genes in ${seconds.toFixed(2)} s ` +
         `(${Math.round(genes / seconds)} genes/s) -> ${targets[i]}\n`);
     }
   }

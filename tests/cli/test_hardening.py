@@ -126,18 +126,21 @@ def test_a_dev_stdout_alias_is_written_into_not_replaced(tmp_path):
     TSV; nothing replaces /dev/stdout's target."""
     src = _csv(tmp_path / "s.csv")
     out = tmp_path / "redirected.tsv"
-    with open(out, "wb") as fh:
+    out.write_text("kept\n")
+    with open(out, "ab") as fh:  # the shell's >>: what the file held stays
         res = subprocess.run(
             [sys.executable, "-m", "chromaformer.cli", "score", str(src), "--model", "e116"]
-            + ["-o", "/dev/stdout", "--quiet", "--no-metrics"],
+            + ["-o", "/dev/stdout", "--no-metrics"],
             stdout=fh,
             stderr=subprocess.PIPE,
             text=True,
             timeout=120,
         )
     assert res.returncode == 0, res.stderr
-    text = out.read_text()
-    assert text.startswith("gene_id\tprobability") and text.count("\n") >= 13
+    lines = out.read_text().splitlines()
+    assert lines[0] == "kept" and lines[1].startswith("gene_id\tprobability")
+    assert len(lines) == 14  # the report line went to stderr, not into the TSV
+    assert "-> /dev/stdout" in res.stderr
 
 
 # --- outputs that are inputs -----------------------------------------------------------

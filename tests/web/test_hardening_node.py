@@ -110,6 +110,25 @@ def test_node_writes_into_a_fifo_and_a_device_and_through_a_symlink(tmp_path):
 
 
 @needs_node
+def test_node_writes_into_a_dev_stdout_redirect_without_replacing_it(tmp_path):
+    src = _csv(tmp_path / "s.csv")
+    out = tmp_path / "log.tsv"
+    out.write_text("kept\n")
+    with open(out, "ab") as fh:
+        res = subprocess.run(
+            ["node", str(SCORE_JS), str(src), "--model", str(MODEL), "-o", "/dev/stdout"],
+            stdout=fh,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert res.returncode == 0, res.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0] == "kept" and lines[1].startswith("gene_id\tprobability")
+    assert len(lines) == 14 and "-> /dev/stdout" in res.stderr
+
+
+@needs_node
 def test_node_two_inputs_of_one_stem_and_a_trailing_slash(tmp_path):
     plain = _csv(tmp_path / "s.csv", 5)
     packed = tmp_path / "s.csv.gz"

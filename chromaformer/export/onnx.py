@@ -29,6 +29,7 @@ import onnx
 import torch
 
 from .. import __version__
+from .._atomic import check_outputs
 from .._base import PathLike
 from ..contract import CARD_FORMAT, OPSET, VARIANTS, card_path_for, check_metadata, write_model
 from ..errors import DataError
@@ -366,6 +367,10 @@ def export_onnx(
         raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
     if exporter not in EXPORTERS:
         raise ValueError(f"exporter must be one of {', '.join(EXPORTERS)}, got {exporter!r}")
+    sources: list[Any] = list(source) if isinstance(source, (list, tuple)) else [source]
+    reads: list[PathLike] = [s for s in sources if not isinstance(s, dict)]
+    reads += [Path(s) / name for s in list(reads) for name in ("best.pt", "last.pt")]
+    check_outputs([out, card_path_for(out)], reads)
     src: Union[PathLike, dict[str, Any]]
     if isinstance(source, (list, tuple)):
         facts = _ensemble_facts(source)

@@ -28,6 +28,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from .._atomic import check_outputs
 from .._base import bounded
 from ..data.bins import write_bins
 from ..errors import DataError
@@ -40,6 +41,7 @@ from ..layout import (
     CHROMOFORMER_MARKS,
     CHROMOFORMER_MAX_REGION,
     assign_folds,
+    layout_record_path,
     name_problem,
     parse_region,
     promoter_region,
@@ -285,6 +287,11 @@ def prepare(
         if interactions is not None:
             raise DataError("--interactions is for --layout chromoformer")
     out_path = Path(output)
+    reads = [genes_path, expression, interactions, model, *(p for _, p in tracks)]
+    if layout == "benchmark":
+        check_outputs([output, layout_record_path(output), tss_sidecar_path(output)], reads)
+    elif out_path.exists() and not out_path.is_dir():
+        raise DataError(f"{output}: exists and is not a folder (the Chromoformer layout)")
     if layout == "chromoformer" and out_path.exists() and any(out_path.iterdir()) and not force:
         raise DataError(f"{output}: exists and is not empty (pass --force to replace it)")
     opened = [open_track(m, path_of[m]) for m in order]

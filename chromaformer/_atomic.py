@@ -368,7 +368,9 @@ def folder_lock(folder: PathLike, what: str) -> Iterator[None]:
     except FileExistsError:
         raise DataError(f"{base}: exists and is not a folder") from None
     path = base / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    created = not os.path.lexists(path)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    held = False
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -378,12 +380,15 @@ def folder_lock(folder: PathLike, what: str) -> Iterator[None]:
                 f"{base}: {holder} is writing into this folder now; wait for it to end, "
                 "or give another output folder"
             ) from None
+        held = True
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{what} (pid {os.getpid()} on {socket.gethostname()})\n".encode(), 0)
         yield
     finally:
-        if made and os.listdir(base) == [LOCK_NAME]:  # a run that wrote nothing: no trace
+        if held and created:  # the lock file this run made goes with it
             with contextlib.suppress(OSError):
                 path.unlink()
-                base.rmdir()
+            if made:  # and the folder, if the run wrote nothing into it
+                with contextlib.suppress(OSError):
+                    base.rmdir()
         os.close(fd)  # releases the lock

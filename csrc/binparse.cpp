@@ -353,13 +353,17 @@ namespace {
 
 // Opens a regular file for reading; returns its descriptor and size.
 int open_regular(const std::string& path, size_t& size) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer before it is refused
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw FormatError(path, 0, 0, std::string("cannot open file: ") + strerror(errno));
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
-    throw FormatError(path, 0, 0, "cannot read: not a regular file");
+    throw FormatError(path, 0, 0,
+                      "cannot read: not a regular file (a FIFO, device or folder); the "
+                      "readers take files, plain or gzip");
   }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   size = static_cast<size_t>(st.st_size);
   return fd;
 }

@@ -16,6 +16,7 @@ import numpy as np
 from .._atomic import atomic_path, check_outputs, staged
 from .._base import PathLike
 from ..contract import OBSERVED_COLUMN
+from ..data.text import open_text
 from ..errors import DataError, FormatError
 from ..layout import name_problem
 
@@ -30,7 +31,7 @@ class Summary:
 
 def _read_scores(name: str, path: str) -> tuple[str, dict[str, str], dict[str, str]]:
     """(value column, gene -> value text, gene -> label text) of one scored TSV."""
-    with open(path, encoding="utf-8") as fh:
+    with open_text(path, "a scored TSV (chromaformer-score)") as fh:
         header = fh.readline().rstrip("\n").split("\t")
         if len(header) < 2 or header[0] != "gene_id":
             raise FormatError(

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import shutil
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -28,7 +27,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from .._atomic import check_outputs
+from .._atomic import check_outputs, temporary_folder
 from .._base import bounded
 from ..data.bins import write_bins
 from ..errors import DataError
@@ -487,11 +486,10 @@ def _chromoformer(
             f"{too_long} contacts with regions over {CHROMOFORMER_MAX_REGION} bp "
             "ignored (as the reference model does)"
         )
-    tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    (tmp / "npy").mkdir(parents=True)
-    try:
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    # .NAME.cf-HOST-PID-RANDOM: one a killed run left is removed by the next run here
+    with temporary_folder(out_path.parent, f".{out_path.name}.") as tmp:
+        (tmp / "npy").mkdir(parents=True)
         items = list(region_files.values())
         step = max(1, min(64, len(items) // max(1, 8 * jobs)))
         tasks = [(str(tmp / "npy"), items[k : k + step]) for k in range(0, len(items), step)]
@@ -521,16 +519,12 @@ def _chromoformer(
             ],
         )
         meta.to_csv(tmp / "meta.csv", index=False)
-        if out_path.exists():
-            old = out_path.with_name(f".{out_path.name}.old-{os.getpid()}")
-            os.replace(out_path, old)
-            os.replace(tmp, out_path)
-            shutil.rmtree(old, ignore_errors=True)
+        if out_path.exists():  # the old folder goes only once the new one is whole
+            with temporary_folder(out_path.parent, f".{out_path.name}.old-") as old:
+                os.replace(out_path, old / "previous")
+                os.replace(tmp, out_path)
         else:
             os.replace(tmp, out_path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return len(set(region_files) - promoters)
 
 

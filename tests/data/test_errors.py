@@ -218,3 +218,28 @@ def _raises(path, threads):
     with pytest.raises(cf.FormatError) as e:
         cf.read_bins(path, threads=threads)
     return e.value
+
+
+def test_runs_of_blank_lines_stream_in_bounded_batches(tmp_path):
+    """Blank lines at the end are skipped without being kept (the streaming reader drops
+    a run of them as it reads on); rows after such a run are still refused at the first
+    blank line; a batch size whose line count would overflow is refused."""
+    from chromaformer.data.bins import BinStream
+
+    rows = [r for g in range(6) for r in gene_rows(f"g{g}", bins=4)]
+    ok = tmp_path / "ok.csv"
+    ok.write_text("\n".join(rows) + "\n" + "\n" * 300000)
+    for per in (1, 4, 5, 100):
+        assert sum(len(b.gene_ids) for b in BinStream(ok, per)) == 6
+    gap = tmp_path / "gap.csv"
+    gap.write_text("\n".join(rows[:8]) + "\n" + "\n" * 300000 + "\n".join(rows[8:]) + "\n")
+    for per in (1, 2, 3):
+        with pytest.raises(cf.FormatError, match=r"gap.csv:9: empty line"):
+            for _ in BinStream(gap, per):
+                pass
+    with pytest.raises(cf.DataError, match="genes per batch must be 1.."):
+        BinStream(ok, 2**62)
+    from chromaformer import _core
+
+    with pytest.raises(ValueError, match="genes_per_batch must be"):
+        _core.BatchReader(str(ok), 2**40)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chromaformer._base import cores
+from chromaformer._util.system import cores
 
 
 def main() -> None:

@@ -3,7 +3,8 @@
 Importing the package is light (numpy and the C++ core); torch-based parts (training,
 export, the networks) load on first use, and scoring never needs torch.
 
-The layout of the package follows its layers, lowest first: ``layout`` and ``contract``
+The layout of the package follows its layers, lowest first: ``_util`` (torch-free
+helpers: the machine, atomic outputs, figures, progress), ``layout`` and ``contract``
 (facts), ``data`` (inputs in), ``models`` (networks and configs), ``families`` (what each
 model family tells the engines), ``training`` / ``export`` / ``scoring`` (one engine
 each), ``explain`` (attributions, what-if), ``browser`` (tracks), ``prepare`` (a lab's
@@ -12,12 +13,10 @@ tracks -> inputs), ``simulate``, ``demo``, ``cli``.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 import importlib
 from typing import Any
 
-from . import _compat
+from ._version import __version__
 from .contract import ModelInfo
 from .data import (
     Bins,
@@ -80,6 +79,3 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-_compat.install()

@@ -26,8 +26,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ._atomic import atomic_path
-from ._base import PathLike
+from ._util.atomic import atomic_path
+from ._util.system import PathLike
 from .contract import ModelInfo
 from .errors import DataError
 from .layout import layout_record_path, tss_sidecar_path

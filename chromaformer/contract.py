@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from ._atomic import atomic_path
-from ._base import PathLike
+from ._util.atomic import atomic_path
+from ._util.system import PathLike
 from .errors import DataError
 from .layout import name_problem
 

@@ -187,7 +187,7 @@ def _bins(
         f"[4/5] exported {onnx_path} ({report.size_bytes / 1e3:,.0f} kB) and "
         f"{report.card.name} in {time.perf_counter() - t0:.0f} s"
     )
-    from .progress import bar
+    from ._util.progress import bar
 
     scores_path = folder / "genome.scores.tsv"
     progress = bar(total=data.n_genes, quiet=quiet, unit="gene")

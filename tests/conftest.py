@@ -56,9 +56,9 @@ def _build_ahead(request):
 def many_cores(monkeypatch):
     """An 8-core machine, as far as thread counts go: a test of how a budget of 3 or 4
     threads is shared out runs as it would there (counts are cut to the cores)."""
-    import chromaformer._base
+    import chromaformer._util.system
 
-    monkeypatch.setattr(chromaformer._base, "cores", lambda: 8)
+    monkeypatch.setattr(chromaformer._util.system, "cores", lambda: 8)
 
 
 @pytest.fixture(scope="session")

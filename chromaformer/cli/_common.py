@@ -10,8 +10,8 @@ from typing import Any, Callable, Optional, TypeVar
 
 import click
 
-from .._atomic import remove_temporaries
-from .._base import cores
+from .._util.atomic import remove_temporaries
+from .._util.system import cores
 from ..errors import DataError, FormatError
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -116,8 +116,8 @@ def explain(
     values of the marks (they sum to the model's logit minus its logit with every mark
     removed) and window occlusion maps (every family); figures, and optionally tracks.
     Writes OUTPUT/importance.tsv, OUTPUT/attributions.npz and PNGs."""
+    from .._util.progress import bar
     from ..explain import explain as run
-    from ..progress import bar
 
     source = _source(input_, metas, npy_dirs)
     progress = bar(quiet=quiet, unit="gene", desc="explain")
@@ -208,8 +208,8 @@ def perturb(
     """What-if scoring: score every gene of INPUT before and after changes of its marks
     (--set), or against another sample of the same genes (--other). Writes a TSV of
     before, after, difference and rank, sorted by the size of the effect."""
+    from .._util.progress import bar
     from ..explain import perturb as run
-    from ..progress import bar
 
     source = _source(input_, metas, npy_dirs)
     progress = bar(quiet=quiet, unit="gene", desc="perturb")

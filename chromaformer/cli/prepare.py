@@ -6,7 +6,7 @@ from typing import Optional
 
 import click
 
-from .._base import cores
+from .._util.system import cores
 from ._common import jobs_option, one_line_errors, quiet_option
 
 
@@ -171,7 +171,7 @@ def prepare(
     from ..prepare import prepare as run
 
     pairs = [_mark_pair(m) for m in marks]
-    from ..progress import bar as make_bar
+    from .._util.progress import bar as make_bar
 
     bar = None
 

@@ -8,7 +8,7 @@ from typing import Any, Callable, Optional
 
 import click
 
-from .._atomic import own_descriptor
+from .._util.atomic import own_descriptor
 from ..browser import TRACK_FORMATS
 from ..errors import DataError
 from ._common import (
@@ -136,7 +136,7 @@ def score(
     and AUPR (or MSE, Pearson r, R²) are printed, unless --no-metrics. Outputs appear
     only when complete: a bad line anywhere leaves no output file.
     """
-    from ..progress import bar
+    from .._util.progress import bar
     from ..scoring import Scorer, output_paths
     from ..scoring import score as run
 

@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .._base import PathLike
+from .._util.system import PathLike
 from ..errors import DataError
 from ..layout import SPLITS
 from .bins import Bins, MarksArg, read_bins

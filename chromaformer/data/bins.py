@@ -15,8 +15,8 @@ from typing import Iterator, Optional, Sequence, Union
 import numpy as np
 
 from .. import _core
-from .._atomic import atomic_path
-from .._base import PathLike, bounded, env_threads
+from .._util.atomic import atomic_path
+from .._util.system import PathLike, bounded, env_threads
 from ..errors import DataError
 from ..layout import BENCHMARK_MARKS
 

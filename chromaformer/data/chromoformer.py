@@ -20,8 +20,8 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from .. import _core
-from .._atomic import atomic_path
-from .._base import env_threads
+from .._util.atomic import atomic_path
+from .._util.system import env_threads
 from ..errors import DataError, FormatError
 from ..layout import (
     CHROMOFORMER_BIN_SIZES,

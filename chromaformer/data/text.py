@@ -11,7 +11,7 @@ import os
 import zlib
 from typing import Any, Iterator, Optional
 
-from .._base import PathLike
+from .._util.system import PathLike
 from ..errors import FormatError
 
 #: what the first bytes of a file (inflated, for gzip/BGZF) say it is, where that is a

@@ -26,8 +26,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from .._atomic import atomic_path, check_outputs, staged
-from .._base import PathLike
+from .._util.atomic import atomic_path, check_outputs, staged
+from .._util.system import PathLike
 from ..errors import DataError
 from ..scoring.engine import Scorer, check_values, prefetch
 

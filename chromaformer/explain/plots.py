@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .._figures import figure, save_png
+from .._util.figures import figure, save_png
 
 GROUPS = (("expressed", 1, "tab:red"), ("silent", 0, "tab:blue"))
 

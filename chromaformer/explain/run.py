@@ -29,8 +29,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from .._atomic import atomic_path, check_outputs, staged, temporary_folder
-from .._base import PathLike
+from .._util.atomic import atomic_path, check_outputs, staged, temporary_folder
+from .._util.system import PathLike
 from ..errors import DataError
 from ..scoring.engine import NpzStream, Scorer, prefetch
 from .attribution import attribute

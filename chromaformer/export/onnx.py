@@ -28,9 +28,9 @@ import numpy as np
 import onnx
 import torch
 
-from .. import __version__
-from .._atomic import check_outputs
-from .._base import PathLike
+from .._util.atomic import check_outputs
+from .._util.system import PathLike
+from .._version import __version__
 from ..contract import CARD_FORMAT, OPSET, VARIANTS, card_path_for, check_metadata, write_model
 from ..errors import DataError
 from ..families import Family, family_for

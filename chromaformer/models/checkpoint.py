@@ -11,8 +11,8 @@ from typing import Any, Union
 import torch
 from torch import nn
 
-from .. import __version__
-from .._atomic import atomic_path
+from .._util.atomic import atomic_path
+from .._version import __version__
 from ..errors import DataError
 from .config import AnyConfig, ChromoformerConfig, EnsembleConfig, config_from_dict, config_of
 

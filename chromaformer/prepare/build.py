@@ -27,8 +27,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from .._atomic import check_outputs, temporary_folder
-from .._base import bounded
+from .._util.atomic import check_outputs, temporary_folder
+from .._util.system import bounded
 from ..data.bins import write_bins
 from ..errors import DataError
 from ..layout import (
@@ -371,7 +371,7 @@ def prepare(
 
 def write_tss_sidecar(csv_path: str, genes: Sequence[Gene]) -> str:
     """The TSS of each gene beside a prepared CSV (BED6, one base per gene)."""
-    from .._atomic import atomic_path
+    from .._util.atomic import atomic_path
 
     path = tss_sidecar_path(csv_path)
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:

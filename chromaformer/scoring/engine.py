@@ -23,8 +23,8 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from .._atomic import atomic_path, check_outputs, staged, temporary_folder
-from .._base import PathLike, bounded, cores
+from .._util.atomic import atomic_path, check_outputs, staged, temporary_folder
+from .._util.system import PathLike, bounded, cores
 from ..contract import ATTENTION_OUTPUTS, OBSERVED_COLUMN, ModelInfo
 from ..errors import DataError
 from ..families import Chunk, get_family

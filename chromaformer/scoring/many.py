@@ -10,7 +10,7 @@ import os
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from typing import Any, Callable, Optional, Sequence
 
-from .._base import PathLike, bounded, cores, env_threads
+from .._util.system import PathLike, bounded, cores, env_threads
 from .engine import Scorer, ScoreResult, score
 
 _WORKER: dict[str, Any] = {}

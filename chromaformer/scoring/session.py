@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any, Optional
 
-from .._base import PathLike, cores, env_threads
+from .._util.system import PathLike, cores, env_threads
 from ..contract import ModelInfo
 from ..errors import DataError
 

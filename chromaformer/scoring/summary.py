@@ -13,8 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .._atomic import atomic_path, check_outputs, staged
-from .._base import PathLike
+from .._util.atomic import atomic_path, check_outputs, staged
+from .._util.system import PathLike
 from ..contract import OBSERVED_COLUMN
 from ..data.text import open_text
 from ..errors import DataError, FormatError

@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._util.atomic import atomic_path
 from ..layout import (
     CHROMOFORMER_HALF_WINDOW,
     CHROMOFORMER_I_MAX,

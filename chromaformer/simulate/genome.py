@@ -21,7 +21,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .._base import PathLike
+from .._util.system import PathLike
 from ..data.bins import Bins, write_bins
 from ..layout import BENCHMARK_BINS, BENCHMARK_MARKS, BIN_SIZE
 

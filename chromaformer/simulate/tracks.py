@@ -12,7 +12,7 @@ from typing import Union
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._util.atomic import atomic_path
 from ..layout import BENCHMARK_MARKS
 
 CHROMS = {"chr1": 3_000_000, "chr2": 2_500_000}

@@ -26,7 +26,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .._atomic import atomic_path, folder_lock
+from .._util.atomic import atomic_path, folder_lock
 from ..errors import DataError
 from ..families import Split, TrainData, family_for
 from ..metrics import BASELINES, SELECTION, beaten_by, fit_baselines

@@ -24,9 +24,10 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from .. import __version__
-from .._atomic import atomic_path, folder_lock
-from .._base import bounded
+from .._util.atomic import atomic_path, folder_lock
+from .._util.progress import bar
+from .._util.system import bounded
+from .._version import __version__
 from ..errors import DataError
 from ..families import Family, Split, TrainData, family_for
 from ..metrics import (
@@ -47,7 +48,6 @@ from ..models.checkpoint import (
     save_checkpoint,
 )
 from ..models.config import AnyConfig, canonical_arch, config_from_dict, config_of
-from ..progress import bar
 from .config import TrainConfig
 from .start import START_DIR, load_start, resolve_start
 
@@ -203,7 +203,7 @@ def held_out_notes(data: TrainData) -> list[str]:
     return notes
 
 
-def _write_json(path: Path, obj: Any) -> None:
+def write_json(path: Path, obj: Any) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, default=float) + "\n")
 
@@ -433,7 +433,7 @@ def _train(
     key = (selection or SELECTION[task])[0]
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
-        _write_json(
+        write_json(
             out / "config.json",
             {"train": tc.to_dict(), "model": mc.to_dict(), "chromaformer_version": __version__},
         )
@@ -549,7 +549,7 @@ def _train(
 
     if not dist.main:
         return {}
-    metrics = _evaluate(
+    metrics = evaluate_model(
         out,
         family,
         tc,
@@ -576,11 +576,11 @@ def _train(
             **data.info,
         }
     )
-    _write_json(out / "metrics.json", metrics)
+    write_json(out / "metrics.json", metrics)
     return metrics
 
 
-def _evaluate(
+def evaluate_model(
     run: Path,
     family: Family,
     tc: TrainConfig,
@@ -662,6 +662,6 @@ def evaluate_run(
     tc = TrainConfig.from_dict({**base, **given, "quiet": quiet}).for_family(family.name)
     data = family.load(tc, config_of(model).task)
     family.check_layout(config_of(model), data.layout, "the evaluation data")
-    return _evaluate(
+    return evaluate_model(
         run if run.is_dir() else run.parent, family, tc, data, model, resolve_device(device), plots
     )

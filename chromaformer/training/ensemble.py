@@ -13,14 +13,14 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from .._base import PathLike
+from .._util.system import PathLike
 from ..errors import DataError
 from ..families import family_for
 from ..models.checkpoint import BEST, load_model, save_checkpoint
 from ..models.config import config_of
 from ..models.ensemble import ensemble_of
 from .config import TrainConfig
-from .engine import _evaluate, _write_json, predict, resolve_device
+from .engine import evaluate_model, predict, resolve_device, write_json
 
 #: The data options that must agree between members (their evaluation is shared).
 _SAME_DATA = ("data_root", "cell_types", "bin_size")
@@ -63,11 +63,11 @@ def ensemble_run(
     out.mkdir(parents=True, exist_ok=True)
     cells = list(tc.cell_types)
     save_checkpoint(out / BEST, ens, epoch="", valid=valid, cell_types=cells, task="clf")
-    _write_json(
+    write_json(
         out / "config.json",
         {"train": tc.to_dict(), "model": config_of(ens).to_dict(), "members": list(map(str, runs))},
     )
-    metrics = _evaluate(out, family, tc, data, ens, dev, plots=False)
+    metrics = evaluate_model(out, family, tc, data, ens, dev, plots=False)
     metrics.update(
         {
             "model": ens.config.description,
@@ -83,5 +83,5 @@ def ensemble_run(
             **data.info,
         }
     )
-    _write_json(out / "metrics.json", metrics)
+    write_json(out / "metrics.json", metrics)
     return metrics

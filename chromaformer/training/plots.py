@@ -7,7 +7,7 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-from .._figures import figure, save_png
+from .._util.figures import figure, save_png
 
 
 def plot_curves(

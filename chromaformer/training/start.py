@@ -15,13 +15,13 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 from torch import nn
 
 from ..errors import DataError
-from ..models.checkpoint import BEST, model_from_checkpoint, read_checkpoint, save_checkpoint
-from ..models.config import ARCHITECTURES, DATA_STATS, AnyConfig
+from ..models.checkpoint import BEST, read_checkpoint
+from ..models.config import DATA_STATS, AnyConfig
 from ..pretrained import PRETRAINED
 
 #: The folder of the shipped starting weights.
@@ -100,69 +100,8 @@ def load_start(network: nn.Module, path: os.PathLike, mc: AnyConfig) -> None:
         ) from None
 
 
-def build_starting_weights(
-    out_dir: os.PathLike,
-    work_dir: os.PathLike,
-    archs: Sequence[str] = ARCHITECTURES,
-    *,
-    genes: Optional[dict[str, tuple[int, int]]] = None,
-    epochs: Optional[int] = None,
-    threads: Optional[int] = 1,
-    quiet: bool = False,
-) -> list[Path]:
-    """Make the starting weights that ``init`` ``auto`` finds: simulate ``genes`` (split
-    -> (genes, seed); default :data:`START_GENES`) in ``work_dir``, train each of
-    ``archs`` on them with the ``bins`` recipe and the model options it uses on a few
-    genes (so that a few-genes run's model is theirs), and write ``<arch>.pt`` into
-    ``out_dir`` (weights, config, and what they were trained on and scored).
-    ``epochs``: the recipe's unless given. ``chromaformer/pretrained/start/`` holds this
-    function's output with the defaults."""
-    from ..simulate import write_simulated
-    from .config import RECIPES, TrainConfig
-    from .engine import train
-
-    work, out = Path(work_dir), Path(out_dir)
-    splits = genes or START_GENES
-    root = work / "sim"
-    for split, (n, seed) in splits.items():
-        write_simulated(root / "SIM" / "classification" / f"{split}.csv", n, seed=seed)
-    trained_on = "simulated genes (chromaformer simulate, benchmark layout): " + ", ".join(
-        f"{split} {n} (--seed {seed})" for split, (n, seed) in splits.items()
-    )
-    made = []
-    for arch in archs:
-        opts = dict(RECIPES["bins"]["few_genes_options"].get(arch, {}))
-        tc = TrainConfig(
-            out=str(work / arch),
-            data_root=str(root),
-            cell_types=["SIM"],
-            init="none",
-            epochs=epochs,
-            threads=threads,
-            quiet=quiet,
-            plots=False,
-        )
-        metrics = train(tc, arch, options=opts)
-        best = read_checkpoint(work / arch)
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / f"{arch}.pt"
-        save_checkpoint(
-            path,
-            model_from_checkpoint(best),
-            trained_on=trained_on,
-            valid=best["valid"],
-            test={
-                "auroc": metrics["test"]["mean_auroc"],
-                "linear": metrics["baseline"]["mean_auroc"],
-            },
-        )
-        made.append(path)
-    return made
-
-
 __all__ = [
     "START_GENES",
-    "build_starting_weights",
     "INIT_CHOICES",
     "START_DIR",
     "load_start",

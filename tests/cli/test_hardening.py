@@ -228,7 +228,7 @@ def test_outputs_keep_to_the_umask_and_keep_an_existing_files_mode(tmp_path):
 def test_stale_temporaries_of_killed_runs_are_removed(tmp_path):
     """A temporary named for a process that no longer runs (what kill -9 leaves) goes
     at the next write beside it; a live process's temporary stays."""
-    from chromaformer import _atomic
+    from chromaformer._util import atomic as _atomic
 
     src = _csv(tmp_path / "s.csv")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -244,7 +244,7 @@ def test_stale_temporaries_of_killed_runs_are_removed(tmp_path):
 def test_a_permission_error_names_the_output_not_the_temporary(tmp_path, monkeypatch):
     """The temporary cannot be made (a read-only folder; root ignores modes, so the
     refusal is simulated at the open): the error names -o."""
-    from chromaformer import _atomic
+    from chromaformer._util import atomic as _atomic
 
     real_open = os.open
 
@@ -263,7 +263,7 @@ def test_a_permission_error_names_the_output_not_the_temporary(tmp_path, monkeyp
 
 
 def test_threads_and_jobs_are_cut_to_the_cores(tmp_path):
-    from chromaformer._base import cores
+    from chromaformer._util.system import cores
 
     src = _csv(tmp_path / "s.csv")
     res = _score(src, "--threads", "100000", "-o", tmp_path / "a.tsv")

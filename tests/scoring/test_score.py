@@ -488,7 +488,7 @@ def test_a_signal_between_the_steps_of_a_temporary_leaves_nothing(tmp_path, monk
     """The window test_sigterm_leaves_no_temporary_files hits now and then, made certain:
     an interrupt just after a temporary file or folder was created, and one while a
     write is open (the commands' SIGTERM handler then removes what is listed)."""
-    from chromaformer import _atomic
+    from chromaformer._util import atomic as _atomic
 
     real_close, real_mkdir = os.close, os.mkdir
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import chromaformer as cf
-from chromaformer._atomic import folder_lock
+from chromaformer._util.atomic import folder_lock
 
 from .._common import run_cli
 

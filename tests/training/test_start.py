@@ -14,10 +14,10 @@ from chromaformer.models import ModelConfig, load_model
 from chromaformer.models.checkpoint import read_checkpoint
 from chromaformer.models.config import DATA_STATS
 from chromaformer.training import TrainConfig, train
+from chromaformer.training.pretrain import build_starting_weights
 from chromaformer.training.start import (
     START_DIR,
     START_GENES,
-    build_starting_weights,
     resolve_start,
     shipped_start,
 )

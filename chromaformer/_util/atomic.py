@@ -27,8 +27,8 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
-from ._base import PathLike
-from .errors import DataError
+from ..errors import DataError
+from .system import PathLike
 
 #: Errors that only writing raises; Python's file objects give them no file name.
 WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO, errno.EROFS})

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ._atomic import atomic_path
+from .atomic import atomic_path
 
 
 def figure(**kwargs: Any) -> Any:

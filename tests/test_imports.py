@@ -1,0 +1,115 @@
+"""The package's import graph, walked from the source (every ``import`` statement, those
+inside functions too): no import cycle between modules, and no private name (``_x``)
+imported from another module. A package's own ``__init__`` re-exporting its children is
+not a cycle; the C++ extension ``_core`` and the ``_util``/``_version`` modules are
+modules, not private names."""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1] / "chromaformer"
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for p in ROOT.rglob("*.py"):
+        parts = list(p.relative_to(ROOT.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = p
+    return out
+
+
+def _graph() -> tuple[dict[str, set[str]], list[str]]:
+    mods = _modules()
+    graph: dict[str, set[str]] = defaultdict(set)
+    private = []
+    for mod, path in mods.items():
+        package = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                    target = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    target = node.module or ""
+                if not target.startswith("chromaformer"):
+                    continue
+                for alias in node.names:
+                    full = f"{target}.{alias.name}"
+                    dep = full if full in mods else target
+                    if dep in mods and dep != mod and not mod.startswith(dep + "."):
+                        graph[mod].add(dep)
+                    name = alias.name
+                    if name.startswith("_") and not name.startswith("__") and full not in mods:
+                        if name != "_core":  # the C++ extension module
+                            private.append(f"{mod} imports {target}.{name}")
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name in mods and alias.name != mod:
+                        graph[mod].add(alias.name)
+    return graph, private
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in list(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_walk_sees_the_package():
+    graph, _ = _graph()
+    assert "chromaformer.training.engine" in graph["chromaformer.training.cv"]
+    assert "chromaformer._util.atomic" in graph["chromaformer.scoring.engine"]
+    # a cycle made on purpose is found
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_import_cycles():
+    graph, _ = _graph()
+    assert _cycles(graph) == []
+
+
+def test_no_private_name_is_imported_across_modules():
+    _, private = _graph()
+    assert private == []
+
+
+def test_the_helpers_import_nothing_above_them():
+    """``_util`` and ``_version`` are the bottom layer: they import only ``errors``."""
+    graph, _ = _graph()
+    for mod, deps in graph.items():
+        if mod.startswith("chromaformer._util") or mod == "chromaformer._version":
+            above = {d for d in deps if not d.startswith("chromaformer._util")}
+            assert above <= {"chromaformer.errors"}, (mod, above)

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from chromaformer.formats import write_bigwig
 from chromaformer.layout import BENCHMARK_MARKS
-from chromaformer.prepare import write_bigwig
 
 GENOME = 3_100_000_000
 FLANK = 12_000

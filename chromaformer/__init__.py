@@ -5,10 +5,11 @@ export, the networks) load on first use, and scoring never needs torch.
 
 The layout of the package follows its layers, lowest first: ``_util`` (torch-free
 helpers: the machine, atomic outputs, figures, progress), ``layout`` and ``contract``
-(facts), ``data`` (inputs in), ``models`` (networks and configs), ``families`` (what each
-model family tells the engines), ``training`` / ``export`` / ``scoring`` (one engine
-each), ``explain`` (attributions, what-if), ``browser`` (tracks), ``prepare`` (a lab's
-tracks -> inputs), ``simulate``, ``demo``, ``cli``.
+(facts), ``formats`` (every file format, read and written), ``data`` (data sets),
+``models`` (networks and configs), ``families`` (what each model family tells the
+engines), ``training`` / ``export`` / ``scoring`` (one engine each), ``explain``
+(attributions, what-if), ``prepare`` (a lab's tracks -> inputs), ``simulate``, ``demo``,
+``cli``.
 """
 
 from __future__ import annotations
@@ -19,18 +20,15 @@ from typing import Any
 from ._version import __version__
 from .contract import ModelInfo
 from .data import (
-    Bins,
     CellDataset,
     ChromoformerSet,
-    iter_bins,
     list_cell_types,
     load_benchmark,
     load_chromoformer,
     load_split,
-    read_bins,
-    write_bins,
 )
 from .errors import DataError, FormatError
+from .formats import Bins, iter_bins, read_bins, write_bins
 from .layout import BENCHMARK_BINS, BENCHMARK_MARKS, BIN_SIZE
 
 # Public names that import torch, onnx or the simulator load on first use.

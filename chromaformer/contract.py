@@ -8,6 +8,7 @@ it names every key here and no other. No torch, no onnx: scoring imports this.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -230,6 +231,30 @@ def read_card(path: PathLike) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != CARD_FORMAT:
         raise DataError(f"{card}: expected a model card of format {CARD_FORMAT}")
     return data
+
+
+def read_model_info(model: PathLike) -> ModelInfo:
+    """The :class:`ModelInfo` of an ``.onnx`` file or a shipped model's name, without
+    keeping a session: from the model card beside it when there is one, else from the
+    file's own metadata (what ``prepare --model`` fits its output to)."""
+    from .pretrained import resolve_model
+
+    path = resolve_model(model)
+    if not os.path.isfile(path):
+        raise DataError(
+            f"{path}: no such model file (expected an .onnx file from chromaformer-export)"
+        )
+    if card_path_for(path).is_file():
+        props = read_card(path).get("metadata_props")
+        if isinstance(props, dict):
+            return ModelInfo.from_metadata(path, {str(k): str(v) for k, v in props.items()})
+    import onnxruntime as ort
+
+    try:
+        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    except Exception as err:  # not ONNX, or not a model this runtime can run
+        raise DataError(f"{path}: not a loadable ONNX model: {str(err).splitlines()[0]}") from None
+    return ModelInfo.from_metadata(path, dict(session.get_modelmeta().custom_metadata_map))
 
 
 def metadata_keys(family: str, variant: str = "fp32") -> tuple[str, ...]:

@@ -110,8 +110,8 @@ def _bins(
     quiet: bool,
     echo: Callable[[str], Any],
 ) -> dict[str, Any]:
-    from .data.bins import read_bins, write_bins
     from .data.summary import format_summary, summarize
+    from .formats.bincsv import read_bins, write_bins
     from .simulate import write_simulated
 
     genome = folder / "genome.csv"

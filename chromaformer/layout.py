@@ -62,29 +62,6 @@ def formula_like(ids: np.ndarray) -> int:
     return int(hit[0]) if len(hit) else -1
 
 
-#: The record a prepared bin CSV carries beside it (``<name>.layout.json``): bins,
-#: bin_size, window, marks, and how genes were placed. Training reads the bin size from it.
-LAYOUT_RECORD_SUFFIX = ".layout.json"
-
-
-def layout_record_path(csv_path: str) -> str:
-    """``x/train.csv`` or ``x/train.csv.gz`` -> ``x/train.layout.json``."""
-    for ext in (".csv.gz", ".csv", ".gz"):
-        if csv_path.endswith(ext):
-            return csv_path[: -len(ext)] + LAYOUT_RECORD_SUFFIX
-    return csv_path + LAYOUT_RECORD_SUFFIX
-
-
-#: The TSS of each gene of a prepared bin CSV (BED6, one base per gene), beside it: what
-#: genome-browser tracks of its genes are placed by.
-TSS_SIDECAR_SUFFIX = ".tss.bed"
-
-
-def tss_sidecar_path(csv_path: str) -> str:
-    """``x/genes.csv`` or ``x/genes.csv.gz`` -> ``x/genes.tss.bed``."""
-    return layout_record_path(csv_path)[: -len(LAYOUT_RECORD_SUFFIX)] + TSS_SIDECAR_SUFFIX
-
-
 def window_of(bins: int, bin_size: int) -> int:
     """bp on each side of the TSS covered by ``bins`` bins of ``bin_size`` bp."""
     return bins * bin_size // 2

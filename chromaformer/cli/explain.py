@@ -7,8 +7,8 @@ from typing import Any, Optional
 
 import click
 
-from ..browser import TRACK_FORMATS
 from ..errors import DataError
+from ..formats.gene_tracks import TRACK_FORMATS
 from ._common import (
     genes_bed_option,
     one_line_errors,

@@ -10,9 +10,9 @@ from typing import Optional
 
 import click
 
-from ..data.bins import read_bins
 from ..data.summary import format_summary, summarize
 from ..errors import FormatError
+from ..formats.bincsv import read_bins
 from ._common import threads_option
 
 

@@ -9,8 +9,8 @@ from typing import Any, Callable, Optional
 import click
 
 from .._util.atomic import own_descriptor
-from ..browser import TRACK_FORMATS
 from ..errors import DataError
+from ..formats.gene_tracks import TRACK_FORMATS
 from ._common import (
     genes_bed_option,
     jobs_option,
@@ -137,7 +137,8 @@ def score(
     only when complete: a bad line anywhere leaves no output file.
     """
     from .._util.progress import bar
-    from ..scoring import Scorer, output_paths
+    from ..formats.scores import output_paths
+    from ..scoring import Scorer
     from ..scoring import score as run
 
     scorer = Scorer(model, device=device, threads=threads)

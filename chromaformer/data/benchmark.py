@@ -15,8 +15,8 @@ import numpy as np
 
 from .._util.system import PathLike
 from ..errors import DataError
+from ..formats.bincsv import Bins, MarksArg, read_bins
 from ..layout import SPLITS
-from .bins import Bins, MarksArg, read_bins
 
 #: The real samples shipped with the package (see README, "Data").
 PACKAGE_DATA = Path(__file__).resolve().parent

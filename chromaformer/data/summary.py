@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .bins import Bins
+from ..formats.bincsv import Bins
 
 
 def summarize(bins: Bins) -> dict[str, Any]:

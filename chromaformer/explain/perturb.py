@@ -27,9 +27,10 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from .._util.atomic import atomic_path, check_outputs, staged
+from .._util.prefetch import prefetch
 from .._util.system import PathLike
 from ..errors import DataError
-from ..scoring.engine import Scorer, check_values, prefetch
+from ..scoring.engine import Scorer, check_values
 
 #: the largest input a model's float32 graph can hold
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -176,8 +177,8 @@ def perturb(
     )
     positions = None
     if tracks is not None:
-        from ..browser import check_track_format
-        from ..browser import gene_positions as read_positions
+        from ..formats.gene_tracks import check_track_format
+        from ..formats.gene_tracks import gene_positions as read_positions
 
         check_track_format(tracks)
         positions = read_positions(None if isinstance(src, tuple) else src, gene_positions)
@@ -238,7 +239,7 @@ def perturb(
     files = [out]
     what = ", ".join(str(c) for c in parsed)
     if positions is not None and tracks is not None:
-        from ..browser import tss_half_width, write_track
+        from ..formats.gene_tracks import tss_half_width, write_track
 
         half = tss_half_width(info)
         files.append(

@@ -12,7 +12,7 @@ Writes (each file atomically):
   silent genes), ``profiles.png`` (the mean occlusion profile per mark around the
   TSS, expressed vs silent) and ``heatmap_<gene>.png`` for each gene of ``genes``;
 * with ``tracks``: ``value.<ext>`` and ``shapley_<mark>.<ext>`` genome-browser tracks
-  (see :mod:`chromaformer.browser`).
+  (see :mod:`chromaformer.formats.gene_tracks`).
 
 Expressed vs silent: the input's labels when it has them, else the model's call
 (probability >= 0.5; reg/diff: value above the median of the genes).
@@ -30,9 +30,11 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from .._util.atomic import atomic_path, check_outputs, staged, temporary_folder
+from .._util.prefetch import prefetch
 from .._util.system import PathLike
 from ..errors import DataError
-from ..scoring.engine import NpzStream, Scorer, prefetch
+from ..formats.npz import NpzStream
+from ..scoring.engine import Scorer
 from .attribution import attribute
 from .plots import heatmap_name
 
@@ -112,7 +114,7 @@ def explain(
     must be in the input). ``tracks``: bed, bedGraph or bw, placed by
     ``gene_positions`` (BED/GTF) or the input's TSS sidecar."""
     if tracks is not None:
-        from ..browser import check_track_format
+        from ..formats.gene_tracks import check_track_format
 
         check_track_format(tracks)
     scorer = Scorer(model, device=device, threads=threads)
@@ -120,7 +122,7 @@ def explain(
     src = source if isinstance(source, tuple) else os.fspath(source)
     positions = None
     if tracks is not None:
-        from ..browser import gene_positions as read_positions
+        from ..formats.gene_tracks import gene_positions as read_positions
 
         if isinstance(src, tuple) and gene_positions is None:
             raise DataError("tracks of a Chromoformer input need --genes-bed (BED or GTF)")
@@ -278,7 +280,7 @@ def _explain(
         for g, amap in maps.items():
             files.append(plot_heatmap(out, g, marks, amap, map_bin_size, title))
     if positions is not None and tracks is not None:
-        from ..browser import tss_half_width, write_track
+        from ..formats.gene_tracks import tss_half_width, write_track
 
         half = tss_half_width(info)
         win = info.window

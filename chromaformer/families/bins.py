@@ -10,8 +10,9 @@ import numpy as np
 
 from ..contract import BINS_INPUT, BINS_OUTPUTS, ModelInfo
 from ..data.benchmark import PACKAGE_DATA, CellDataset, load_split, split_path
-from ..data.bins import BinStream, read_layout_record
 from ..errors import DataError
+from ..formats.bincsv import BinStream
+from ..formats.sidecars import layout_record_path, read_layout_record
 from ..layout import (
     BENCHMARK_BINS,
     BENCHMARK_MARKS,
@@ -328,8 +329,6 @@ def check_record_fits(record: dict[str, Any], info: ModelInfo, source: Any) -> N
     are not the model's: another bin size or bin count, other marks, or the same marks in
     another order."""
     from pathlib import Path
-
-    from ..layout import layout_record_path
 
     where = layout_record_path(str(source))
     name = Path(info.path).name

@@ -29,8 +29,12 @@ import numpy as np
 
 from .._util.atomic import check_outputs, temporary_folder
 from .._util.system import bounded
-from ..data.bins import write_bins
+from ..contract import read_model_info
 from ..errors import DataError
+from ..formats.annotation import Expression, Gene, read_genes, read_interactions
+from ..formats.bincsv import write_bins
+from ..formats.sidecars import layout_record_path, tss_sidecar_path, write_tss_sidecar
+from ..formats.signal import Track, chrom_aliases, open_track
 from ..layout import (
     BENCHMARK_BINS,
     BENCHMARK_MARKS,
@@ -40,16 +44,12 @@ from ..layout import (
     CHROMOFORMER_MARKS,
     CHROMOFORMER_MAX_REGION,
     assign_folds,
-    layout_record_path,
     name_problem,
     parse_region,
     promoter_region,
     region_name,
-    tss_sidecar_path,
     window_of,
 )
-from .annotation import Expression, Gene, read_genes, read_interactions
-from .tracks import Track, chrom_aliases, open_track
 
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 GENES_PER_TASK = 256
@@ -369,17 +369,6 @@ def prepare(
     return PrepareResult(seconds=time.perf_counter() - t0, regions=regions, **common)
 
 
-def write_tss_sidecar(csv_path: str, genes: Sequence[Gene]) -> str:
-    """The TSS of each gene beside a prepared CSV (BED6, one base per gene)."""
-    from .._util.atomic import atomic_path
-
-    path = tss_sidecar_path(csv_path)
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        for g in genes:
-            fh.write(f"{g.chrom}\t{g.tss}\t{g.tss + 1}\t{g.gene_id}\t0\t{g.strand}\n")
-    return path
-
-
 def _chrom_sizes(
     genes: list[Gene], names: dict[str, list[Optional[str]]], tracks: list[Track]
 ) -> dict[str, int]:
@@ -532,8 +521,6 @@ def model_layout(
     model: str, layout: str, window: Optional[int], bin_size: Optional[int]
 ) -> tuple[tuple[str, ...], Optional[int], Optional[int]]:
     """The marks, window and bin size a model expects, checked against the options."""
-    from ..scoring.session import read_model_info
-
     info = read_model_info(model)
     if (info.family == "chromoformer") != (layout == "chromoformer"):
         raise DataError(f"{model}: a {info.architecture} model does not read the {layout} layout")

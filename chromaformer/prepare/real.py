@@ -71,7 +71,7 @@ def prepare_e116(
 
 
 def _read_tsv(gz: Path, plain: Path, header: bool) -> list[list[str]]:
-    from ..data.text import data_lines
+    from ..formats.text import data_lines
 
     path = gz if gz.exists() else plain
     rows = [line.split("\t") for _, line in data_lines(str(path))]

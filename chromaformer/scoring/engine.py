@@ -11,23 +11,23 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
-import queue
 import tempfile
-import threading
 import time
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
 from .._util.atomic import atomic_path, check_outputs, staged, temporary_folder
+from .._util.prefetch import prefetch
 from .._util.system import PathLike, bounded, cores
-from ..contract import ATTENTION_OUTPUTS, OBSERVED_COLUMN, ModelInfo
+from ..contract import ATTENTION_OUTPUTS, ModelInfo
 from ..errors import DataError
 from ..families import Chunk, get_family
+from ..formats.npz import NpzStream
+from ..formats.scores import ScoresWriter, both_classes
 from ..metrics import auroc_aupr, import_in_background, regression_metrics
 from .session import open_session, thread_plan
 
@@ -178,94 +178,6 @@ class ScoreResult:
         return self.genes / self.seconds if self.seconds > 0 else float("inf")
 
 
-def prefetch(batches: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
-    """Parse ahead in a thread: the C++ reader releases the GIL, so the next batch is
-    parsed while the current one is scored.
-
-    The thread is not a daemon, and it stops once the consumer stops (or the program's
-    main thread ends): a daemon thread still inside the C++ reader when the interpreter
-    shuts down aborts the process (SIGABRT) as it takes the GIL back. A signal (SIGTERM)
-    that lands while the thread is starting still stops and joins it."""
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        """Hand ``item`` over unless the consumer has stopped; False if it has."""
-        while not stop.is_set() and threading.main_thread().is_alive():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            for b in batches:
-                if not put(b):
-                    return
-            put(done)
-        except BaseException as err:  # handed to the consumer
-            put(err)
-
-    t = threading.Thread(target=work, name="chromaformer-parse")
-    try:
-        t.start()
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        if t.is_alive():
-            t.join()
-
-
-class NpzStream:
-    """Writes arrays of unknown final length to an .npz with bounded memory: chunks go
-    to raw temporary files, then into the zip with an .npy header."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.files: dict[str, Any] = {}
-        self.meta: dict[str, tuple[np.dtype, tuple[int, ...], int]] = {}
-
-    def add(self, name: str, arr: np.ndarray) -> None:
-        if name not in self.files:
-            self.files[name] = open(self.folder / f"{name}.raw", "wb")
-            self.meta[name] = (arr.dtype, arr.shape[1:], 0)
-        dtype, tail, n = self.meta[name]
-        self.files[name].write(np.ascontiguousarray(arr, dtype=dtype).tobytes())
-        self.meta[name] = (dtype, tail, n + len(arr))
-
-    def write(self, target: Path, extra: dict[str, np.ndarray]) -> None:
-        for f in self.files.values():
-            f.close()
-        with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-            for name, (dtype, tail, n) in self.meta.items():
-                with (
-                    zf.open(f"{name}.npy", "w", force_zip64=True) as out,
-                    open(self.folder / f"{name}.raw", "rb") as raw,
-                ):
-                    np.lib.format.write_array_header_2_0(
-                        out,
-                        {
-                            "descr": np.lib.format.dtype_to_descr(dtype),
-                            "fortran_order": False,
-                            "shape": (n, *tail),
-                        },
-                    )
-                    while chunk := raw.read(1 << 24):
-                        out.write(chunk)
-            for name, arr in extra.items():
-                with zf.open(f"{name}.npy", "w", force_zip64=True) as out:
-                    np.lib.format.write_array(out, np.asarray(arr), allow_pickle=False)
-
-
 def _metrics(task: str, observed: np.ndarray, values: np.ndarray) -> dict[str, Any]:
     if task == "clf":
         return auroc_aupr(observed, values) if len(np.unique(observed)) == 2 else {}
@@ -297,7 +209,7 @@ def score(
     leaves no output file. ``progress(genes, done)`` is called after each chunk (``done``
     in the family's progress units: bytes read, or genes). ``track``: also write the
     scores as a genome-browser track there (``.bed``, ``.bedGraph`` or ``.bw``, see
-    :mod:`chromaformer.browser`), each gene placed by ``genes_bed`` (BED/GTF) or by the
+    :mod:`chromaformer.formats.gene_tracks`), each gene placed by ``genes_bed`` (BED/GTF) or by the
     TSS sidecar that ``chromaformer-prepare`` writes beside a bin CSV. ``labels``: write
     the input's label/observed column; ``metrics``: and, where it holds the truth, compute
     the metrics (AUROC/AUPR need scikit-learn, about a second's import: a caller that
@@ -316,7 +228,7 @@ def score(
     check_outputs([out, attn_path, track], reads + [genes_bed])
     positions = None
     if track is not None:  # read where the genes are before any work
-        from ..browser import gene_positions, track_kind
+        from ..formats.gene_tracks import gene_positions, track_kind
 
         track_kind(track)
         if isinstance(src, tuple) and genes_bed is None:
@@ -358,7 +270,7 @@ def score(
                     Path(tmp_npz), {"gene_id": np.concatenate(ids), "marks": np.array(info.marks)}
                 )
         if positions is not None and track is not None:
-            from ..browser import tss_half_width, write_track
+            from ..formats.gene_tracks import tss_half_width, write_track
 
             write_track(
                 track,
@@ -416,9 +328,9 @@ class _Rows:
         metrics: bool,
         npz: Optional[NpzStream],
     ) -> None:
-        self.fh, self.info, self.key = fh, info, key
+        self.info, self.key = info, key
+        self.out = ScoresWriter(fh, key, info.task)
         self.labels, self.metrics, self.npz = labels, metrics, npz
-        self.column = ""
         self.genes = 0
         self.ids: list[np.ndarray] = []
         self.values: list[np.ndarray] = []
@@ -434,16 +346,11 @@ class _Rows:
         info, key = self.info, self.key
         vals = check_values(info, key, res[key], len(part.gene_ids))
         if self.genes == 0:
-            observed = self.labels and part.observed is not None
-            self.column = OBSERVED_COLUMN[info.task] if observed else ""
-            self.fh.write(f"gene_id\t{key}" + (f"\t{self.column}" if self.column else "") + "\n")
-        cols = [part.gene_ids, np.char.mod("%.7g", vals)]
-        if self.column and part.observed is not None:
-            obs = part.observed
-            cols.append(obs.astype(str) if info.task == "clf" else np.char.mod("%.7g", obs))
-            if self.metrics:
-                self._keep_truth(obs)
-        self.fh.write("".join("\t".join(row) + "\n" for row in zip(*cols)))
+            self.out.header(self.labels and part.observed is not None)
+        observed = part.observed if self.out.column else None
+        if observed is not None and self.metrics:
+            self._keep_truth(observed)
+        self.out.add(part.gene_ids, vals, observed)
         if self.npz is not None:
             for name in ATTENTION_OUTPUTS:
                 self.npz.add(name, res[name])
@@ -458,96 +365,11 @@ class _Rows:
             # AUROC at the end needs scikit-learn, once both classes are seen (a genome
             # prepared without expression is all 0s: no metrics, and no import to pay
             # for); where a core is spare, import it while the rest is scored
-            self.truth_has_both = _both_classes(obs, self.truth)
+            self.truth_has_both = both_classes(obs, self.truth)
             if self.truth_has_both and cores() >= BACKGROUND_IMPORT_CORES:
                 import_in_background()
         self.truth.append(obs)
 
 
-def _both_classes(chunk: np.ndarray, earlier: Sequence[np.ndarray]) -> bool:
-    """Whether 0/1 labels so far hold both classes (``earlier``: all one class)."""
-    seen = set(np.unique(chunk).tolist()) | {int(e[0]) for e in earlier[:1] if len(e)}
-    return len(seen) > 1
-
-
 def _describe(source: Any) -> str:
     return ",".join(source[0]) if isinstance(source, tuple) else str(source)
-
-
-def default_output(source: PathLike, suffix: str = ".scores.tsv") -> Path:
-    """``sample.csv`` / ``sample.csv.gz`` -> ``sample.scores.tsv`` beside it."""
-    p = Path(source)
-    name = p.name
-    for ext in (".csv.gz", ".csv", ".gz"):
-        if name.endswith(ext):
-            name = name[: -len(ext)]
-            break
-    return p.with_name(name + suffix)
-
-
-def output_names(sources: Sequence[PathLike]) -> list[str]:
-    """Distinct output stems for several inputs: the shortest trailing path parts that
-    tell them apart (``E003/classification/test.csv`` -> ``E003_classification_test``);
-    two files of one stem in one folder (``s.csv``, ``s.csv.gz``) keep their whole
-    names (``s.csv``, ``s.csv.gz``)."""
-    check_inputs(sources)
-    for parts in (
-        [list(Path(default_output(s, "")).parts) for s in sources],
-        [list(Path(s).parts) for s in sources],  # s.csv and s.csv.gz: whole names
-    ):
-        for depth in range(1, max(len(p) for p in parts) + 1):
-            names = ["_".join(p[-depth:]).lstrip("_/") for p in parts]
-            if len(set(names)) == len(names):
-                return names
-    raise DataError(f"{sources[0]}: the same input is named twice")
-
-
-def check_inputs(inputs: Sequence[PathLike]) -> None:
-    """Every input is a file this reader can open (a regular file, plain or gzip), and
-    none is given twice (by any name)."""
-    for src in inputs:
-        name = os.fspath(src)
-        if name == "-":
-            raise DataError(
-                "-: reading standard input is not supported; give the path of a bin CSV "
-                "(plain or .gz), or save the stream to a file first"
-            )
-        if not os.path.exists(name):
-            raise DataError(f"{name}: no such input file")
-        if os.path.isdir(name):
-            raise DataError(f"{name}: a folder, not an input file")
-        if not os.path.isfile(name):
-            raise DataError(
-                f"{name}: not a regular file (a FIFO or device); the scorer reads files "
-                "(plain or .gz): save the stream to a file first"
-            )
-    for i, a in enumerate(inputs):
-        for b in inputs[:i]:
-            if os.path.samefile(a, b):
-                raise DataError(f"{a}: the same input as {b}, given twice")
-
-
-def output_paths(inputs: Sequence[PathLike], output: Optional[PathLike]) -> list[Path]:
-    """Where each input's TSV goes: beside it, the -o file, or in the -o folder (a name
-    that is a folder or ends in a slash). Two inputs whose default names collide
-    (``s.csv`` and ``s.csv.gz``) keep their whole names (``s.csv.scores.tsv``). None is
-    an input."""
-    check_inputs(inputs)
-    if output is None:
-        stems = [default_output(s) for s in inputs]
-        targets = [
-            Path(s).with_name(Path(s).name + ".scores.tsv") if stems.count(t) > 1 else t
-            for s, t in zip(inputs, stems)
-        ]
-    else:
-        out = Path(output)
-        folder = os.fspath(output).endswith(("/", os.sep)) or out.is_dir()
-        if len(inputs) == 1 and not folder:
-            targets = [out]
-        else:
-            if out.exists() and not out.is_dir():
-                raise DataError(f"{out}: several inputs need -o to be a folder, not a file")
-            out.mkdir(parents=True, exist_ok=True)
-            targets = [out / f"{name}.scores.tsv" for name in output_names(inputs)]
-    check_outputs(targets, inputs)
-    return targets

@@ -70,11 +70,6 @@ def _load_cuda_libraries(ort: Any) -> None:
         preload()
 
 
-def read_model_info(model: PathLike) -> ModelInfo:
-    """The :class:`ModelInfo` of an ``.onnx`` file (what ``prepare --model`` fits)."""
-    return open_session(model)[1]
-
-
 def open_session(
     model: PathLike, device: str = "cpu", threads: Optional[int] = None
 ) -> tuple[Any, ModelInfo]:

@@ -15,10 +15,8 @@ import numpy as np
 
 from .._util.atomic import atomic_path, check_outputs, staged
 from .._util.system import PathLike
-from ..contract import OBSERVED_COLUMN
-from ..data.text import open_text
-from ..errors import DataError, FormatError
-from ..layout import name_problem
+from ..errors import DataError
+from ..formats.scores import read_scores
 
 
 @dataclass
@@ -27,65 +25,6 @@ class Summary:
     metrics: Path  # one row per sample
     samples: int
     genes: int
-
-
-def _read_scores(name: str, path: str) -> tuple[str, dict[str, str], dict[str, str]]:
-    """(value column, gene -> value text, gene -> label text) of one scored TSV."""
-    with open_text(path, "a scored TSV (chromaformer-score)") as fh:
-        header = fh.readline().rstrip("\n").split("\t")
-        if len(header) < 2 or header[0] != "gene_id":
-            raise FormatError(
-                f"{path}:1: expected the header of a chromaformer-score TSV "
-                f"(gene_id, the model's output[, label]), found {header[:3]}",
-                path,
-                1,
-            )
-        values: dict[str, str] = {}
-        truth: dict[str, str] = {}
-        observed = len(header) > 2 and header[2] in OBSERVED_COLUMN.values()
-        for no, line in enumerate(fh, start=2):
-            f = line.rstrip("\n").split("\t")
-            if len(f) != len(header):
-                raise FormatError(
-                    f"{path}:{no}: expected {len(header)} tab-separated fields, found {len(f)}",
-                    path,
-                    no,
-                )
-            why = name_problem(f[0], "gene id")
-            if why:
-                raise FormatError(f"{path}:{no}: {why}", path, no)
-            if f[0] in values:
-                raise FormatError(f"{path}:{no}: gene {f[0]!r} appears twice", path, no)
-            try:
-                value = float(f[1])
-            except ValueError:
-                value = math.nan
-            if not math.isfinite(value) or (header[1] == "probability" and not 0.0 <= value <= 1.0):
-                want = "a probability in [0, 1]" if header[1] == "probability" else "a number"
-                raise FormatError(
-                    f"{path}:{no}: {header[1]}: expected {want}, found {f[1]!r}", path, no
-                )
-            values[f[0]] = f[1]
-            if observed:
-                if header[2] == OBSERVED_COLUMN["clf"] and f[2] not in ("0", "1"):
-                    raise FormatError(
-                        f"{path}:{no}: {header[2]}: expected 0 or 1, found {f[2]!r}", path, no
-                    )
-                if header[2] != OBSERVED_COLUMN["clf"] and f[2] not in ("", "nan"):
-                    try:
-                        ok = math.isfinite(float(f[2]))
-                    except ValueError:
-                        ok = False
-                    if not ok:
-                        raise FormatError(
-                            f"{path}:{no}: {header[2]}: expected a number, found {f[2]!r}",
-                            path,
-                            no,
-                        )
-                truth[f[0]] = f[2]
-    if not values:
-        raise DataError(f"{path}: no genes (sample {name})")
-    return header[1], values, truth if observed else {}
 
 
 def summarize(samples: Sequence[tuple[str, PathLike]], output: PathLike) -> Summary:
@@ -109,7 +48,7 @@ def summarize(samples: Sequence[tuple[str, PathLike]], output: PathLike) -> Summ
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise DataError(f"sample {dup!r} is named twice")
-    read = [_read_scores(n, os.fspath(p)) for n, p in samples]
+    read = [read_scores(n, os.fspath(p)) for n, p in samples]
     columns = {c for c, _, _ in read}
     if len(columns) > 1:
         raise DataError(

@@ -22,7 +22,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .._util.system import PathLike
-from ..data.bins import Bins, write_bins
+from ..formats.bincsv import Bins, write_bins
 from ..layout import BENCHMARK_BINS, BENCHMARK_MARKS, BIN_SIZE
 
 

@@ -159,8 +159,8 @@ def test_reference_checkpoint_loads_for_export(tmp_path):
 
 def test_prepare_chromoformer_layout_for_a_model_then_score(cf_runs, tmp_path):
     """bigWigs -> chromaformer-prepare --layout chromoformer --model -> chromaformer-score."""
+    from chromaformer.formats.signal import write_bigwig
     from chromaformer.layout import CHROMOFORMER_MARKS
-    from chromaformer.prepare.tracks import write_bigwig
 
     d = cf_runs
     rng = np.random.default_rng(3)

@@ -278,7 +278,7 @@ def test_chunk_sizes_that_would_overflow_are_refused(tmp_path):
     res = _score(src, "--chunk-genes", str(2**62), "-o", tmp_path / "a.tsv")
     assert res.exit_code == 2 and "--chunk-genes" in res.stderr and "Traceback" not in res.stderr
     import chromaformer as cf
-    from chromaformer.data.bins import BinStream
+    from chromaformer.formats.bincsv import BinStream
 
     with pytest.raises(cf.DataError, match="genes per batch must be"):
         BinStream(src, 2**62)
@@ -294,7 +294,7 @@ def test_blank_lines_are_not_kept_in_memory(tmp_path):
         for _ in range(256):
             fh.write(block)
     code = (
-        "from chromaformer.data.bins import BinStream\n"
+        "from chromaformer.formats.bincsv import BinStream\n"
         f"n = sum(len(b.gene_ids) for b in BinStream({str(src)!r}, 64))\n"
         # VmHWM, not ru_maxrss: the latter starts from the parent's size at the fork
         "hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')]\n"
@@ -313,7 +313,7 @@ def test_rows_after_a_run_of_blank_lines_are_still_refused(tmp_path):
     src = tmp_path / "gap.csv"
     src.write_text(text)
     import chromaformer as cf
-    from chromaformer.data.bins import BinStream
+    from chromaformer.formats.bincsv import BinStream
 
     with pytest.raises(cf.FormatError, match=rf":{2 * BINS + 1}: empty line"):
         for _ in BinStream(src, 1):
@@ -568,7 +568,7 @@ def test_gene_ids_that_a_spreadsheet_would_run_are_refused(tmp_path):
 
 def test_annotation_names_with_spaces_and_marks_with_tabs_are_refused(tmp_path):
     import chromaformer as cf
-    from chromaformer.prepare.annotation import read_genes
+    from chromaformer.formats.annotation import read_genes
 
     bed = tmp_path / "g.bed"
     bed.write_text("chr 1\t100\t101\tG1\t0\t+\n")
@@ -593,8 +593,8 @@ def test_a_bam_given_as_a_track_and_a_latin1_annotation_are_named(tmp_path):
     """A BAM file (BGZF: gzip of 'BAM\\1'...) as a bedGraph track, and an annotation in
     Latin-1: one line each, naming the file (and the line)."""
     import chromaformer as cf
-    from chromaformer.prepare.annotation import read_genes
-    from chromaformer.prepare.tracks import open_track
+    from chromaformer.formats.annotation import read_genes
+    from chromaformer.formats.signal import open_track
 
     bam = tmp_path / "reads.bam"
     bam.write_bytes(gzip.compress(b"BAM\x01" + bytes(range(256)) * 8))

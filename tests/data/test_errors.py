@@ -224,7 +224,7 @@ def test_runs_of_blank_lines_stream_in_bounded_batches(tmp_path):
     """Blank lines at the end are skipped without being kept (the streaming reader drops
     a run of them as it reads on); rows after such a run are still refused at the first
     blank line; a batch size whose line count would overflow is refused."""
-    from chromaformer.data.bins import BinStream
+    from chromaformer.formats.bincsv import BinStream
 
     rows = [r for g in range(6) for r in gene_rows(f"g{g}", bins=4)]
     ok = tmp_path / "ok.csv"

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 import chromaformer as cf
-from chromaformer.data.bins import write_bins
 from chromaformer.explain import attribute, perturb
-from chromaformer.prepare.tracks import write_bigwig
+from chromaformer.formats.bincsv import write_bins
+from chromaformer.formats.signal import write_bigwig
 from chromaformer.scoring import Scorer
 
 from .._common import built_once, run_cli, write_lines

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 import chromaformer as cf
 from chromaformer.cli import main
+from chromaformer.formats.annotation import read_genes
+from chromaformer.formats.signal import chrom_aliases, open_track, write_bigwig
 from chromaformer.layout import CHROMOFORMER_MARKS, assign_folds
-from chromaformer.prepare.annotation import read_genes
-from chromaformer.prepare.tracks import chrom_aliases, open_track, write_bigwig
 
 from .._common import SHARED, built_once, write_lines
 
@@ -501,7 +501,7 @@ def test_chromoformer_layout_selects_regions(tracks, tmp_path):
 
 
 def test_folds_keep_chromosomes_whole_and_balanced():
-    from chromaformer.prepare.annotation import Gene
+    from chromaformer.formats.annotation import Gene
 
     genes = [Gene(f"g{i}", f"chr{1 + i % 7}", i, "+", "") for i in range(700)]
     folds = assign_folds(g.chrom for g in genes)

@@ -19,7 +19,8 @@ from sklearn.metrics import roc_auc_score
 
 import chromaformer as cf
 from chromaformer.cli import main
-from chromaformer.scoring import Scorer, output_names
+from chromaformer.formats.scores import output_names
+from chromaformer.scoring import Scorer
 
 from .._common import DEEPDIFF, gene_rows, run_cli, write_lines
 
@@ -208,7 +209,7 @@ def test_a_signal_while_the_parser_starts_leaves_no_thread_behind(monkeypatch):
     reader when the interpreter shuts down, which aborts the process."""
     import threading
 
-    from chromaformer.scoring.engine import prefetch
+    from chromaformer._util.prefetch import prefetch
 
     real_start = threading.Thread.start
 

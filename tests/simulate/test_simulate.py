@@ -65,7 +65,7 @@ def test_other_marks_bins_and_numeric_ids():
 def test_the_layout_record_says_the_bins_simulated(tmp_path):
     """A genome simulated with 21 bins of 10 kb is recorded as such, so training reads
     its bin size from the record rather than taking the benchmark's 100 bp."""
-    from chromaformer.data.bins import read_layout_record
+    from chromaformer.formats.sidecars import read_layout_record
 
     cf.write_simulated(tmp_path / "wide.csv", 5, bins=21, bin_size=10_000)
     record = read_layout_record(tmp_path / "wide.csv")

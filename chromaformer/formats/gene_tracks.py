@@ -26,11 +26,11 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ._util.atomic import atomic_path
-from ._util.system import PathLike
-from .contract import ModelInfo
-from .errors import DataError
-from .layout import layout_record_path, tss_sidecar_path
+from .._util.atomic import atomic_path
+from .._util.system import PathLike
+from ..contract import ModelInfo
+from ..errors import DataError
+from .sidecars import layout_record_path, read_layout_record, tss_sidecar_path
 
 #: The ``--tracks`` formats of explain and perturb (each is also the file extension).
 TRACK_FORMATS = ("bed", "bedGraph", "bw")
@@ -52,8 +52,7 @@ class GenePositions:
 
 def gene_positions(csv_path: Optional[PathLike], genes: Optional[PathLike] = None) -> GenePositions:
     """Positions from ``genes`` (BED/GTF) or else the TSS sidecar of ``csv_path``."""
-    from .data.bins import read_layout_record
-    from .prepare.annotation import read_genes
+    from .annotation import read_genes
 
     csv = None if csv_path is None else os.fspath(csv_path)
     if genes is not None:

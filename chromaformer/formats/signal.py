@@ -17,8 +17,8 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from ..data.text import data_lines, open_text, sniff_binary
 from ..errors import FormatError
+from .text import data_lines, open_text, sniff_binary
 
 BIGWIG_MAGIC = (0x888FFC26).to_bytes(4, "little")
 _MITO = ("M", "MT")

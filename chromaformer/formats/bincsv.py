@@ -19,6 +19,7 @@ from .._util.atomic import atomic_path
 from .._util.system import PathLike, bounded, env_threads
 from ..errors import DataError
 from ..layout import BENCHMARK_MARKS
+from .sidecars import write_layout_record
 
 #: the most genes one streamed batch may hold (the C++ reader's bound)
 MAX_GENES_PER_BATCH = 1 << 24
@@ -208,10 +209,6 @@ def iter_bins(
     )
 
 
-#: The ``format`` of the layout record :func:`write_bins` writes beside a file.
-LAYOUT_RECORD_FORMAT = "chromaformer-bins-layout/1"
-
-
 def write_bins(
     path: PathLike,
     counts: np.ndarray,
@@ -249,74 +246,6 @@ def write_bins(
         else:
             tmp.write_bytes(data)
     if bin_size is not None:
-        import json
-
-        from ..layout import layout_record_path, window_of
-
-        info = {
-            "format": LAYOUT_RECORD_FORMAT,
-            "bins": int(counts.shape[1]),
-            "bin_size": int(bin_size),
-            "window": window_of(int(counts.shape[1]), int(bin_size)),
-            "marks": list(marks) if marks is not None else None,
-            **(record or {}),
-        }
-        with atomic_path(layout_record_path(os.fspath(path))) as tmp:
-            tmp.write_text(json.dumps(info, indent=2) + "\n")
-
-
-def read_layout_record(csv_path: PathLike) -> Optional[dict]:
-    """The layout record written beside a prepared bin CSV (``<name>.layout.json``:
-    bins, bin_size, window, marks ...), or None when there is none."""
-    import json
-
-    from ..layout import layout_record_path
-
-    path = layout_record_path(os.fspath(csv_path))
-    if not os.path.exists(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as fh:
-            record = json.load(fh)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: not a layout record (not JSON: {err})") from None
-    if not isinstance(record, dict):
-        raise DataError(f"{path}: not a layout record: expected a JSON object")
-    check_layout_record(record, path)
-    return dict(record)
-
-
-def _positive_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def check_layout_record(record: dict, path: str) -> None:
-    """Raise a one-line :class:`DataError` unless ``record`` holds a positive integer
-    ``bin_size`` and, where present, positive integer ``bins``, ``marks`` as a list of
-    names, a boolean ``labels`` and ``chrom_sizes`` as a mapping of names to positive
-    integer lengths."""
-    for key in ("bin_size", "bins"):
-        if (key == "bin_size" or key in record) and not _positive_int(record.get(key)):
-            raise DataError(
-                f"{path}: {key}: expected a positive integer, found {record.get(key)!r}"
-            )
-    marks = record.get("marks")
-    if marks is not None and not (
-        isinstance(marks, list) and marks and all(isinstance(m, str) and m for m in marks)
-    ):
-        raise DataError(f"{path}: marks: expected a list of mark names, found {marks!r}")
-    if "labels" in record and not isinstance(record["labels"], bool):
-        raise DataError(f"{path}: labels: expected true or false, found {record['labels']!r}")
-    sizes = record.get("chrom_sizes")
-    if sizes is not None:
-        if not isinstance(sizes, dict):
-            raise DataError(
-                f"{path}: chrom_sizes: expected an object of chromosome: length, "
-                f"found {type(sizes).__name__}"
-            )
-        for name, size in sizes.items():
-            if not _positive_int(size):
-                raise DataError(
-                    f"{path}: chrom_sizes: {name}: expected a positive integer length, "
-                    f"found {size!r}"
-                )
+        write_layout_record(
+            os.fspath(path), int(counts.shape[1]), int(bin_size), marks, record or {}
+        )

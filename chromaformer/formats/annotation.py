@@ -10,9 +10,9 @@ from typing import Optional
 
 import numpy as np
 
-from ..data.text import data_lines
 from ..errors import FormatError
 from ..layout import name_problem, parse_region
+from .text import data_lines
 
 _GTF_ATTR = re.compile(r'(\S+)\s+"([^"]*)"')
 _VERSION = re.compile(r"\.\d+$")

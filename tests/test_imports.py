@@ -1,5 +1,6 @@
 """The package's import graph, walked from the source (every ``import`` statement, those
-inside functions too): no import cycle between modules, and no private name (``_x``)
+inside functions too): no import cycle between modules, no module importing a layer
+above its own (``LAYERS``), and no private name (``_x``)
 imported from another module. A package's own ``__init__`` re-exporting its children is
 not a cycle; the C++ extension ``_core`` and the ``_util``/``_version`` modules are
 modules, not private names."""
@@ -12,6 +13,31 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "chromaformer"
 
+#: The package's layers, lowest first: a module imports its own layer and those below.
+#: The package root (the public face, lazy) sits above them all; nothing imports it.
+LAYERS = [
+    ("errors", "_version", "_util"),  # helpers every layer shares
+    ("layout",),  # facts: marks, bins, names
+    ("contract", "pretrained", "metrics"),  # the ONNX contract, shipped models, metrics
+    ("formats",),  # every file format, read and written
+    ("data", "simulate"),  # data sets: bundled, loaded, simulated
+    ("models",),  # networks and configs
+    ("families",),  # what each model family tells the engines
+    ("training", "export", "scoring"),  # the engines
+    ("explain",),  # attributions and what-if, over the scorer
+    ("prepare",),  # a lab's tracks -> inputs
+    ("demo",),
+    ("cli",),
+]
+
+
+def layer_of(module: str) -> int:
+    top = module.split(".")[1]
+    for i, names in enumerate(LAYERS):
+        if top in names:
+            return i
+    raise AssertionError(f"{module}: in no layer of LAYERS")
+
 
 def _modules() -> dict[str, Path]:
     out = {}
@@ -23,13 +49,33 @@ def _modules() -> dict[str, Path]:
     return out
 
 
-def _graph() -> tuple[dict[str, set[str]], list[str]]:
+def _loaded_on_import(tree: ast.AST) -> list[ast.AST]:
+    """The nodes that run when the module is imported: not function bodies, not
+    ``if TYPE_CHECKING:`` blocks."""
+    out: list[ast.AST] = []
+    todo = list(ast.iter_child_nodes(tree))
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            todo.extend(node.orelse)
+            continue
+        out.append(node)
+        todo.extend(ast.iter_child_nodes(node))
+    return out
+
+
+def _graph(on_import: bool = False) -> tuple[dict[str, set[str]], list[str]]:
+    """Module -> the package's modules it imports (``on_import``: only those its import
+    itself loads), and the private names imported across modules."""
     mods = _modules()
     graph: dict[str, set[str]] = defaultdict(set)
     private = []
     for mod, path in mods.items():
         package = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        for node in _loaded_on_import(tree) if on_import else ast.walk(tree):
             if isinstance(node, ast.ImportFrom):
                 if node.level:
                     base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
@@ -113,3 +159,25 @@ def test_the_helpers_import_nothing_above_them():
         if mod.startswith("chromaformer._util") or mod == "chromaformer._version":
             above = {d for d in deps if not d.startswith("chromaformer._util")}
             assert above <= {"chromaformer.errors"}, (mod, above)
+
+
+def _upward(graph: dict[str, set[str]]) -> list[str]:
+    found = []
+    for mod, deps in graph.items():
+        if mod == "chromaformer":
+            continue
+        for dep in deps:
+            if dep == "chromaformer" or layer_of(dep) > layer_of(mod):
+                found.append(f"{mod} -> {dep}")
+    return sorted(found)
+
+
+def test_no_module_imports_a_layer_above_its_own():
+    graph, _ = _graph()
+    assert {m.split(".")[1] for m in graph if m != "chromaformer"} <= {
+        n for names in LAYERS for n in names
+    }
+    assert _upward(graph) == []
+    # an arrow made on purpose is found
+    made = {"chromaformer.formats.text": {"chromaformer.scoring.engine"}}
+    assert _upward(made) == ["chromaformer.formats.text -> chromaformer.scoring.engine"]

@@ -137,3 +137,30 @@ def test_explain_and_perturb_without_torch_both_families(exported, cf_runs, cf_c
     )
     assert res.returncode == 0, res.stderr
     assert len(pd.read_csv(tmp_path / "p.tsv", sep="\t")) == 8
+
+
+def test_every_module_scoring_explain_and_the_formats_import_loads_without_torch():
+    """Each module of ``formats``, ``scoring`` and ``explain``, and every module of the
+    package their import loads (the walk of tests/test_imports.py), imports with torch
+    uninstallable, and none pulls torch in."""
+    from ..test_imports import _graph, _modules
+
+    graph, _ = _graph(on_import=True)
+    wings = ("chromaformer.formats", "chromaformer.scoring", "chromaformer.explain")
+    todo = [m for m in _modules() if m.startswith(wings)]
+    seen: set[str] = set()
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo.extend(graph.get(m, ()))
+    assert {"chromaformer.formats.bincsv", "chromaformer.contract"} <= seen
+    code = (
+        "import importlib\n"
+        "for m in sys.argv[1:]:\n"
+        "    importlib.import_module(m)\n"
+        "print('torch' in sys.modules, len(sys.argv) - 1)\n"
+    )
+    res = _no_torch(code, *sorted(seen))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["False", str(len(seen))]

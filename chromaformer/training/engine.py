@@ -33,7 +33,6 @@ from ..families import Family, Split, TrainData, family_for
 from ..metrics import (
     BASELINE_NAME,
     BASELINES,
-    FEW_GENES_SELECTION,
     SELECTION,
     auroc_gap,
     fit_baselines,
@@ -49,6 +48,7 @@ from ..models.checkpoint import (
 )
 from ..models.config import AnyConfig, canonical_arch, config_from_dict, config_of
 from .config import TrainConfig
+from .plan import plan_run
 from .start import START_DIR, load_start, resolve_start
 
 ModelSpec = Union[str, AnyConfig]
@@ -296,39 +296,16 @@ def _train(
     for warning in held_out_notes(data):
         _say(tc, dist, warning)
     n = len(data.train)
-    few_genes = n < rc.batch_size  # fewer than one of the recipe's batches
-    batch_size = rc.batch_size
-    if few_genes and rc.few_genes_batch_size < batch_size:
-        # fewer genes than one batch: smaller batches, so that steps are noisy mini-batch
-        # steps rather than full passes (measured in docs/training.md)
-        batch_size = rc.few_genes_batch_size
-        _say(
-            tc,
-            dist,
-            f"note: {n} training genes, fewer than one batch ({rc.batch_size}): batches of "
-            f"{batch_size} (the recipe's few_genes_batch_size)",
-        )
-    full_pass = n < batch_size  # every optimiser step is a full pass over them
+    arch = (
+        None
+        if mc is not None
+        else canonical_arch(str(model))
+        if family.name == "bins"
+        else str(model)
+    )
+    plan = plan_run(n, rc, task, arch, options)
     if mc is None:
-        arch = canonical_arch(str(model)) if family.name == "bins" else str(model)
-        opts = dict(options or {})
-        if few_genes and rc.few_genes_options:
-            # a smaller network for a few genes (measured in docs/training.md); an option
-            # given is kept
-            extra_opts = {
-                k: v for k, v in rc.few_genes_options.get(arch, {}).items() if k not in opts
-            }
-            if extra_opts:
-                opts.update(extra_opts)
-                _say(
-                    tc,
-                    dist,
-                    f"note: {n} training genes, fewer than one batch "
-                    f"({rc.batch_size}): "
-                    + ", ".join(f"{k} {v}" for k, v in extra_opts.items())
-                    + " (the recipe's few_genes_options)",
-                )
-        mc = family.model_config(arch, task, data.layout, opts)
+        mc = family.model_config(str(arch), task, data.layout, plan.options)
     family.check_layout(mc, data.layout, "the training data")
 
     torch.manual_seed(rc.seed)
@@ -339,7 +316,7 @@ def _train(
         network.load_state_dict(state["state_dict"])
         start_from = Path(state["start"]) if state.get("start") else None  # for its rate
     else:
-        start_from = resolve_start(rc.init, mc, few_genes)
+        start_from = resolve_start(rc.init, mc, plan.few_genes)
         if start_from is not None:
             load_start(network, start_from, mc)
             shipped = start_from.parent == START_DIR
@@ -361,51 +338,16 @@ def _train(
             device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=family.unused_parameters,
         )
-    epochs = rc.epochs
-    steps_per_pass = max(1, math.ceil(n / batch_size))
-    # few genes: each epoch makes several passes over them, so a run takes at least
-    # min_steps optimiser steps while validating and checkpointing once per epoch
-    passes = max(1, math.ceil(rc.min_steps / (epochs * steps_per_pass)))
-    patience = rc.patience
-    selection: Optional[tuple[str, bool]] = None  # the task's SELECTION
-    if full_pass and 0 < rc.few_genes_epoch_steps < passes * steps_per_pass:
-        # a few genes are learned within one long epoch: validate more often (the same
-        # steps in all, the same patience in steps), and let the validation log loss pick
-        # (measured in docs/training.md)
-        per_epoch = max(1, rc.few_genes_epoch_steps // steps_per_pass)
-        scale = passes / per_epoch
-        passes, epochs = per_epoch, math.ceil(epochs * scale)
-        patience = math.ceil(patience * scale)
-        selection = FEW_GENES_SELECTION.get(task)
-    steps_per_epoch = passes * steps_per_pass
-    if passes > 1 or selection is not None:
-        _say(
-            tc,
-            dist,
-            f"note: {n} training genes give {steps_per_pass} optimiser steps per pass: each "
-            f"epoch makes {passes} passes (at least {rc.min_steps} steps in {epochs} epochs)"
-            + (f"; the lowest validation {selection[0]} picks the epoch" if selection else ""),
-        )
-    peak_lr = rc.lr
-    if full_pass and rc.few_genes_lr != rc.lr:
-        # every step is a full pass: the recipe's rate memorises a few genes in a few
-        # steps (measured in docs/training.md)
-        peak_lr = rc.few_genes_lr
-        _say(
-            tc,
-            dist,
-            f"note: {n} training genes, fewer than one batch ({batch_size}): peak "
-            f"learning rate {peak_lr:g} in place of {rc.lr:g}",
-        )
-    if start_from is not None and rc.start_lr != peak_lr:
-        # learned weights: a lower rate keeps what they know (measured in docs/training.md)
-        _say(
-            tc,
-            dist,
-            f"note: starting from learned weights: peak learning rate {rc.start_lr:g} in "
-            f"place of {peak_lr:g}",
-        )
-        peak_lr = rc.start_lr
+    for note in plan.notes:
+        _say(tc, dist, note)
+    if start_from is not None:  # learned weights: the recipe's start_lr
+        started = plan.starting(rc)
+        for note in started.notes[len(plan.notes) :]:
+            _say(tc, dist, note)
+        plan = started
+    batch_size, passes, epochs = plan.batch_size, plan.passes, plan.epochs
+    patience, selection, peak_lr = plan.patience, plan.selection, plan.peak_lr
+    steps_per_epoch = plan.steps_per_epoch
     opt_class = torch.optim.AdamW if rc.optimizer == "adamw" else torch.optim.Adam
     opt = opt_class(network.parameters(), lr=peak_lr, weight_decay=rc.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(

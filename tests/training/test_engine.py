@@ -594,136 +594,38 @@ def test_recipe_standardises_inputs_and_extends_short_runs(tmp_path):
     assert load_model(tmp_path / "p").config.input_mean == ()
 
 
-def test_fewer_genes_than_a_batch_train_in_batches_of_eight(tmp_path, capsys):
-    """On fewer training genes than one batch (64) the recipe's few_genes_batch_size (8)
-    is the batch, with a note: 25 genes make 4 steps per pass, at the recipe's rate and
-    model. A batch given is the batch at any size; a recipe without one keeps its own."""
+def test_the_engine_trains_the_plan_on_fewer_genes_than_a_batch(tmp_path, capsys):
+    """What plan_run gives for 25 training genes (tests/training/test_plan.py has the
+    rules) is what the engine trains: the batch, the smaller hybrid, epochs of 10 full
+    passes picked by the validation log loss, the lower rate, and the notes on stderr."""
+    from chromaformer.training.plan import plan_run
+
     root = _small_root(tmp_path)
-
-    def run(out, arch="cnn", **kw):
-        tc = TrainConfig(
-            out=str(tmp_path / out),
-            data_root=str(root),
-            cell_types=["C1"],
-            min_steps=160,
-            patience=0,
-            **kw,
-        )
-        return train(tc, arch)
-
-    few = run("few", "bilstm_attention", init="none")  # random start: the recipe's rate
+    kw = dict(data_root=str(root), cell_types=["C1"], patience=0)
+    tc = TrainConfig(out=str(tmp_path / "few"), min_steps=400, few_genes_batch_size=64, **kw)
+    plan = plan_run(25, tc.for_family("bins").recipe, "clf", "hybrid")
+    few = train(tc, "hybrid", options=None)
     err = capsys.readouterr().err
-    assert "note: 25 training genes, fewer than one batch (64): batches of 8 " in err
-    # 4 steps per pass, 160 steps in 20 epochs: 2 passes each
-    assert (few["batch_size"], few["epochs_run"], few["optimizer_steps"]) == (8, 20, 160)
-    assert few["peak_lr"] == pytest.approx(3e-3)  # none of the full-pass rules
-    assert load_model(tmp_path / "few").config.bin_hidden == 32
-    aurocs = [h["valid_mean_auroc"] for h in few["history"]]
-    assert few["best_valid"]["mean_auroc"] == max(aurocs)
-    given = run("given", batch_size=64)
-    assert (given["batch_size"], given["optimizer_steps"]) == (64, 160)
-    assert "batches of" not in capsys.readouterr().err
-    assert run("five", few_genes_batch_size=5)["batch_size"] == 5
-    resolved = TrainConfig(out="x", batch_size=32).for_family("bins")
-    assert (resolved.batch_size, resolved.few_genes_batch_size) == (32, 32)
-    ref = TrainConfig(out="x", recipe_name="attentivechrome").for_family("bins")
-    assert ref.few_genes_batch_size == ref.batch_size == 16
-
-
-def test_fewer_genes_than_a_batch_train_at_the_lower_rate(tmp_path, capsys):
-    """On fewer training genes than the batch trained (here few_genes_batch_size 64)
-    every step is a full pass over them: the recipe's few_genes_lr (3e-4) replaces its lr
-    (3e-3), with a note; a rate given is kept at any size, and one batch or more trains at
-    the recipe's lr."""
-    root = _small_root(tmp_path)
-
-    def peak(out, **kw):
-        kw.setdefault("few_genes_batch_size", 64)  # every step a full pass
-        tc = TrainConfig(
-            out=str(tmp_path / out), data_root=str(root), cell_types=["C1"], epochs=1, **kw
-        )
-        metrics = train(tc, "cnn")
-        last = torch.load(tmp_path / out / "last.pt", weights_only=True)
-        assert metrics["peak_lr"] == last["optimizer"]["param_groups"][0]["initial_lr"]
-        return metrics["peak_lr"]
-
-    assert peak("few") == pytest.approx(3e-4)
-    err = capsys.readouterr().err
-    assert "note: 25 training genes, fewer than one batch (64): peak learning rate 0.0003 " in err
-    assert peak("given", lr=1e-3) == pytest.approx(1e-3)
-    assert peak("batch", batch_size=25) == pytest.approx(3e-3)
-    assert "peak learning rate" not in capsys.readouterr().err
-
-
-def test_fewer_genes_than_a_batch_validate_often_and_pick_by_log_loss(tmp_path, capsys):
-    """On fewer training genes than one batch an epoch is at most few_genes_epoch_steps
-    optimiser steps: more epochs, the same steps and the same patience in steps, and the
-    lowest validation log loss picks the checkpoint. One batch or more: as before."""
-    root = _small_root(tmp_path)
-
-    def run(out, **kw):
-        kw.setdefault("few_genes_batch_size", 64)  # every step a full pass
-        tc = TrainConfig(
-            out=str(tmp_path / out),
-            data_root=str(root),
-            cell_types=["C1"],
-            min_steps=400,
-            **kw,
-        )
-        return train(tc, "cnn")
-
-    # 25 genes, 1 step per pass: 400 steps in 20 epochs would be 20 per epoch
-    few = run("few", patience=0)
-    assert few["epochs_run"] == 40 and few["optimizer_steps"] == 400
+    for note in plan.notes:
+        assert note in err
+    assert (few["batch_size"], few["epochs_run"]) == (plan.batch_size, plan.epochs) == (64, 40)
+    assert few["optimizer_steps"] == plan.epochs * plan.steps_per_epoch == 400
+    assert few["peak_lr"] == pytest.approx(plan.peak_lr) == pytest.approx(3e-4)
+    last = torch.load(tmp_path / "few" / "last.pt", weights_only=True)
+    assert last["optimizer"]["param_groups"][0]["initial_lr"] == pytest.approx(3e-4)
     losses = [h["valid_log_loss"] for h in few["history"]]
     assert few["best_epoch"] == int(np.argmin(losses)) + 1
-    assert few["best_valid"]["log_loss"] == min(losses)
     best = torch.load(tmp_path / "few" / "best.pt", weights_only=True)
     assert best["epoch"] == few["best_epoch"]
-    err = capsys.readouterr().err
-    assert "each epoch makes 10 passes (at least 400 steps in 40 epochs); the lowest " in err
-    assert "validation log_loss picks the epoch" in err
-    # patience 8 epochs of 20 steps = 16 epochs of 10
-    stopped = run("stop")
-    assert stopped["epochs_run"] == stopped["best_epoch"] + 16 or stopped["epochs_run"] == 40
-    capsys.readouterr()
-    # one batch: 20 epochs of 20 steps, chosen by AUROC as on any larger set
-    whole = run("batch", batch_size=25, patience=0)
-    assert whole["epochs_run"] == 20 and whole["optimizer_steps"] == 400
-    aurocs = [h["valid_mean_auroc"] for h in whole["history"]]
-    assert whole["best_valid"]["mean_auroc"] == max(aurocs)
-    assert "picks the epoch" not in capsys.readouterr().err
-    # the option off: the earlier behaviour
-    off = run("off", patience=0, few_genes_epoch_steps=0)
-    assert off["epochs_run"] == 20 and off["optimizer_steps"] == 400
-
-
-def test_fewer_genes_than_a_batch_train_a_smaller_hybrid(tmp_path, capsys):
-    """On fewer training genes than one batch (64) the hybrid takes the recipe's
-    few_genes_options (16 hidden units per mark and direction, not 32), with a note, in
-    its batches of 8; an option given is kept, the other models are untouched, and one
-    batch or more trains the default."""
-    root = _small_root(tmp_path)
-
-    def hidden(out, arch, options=None, **kw):
-        tc = TrainConfig(
-            out=str(tmp_path / out), data_root=str(root), cell_types=["C1"], epochs=1, **kw
-        )
-        train(tc, arch, options=options)
-        model = load_model(tmp_path / out)
-        lstm = getattr(model, "bins", None)
-        return model.config.bin_hidden, (lstm.lstms[0].hidden_size if lstm else None)
-
-    assert hidden("few", "hybrid") == (16, 16)
-    assert "fewer than one batch (64): bin_hidden 16 (the recipe's few_genes_options)" in (
-        capsys.readouterr().err
-    )
-    assert hidden("given", "hybrid", {"bin_hidden": 8}) == (8, 8)
-    assert hidden("batch", "hybrid", batch_size=25) == (32, 32)
-    assert hidden("attention", "bilstm_attention") == (32, 32)
-    assert hidden("cnn", "cnn") == (32, None)
-    assert "few_genes_options" not in capsys.readouterr().err
-    assert hidden("off", "hybrid", few_genes_options={}) == (32, 32)
+    model = load_model(tmp_path / "few")
+    assert model.config.bin_hidden == model.bins.lstms[0].hidden_size == 16
+    # the recipe's own batches of 8: 4 steps per pass, 2 passes per epoch, random start
+    tc8 = TrainConfig(out=str(tmp_path / "b8"), min_steps=160, init="none", **kw)
+    eight = train(tc8, "bilstm_attention")
+    assert (eight["batch_size"], eight["epochs_run"], eight["optimizer_steps"]) == (8, 20, 160)
+    assert eight["peak_lr"] == pytest.approx(3e-3)
+    aurocs = [h["valid_mean_auroc"] for h in eight["history"]]
+    assert eight["best_valid"]["mean_auroc"] == max(aurocs)
 
 
 def test_bin_size_comes_from_the_record_or_an_option_never_a_guess(tmp_path):

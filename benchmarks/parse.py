@@ -19,6 +19,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import save
+
 METHODS = [
     "chromaformer (all threads)",
     "chromaformer (1 thread)",
@@ -133,6 +136,7 @@ def main() -> None:
         help="skip the (slow) reference approach above this size",
     )
     ap.add_argument("--dir", default=None, help="where to write the genomes (default: a temp dir)")
+    ap.add_argument("--results", default=None, help="folder for the result JSON")
     args = ap.parse_args()
 
     import chromaformer as cf
@@ -142,6 +146,8 @@ def main() -> None:
         f"best of {args.repeat} runs each, warm page cache"
     )
     tmp = Path(args.dir or tempfile.mkdtemp(prefix="cf-bench-"))
+    table: list[dict] = []
+    summary: list[dict] = []
     for genes in args.genes:
         path = tmp / f"genome_{genes}.csv"
         if not path.exists():
@@ -164,6 +170,18 @@ def main() -> None:
                 print(f"| {method} | failed: {r['error']} | | | | |")
                 continue
             s = r["seconds"]
+            table.append(
+                {
+                    "genes": genes,
+                    "MB": round(size / 1e6),
+                    "method": method,
+                    "seconds": round(s, 3),
+                    "MB/s": round(size / 1e6 / s),
+                    "M rows/s": round(rows / 1e6 / s, 1),
+                    "peak RSS (MB)": round(r["peak_mb"]),
+                    "time vs chromaformer": f"{s / ours:.1f}x",
+                }
+            )
             print(
                 f"| {method} | {s:.3f} | {size / 1e6 / s:,.0f} | {rows / 1e6 / s:.1f} | "
                 f"{r['peak_mb']:,.0f} | {s / ours:.1f}x slower |"
@@ -180,6 +198,19 @@ def main() -> None:
             f"chromaformer vs the best of pandas/pyarrow/polars: {fastest_other / ours:.1f}x; "
             f"all methods read identical values: {len(checks) == 1}"
         )
+        summary.append(
+            {
+                "genes": genes,
+                "chromaformer vs the best of pandas/pyarrow/polars": f"{fastest_other / ours:.1f}x",
+                "identical values": len(checks) == 1,
+            }
+        )
+    save(
+        "parse",
+        __doc__.split("\n\n    python")[0],
+        {"tables": [table, summary]},
+        folder=args.results,
+    )
 
 
 if __name__ == "__main__":

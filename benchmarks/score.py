@@ -36,6 +36,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import save
+
 METHODS = [
     "chromaformer-score (ORT, grouped graph)",
     "chromaformer-score --no-metrics",
@@ -178,6 +181,7 @@ def main() -> None:
         help="skip the (slow) reference pipeline above this size",
     )
     ap.add_argument("--dir", default=None, help="work folder (default: a temp dir)")
+    ap.add_argument("--results", default=None, help="folder for the result JSON")
     ap.add_argument(
         "--repeat",
         type=int,
@@ -207,6 +211,8 @@ def main() -> None:
         f"{torch.__version__}; hybrid model; median of {args.repeat} rounds of every method "
         "(each in its own process), warm page cache"
     )
+    table: list[dict] = []
+    ratios: list[dict] = []
     for genes in args.genes:
         genome = tmp / f"genome_{genes}.csv"
         if not genome.exists():
@@ -236,6 +242,17 @@ def main() -> None:
             s = r["seconds"]
             ratio = "1.0x" if method == METHODS[0] else f"{s / ours:.2f}x"
             spread = f"{r['low']:.2f}-{r['high']:.2f}" if r["n"] > 1 else ""
+            table.append(
+                {
+                    "genes": genes,
+                    "method": method,
+                    "seconds (median)": round(s, 2),
+                    "range": spread,
+                    "genes/s": round(r["genes"] / s),
+                    "peak RSS (MB)": round(r["peak_mb"]),
+                    "seconds vs chromaformer-score": ratio,
+                }
+            )
             print(
                 f"| {method} | {s:.2f} | {spread} | {r['genes'] / s:,.0f} | "
                 f"{r['peak_mb']:,.0f} | {ratio} |"
@@ -248,6 +265,15 @@ def main() -> None:
             a, b = (results.get(m, {}).get("seconds") for m in (slow, fast))
             if a and b:
                 print(f"{slow} / {fast}: {a / b:.2f}x")
+                ratios.append(
+                    {"genes": genes, "slower": slow, "faster": fast, "ratio": f"{a / b:.2f}x"}
+                )
+    save(
+        "score",
+        __doc__.split("\n\n    python")[0],
+        {"tables": [table, ratios]},
+        folder=args.results,
+    )
 
 
 if __name__ == "__main__":

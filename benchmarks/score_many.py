@@ -18,7 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
+from record import save
 
 from chromaformer._util.system import cores
 
@@ -30,6 +32,7 @@ def main() -> None:
     ap.add_argument("--model", default="e116", help="an .onnx or a shipped model's name")
     ap.add_argument("--jobs", type=int, nargs="+", default=None, help="default: 1, 2, 4 ... cores")
     ap.add_argument("--dir", default=None, help="work folder (default: a temp dir)")
+    ap.add_argument("--results", default=None, help="folder for the result JSON")
     args = ap.parse_args()
     n = cores()
     jobs = args.jobs or sorted({1, *(j for j in (2, 4, 8, 16, 32) if j <= n), n})
@@ -63,6 +66,7 @@ def main() -> None:
     print("| --jobs | seconds | genes/s | vs --jobs 1 | outputs vs --jobs 1 |")
     print("|---:|---:|---:|---:|---|")
     base = None
+    table = []
     for j in jobs:
         out = work / f"out-j{j}"
         cmd = [sys.executable, "-m", "chromaformer.cli", "score", *files, "--model", args.model]
@@ -80,6 +84,18 @@ def main() -> None:
         assert diff <= 1e-5, f"--jobs {j}: probabilities differ by {diff:g}"
         agree = "same bytes" if same else f"max |dp| {diff:.1e}"
         print(f"| {j} | {s:.2f} | {args.files * args.genes / s:,.0f} | {base / s:.2f}x | {agree} |")
+        table.append(
+            {
+                "--jobs": j,
+                "seconds": round(s, 2),
+                "genes/s": round(args.files * args.genes / s),
+                "speed vs --jobs 1": f"{base / s:.2f}x",
+                "outputs vs --jobs 1": agree,
+            }
+        )
+    what = __doc__.split("\n\n    python")[0]
+    what += f" Here: {args.files} files of {args.genes:,} genes, model {args.model}."
+    save("many-files", what, {"tables": [table]}, folder=args.results)
 
 
 def compare(path: Path, base: Path) -> float:

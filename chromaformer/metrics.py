@@ -22,7 +22,7 @@ TIE_BREAK = "log_loss"
 #: The selection when the training genes are fewer than one batch (the recipe's
 #: ``few_genes_epoch_steps``): a handful of validation genes tie or saturate AUROC before
 #: the model has learned a scale, so the lowest validation log loss picks the checkpoint
-#: (measured in docs/training.md). Tasks absent here keep :data:`SELECTION`.
+#: Tasks absent here keep :data:`SELECTION`.
 FEW_GENES_SELECTION = {"clf": ("log_loss", False)}
 BASELINE_NAME = {
     "clf": "logistic regression",

@@ -20,22 +20,22 @@ _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _WORKERS > 1 and "OMP_NUM_THREADS" not in os.environ:
     os.environ["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // _WORKERS))
 
-#: session fixtures that cost tens of seconds (their tests are marked slow)
-SLOW = {"exported", "cf_runs", "cf_cells", "sim_root", "sim_model"}
+#: Markers that follow from the fixtures a test takes (the rest are set in the tests, by
+#: ``@pytest.mark.X`` or a module's ``pytestmark``): the session fixtures that cost tens
+#: of seconds make a test slow; the E003 sample in ../shared makes it a reference test.
+FIXTURE_MARKS = {
+    "slow": {"exported", "cf_runs", "cf_cells", "sim_root", "sim_model"},
+    "reference": {"e003", "e003_tracks"},
+}
 
 
 def pytest_collection_modifyitems(items):
-    """Markers for a quick subset (``-m "not slow"``); the README command runs all."""
+    """Marks by fixture, for a quick subset (``-m "not slow"``) and the others."""
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
-        if names & SLOW or "demo" in item.nodeid or "torchrun" in item.nodeid:
-            item.add_marker(pytest.mark.slow)
-        if "node" in item.nodeid.lower() or "tests/web/" in item.nodeid:
-            item.add_marker(pytest.mark.node)
-        if "test_page" in item.nodeid:
-            item.add_marker(pytest.mark.browser)
-        if "e003" in item.nodeid.lower() or "reference" in item.nodeid.lower():
-            item.add_marker(pytest.mark.reference)
+        for mark, fixtures in FIXTURE_MARKS.items():
+            if names & fixtures:
+                item.add_marker(getattr(pytest.mark, mark))
 
 
 @pytest.fixture(scope="session", autouse=True)

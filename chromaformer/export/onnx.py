@@ -256,7 +256,7 @@ def _label(model: onnx.ModelProto, family: Family, cfg: AnyConfig, meta: dict[st
 #: or torch.export's ("dynamo"). Both give standard opset-18 graphs that agree with
 #: PyTorch within 1e-5 (tested); the TorchScript tracer exports 10-25x faster and
 #: onnxruntime runs both graphs at the same speed within noise (``benchmarks/export.py``;
-#: the figures are in docs/export.md).
+#: the figures are in docs/guide/export.md).
 EXPORTERS = ("torchscript", "dynamo")
 
 

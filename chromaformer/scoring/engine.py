@@ -48,10 +48,8 @@ CHUNK_GENES = {"bins": 2048, "chromoformer": 256}
 CUDA_BATCH_SIZE = {"bins": 8192, "chromoformer": 64}
 CUDA_CHUNK_GENES = {"bins": 16384, "chromoformer": 256}
 #: Machines with at least this many cores import scikit-learn for the metrics in a
-#: thread while the genome is scored; smaller ones after it. On the 2-core development
-#: machine the thread slowed a labelled 20,000-gene genome by about half a second (both
-#: cores are busy inferring); on the 16-core CPU of an H100 machine it gained. Measured
-#: in docs/speed.md ("Like for like, and the metrics' import"); between the two, not.
+#: thread while the genome is scored; smaller ones after it, where every core is busy
+#: inferring (see benchmarks/score.py).
 BACKGROUND_IMPORT_CORES = 4
 
 

@@ -25,11 +25,9 @@ def thread_plan(threads: Optional[int] = None, device: str = "cpu") -> tuple[int
     On CPU the budget (``threads``, else ``OMP_NUM_THREADS``, else the cores) goes first
     to whole calls side by side, up to :data:`MAX_CONCURRENT_RUNS`, each on one thread,
     and only then to threads within a call. A bin model's recurrence is 100 small steps,
-    and one call spread over threads synchronises them at every step: on the 2-core
-    development machine two 1,024-gene calls side by side on one thread each infer a
-    20,000-gene genome 10-14% faster than one call at a time on two threads, with the
-    same bits, and lose far less to a third busy thread (docs/speed.md). More cores were
-    not measured. On CUDA: one call at a time, and ``threads`` as given (onnxruntime's
+    and one call spread over threads synchronises them at every step, so calls side by
+    side on one thread each infer faster, with the same bits (see benchmarks/score.py).
+    On CUDA: one call at a time, and ``threads`` as given (onnxruntime's
     default when None).
     """
     if device == "cuda":
@@ -43,9 +41,8 @@ def session_options(threads: Optional[int] = None) -> Any:
     """onnxruntime session options for a chromaformer model.
 
     Graphs are optimised at the EXTENDED level, not ALL: onnxruntime 1.31's layout
-    optimisations crash (segfault) on fp16 graphs while creating a CPU session, and
-    measured on the fp32 hybrid they gain nothing (5,637 vs 4,733 genes/s at batch 1024
-    on the 2-core development machine).
+    optimisations crash (segfault) on fp16 graphs while creating a CPU session, and on
+    the fp32 hybrid they gain nothing (see benchmarks/score.py).
     """
     import onnxruntime as ort
 

@@ -10,7 +10,7 @@ import copy
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, NamedTuple, Optional
 
-#: The training recipes. ``bins`` (the bin models' default, measured in docs/training.md):
+#: The training recipes. ``bins`` (the bin models' default; see docs/benchmarks/accuracy.md):
 #: AdamW 3e-3 with weight decay, batch 64, 5% linear warm-up then cosine decay, 20 epochs
 #: of at least 1,500 optimiser steps in all (on few genes an epoch makes several passes
 #: over them), early stopping after 8 epochs without a better validation AUROC. Fewer

@@ -6,7 +6,7 @@ architectures trained by the ``bins`` recipe on simulated genes of the benchmark
 (100 bins of 100 bp, the five benchmark marks; :data:`START_GENES`). The ``bins``
 recipe starts from them when the training genes are fewer than one batch (``init``
 ``auto``), where a random start learns little from a few real genes (measured in
-docs/training.md). The input normalisation is not part of them: it lives in the model
+docs/guide/training.md). The input normalisation is not part of them: it lives in the model
 config and is always learned from the run's own training genes.
 """
 

@@ -4,7 +4,7 @@ whole-file reader (``chromaformer inspect``). Each must exit 1 with one line tha
 the file (and the line and column where there is one) and says what was expected, and
 leave nothing behind: no TSV, no hidden temporary file or folder. The Chromoformer inputs,
 checkpoints and ``prepare`` cases have their own tests beside their code; this file holds
-the bin-CSV cases of docs/bad-input.md and the write-error path."""
+the bin-CSV cases of docs/guide/bad-input.md and the write-error path."""
 
 from __future__ import annotations
 

@@ -141,6 +141,7 @@ def test_score_cli_errors(cf_runs, cf_cells, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.reference
 def test_reference_checkpoint_loads_for_export(tmp_path):
     """A checkpoint of the reference package ({'net': state_dict}) rebuilds our model."""
     chromoformer = pytest.importorskip("chromoformer")
@@ -229,6 +230,7 @@ def test_prepare_chromoformer_layout_for_a_model_then_score(cf_runs, tmp_path):
     assert data.lengths[0, :2].tolist() == [5000, 2000] and data.lengths[1].sum() == 0
 
 
+@pytest.mark.slow
 def test_demo_chromoformer_end_to_end(tmp_path):
     res = _run(
         "demo",

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 import chromaformer as cf
@@ -59,6 +60,7 @@ def test_simulate_rejects_bad_options(tmp_path):
     assert not (tmp_path / "x.csv").exists()
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path):
     res = CliRunner().invoke(
         main,
@@ -96,6 +98,7 @@ def test_demo_runs_end_to_end(tmp_path):
     assert len(scores) == 300 and scores.probability.between(0, 1).all()
 
 
+@pytest.mark.slow
 def test_demo_real_data_is_the_default(tmp_path):
     """`chromaformer demo` as the README runs it: the bundled GM12878 tracks -> prepare ->
     train (the default recipe) -> export -> score, beside both baselines."""
@@ -129,6 +132,7 @@ def test_demo_real_data_is_the_default(tmp_path):
     assert card["schema"]["inputs"]["counts"]["bin_size"] == 10000
 
 
+@pytest.mark.slow
 def test_demo_options_of_the_simulated_demo_are_errors_on_real_data(tmp_path):
     for args, named in (
         (["--genes", "300", "--no-train"], "--genes, --no-train"),
@@ -140,6 +144,7 @@ def test_demo_options_of_the_simulated_demo_are_errors_on_real_data(tmp_path):
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.slow
 def test_demo_real_data_takes_epochs(tmp_path):
     """--epochs shortens the real-data demo, as --help says."""
     res = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--epochs", "1", "--quiet"])
@@ -147,6 +152,7 @@ def test_demo_real_data_takes_epochs(tmp_path):
     assert "best epoch 1 of 1" in res.output
 
 
+@pytest.mark.slow
 def test_demo_no_train_only_parses(tmp_path):
     res = CliRunner().invoke(
         main, ["demo", "--data", "simulated", "--out", str(tmp_path), "--genes", "50", "--no-train"]

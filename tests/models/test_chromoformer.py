@@ -100,6 +100,7 @@ def _perturbed_reference(cls, seed=0):
 
 @needs_e003
 @pytest.mark.parametrize("task", ["clf", "reg"])
+@pytest.mark.reference
 def test_reference_parity_on_real_inputs(e003, task, monkeypatch):
     chromoformer = pytest.importorskip("chromoformer")  # the reference, test-only
     # the reference hard-codes .cuda() for its positional encoding: a no-op here

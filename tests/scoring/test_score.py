@@ -275,6 +275,7 @@ def _node_ready() -> bool:
     reason="Node.js scorer not installed (cd export/node && "
     "ONNXRUNTIME_NODE_INSTALL=skip npm install); required in CI",
 )
+@pytest.mark.node
 def test_node_scorer_equals_python_scorer(exported, tmp_path):
     assert _node_ready(), "CI must install export/node (see .ci/run)"
     model = exported["hybrid"][0].path

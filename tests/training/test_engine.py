@@ -400,6 +400,7 @@ def _two_nodes(out, common, env):
         assert node.returncode == 0, f"node {rank}: {err[-3000:]}"
 
 
+@pytest.mark.slow
 def test_torchrun_two_cpu_processes_match_one(sim_root, tmp_path):
     m1, m2 = _torchrun(
         tmp_path,
@@ -424,6 +425,7 @@ def test_torchrun_two_cpu_processes_match_one(sim_root, tmp_path):
     assert m1["test"]["mean_auroc"] == pytest.approx(m2["test"]["mean_auroc"], abs=1e-4)
 
 
+@pytest.mark.slow
 def test_torchrun_chromoformer_two_cpu_processes_match_one(cf_cells, tmp_path):
     """Chromoformer under DDP (a small one, given through --model-config)."""
     a = cf_cells / "A"

@@ -22,6 +22,8 @@ import pytest
 
 from ._web import CHROMIUM, WEB_DIR, browser_ready
 
+pytestmark = pytest.mark.node
+
 NODE_DIR = WEB_DIR.parent / "node"
 SCORE_JS = NODE_DIR / "score.js"
 MODEL = WEB_DIR.parents[1] / "chromaformer" / "pretrained" / "e116.onnx"

@@ -27,6 +27,8 @@ from chromaformer.scoring import Scorer
 from .._common import DEEPDIFF
 from ._web import CHROMIUM, WEB_DIR, browser_ready
 
+pytestmark = [pytest.mark.node, pytest.mark.browser]
+
 EXAMPLE = WEB_DIR / "examples" / "e116-valid-300.csv.gz"
 DRIVER = WEB_DIR.parent.parent / "tests" / "web" / "drive.mjs"
 

@@ -1,6 +1,6 @@
 """The JavaScript bin-CSV reader shared by the browser page and the Node scorer
 (export/web/lib/bincsv.mjs) is as strict as the C++ reader: on every rule of the format
-(docs/data-format.md) both accept the same files with the same values, and reject the same
+(docs/guide/data-format.md) both accept the same files with the same values, and reject the same
 files with the same one-line message (file, line, column, what was expected)."""
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import pytest
 import chromaformer as cf
 
 from ._web import WEB_DIR, node_ready
+
+pytestmark = pytest.mark.node
 
 MARKS = list(cf.BENCHMARK_MARKS)
 BINS = 3

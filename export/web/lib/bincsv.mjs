@@ -3,7 +3,7 @@
 // callers hand in decompressed byte chunks and an onnxruntime module (web or node).
 //
 // Strictness and messages follow the C++ reader (csrc/binparse.cpp) on the format's rules
-// (docs/data-format.md): no header, GeneID,BinID,<one count per mark>,Label; CRLF, a
+// (docs/guide/data-format.md): no header, GeneID,BinID,<one count per mark>,Label; CRLF, a
 // UTF-8 BOM, a missing final newline and trailing blank lines are accepted; anything else
 // is a FormatError "FILE:LINE[:COLUMN]: what was expected". A test feeds the same bad
 // files to both readers and compares the messages.

@@ -4,12 +4,14 @@ checks the page is current)."""
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import click
 
 WIDTH = 90
 
 
-def _widths(settings: dict) -> dict:
+def _widths(settings: Mapping[str, Any]) -> dict[str, Any]:
     """The command's own settings, at a fixed width whatever the terminal."""
     return {**settings, "terminal_width": WIDTH, "max_content_width": WIDTH}
 

@@ -12,7 +12,6 @@ per-sample Python). ``last.pt`` holds everything needed to resume bit-identicall
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import math
 import os
@@ -24,10 +23,9 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from .._util.atomic import atomic_path, folder_lock
+from .._util.atomic import folder_lock
 from .._util.progress import bar
 from .._util.system import bounded
-from .._version import __version__
 from ..errors import DataError
 from ..families import Family, Split, TrainData, family_for
 from ..metrics import (
@@ -39,16 +37,15 @@ from ..metrics import (
     is_better,
 )
 from ..models.checkpoint import (
-    BEST,
     LAST,
     build_network,
     model_from_checkpoint,
     read_checkpoint,
-    save_checkpoint,
 )
 from ..models.config import AnyConfig, canonical_arch, config_from_dict, config_of
 from .config import TrainConfig
 from .plan import plan_run
+from .run_folder import scalars, write_config, write_epoch, write_json
 from .start import START_DIR, load_start, resolve_start
 
 ModelSpec = Union[str, AnyConfig]
@@ -201,19 +198,6 @@ def held_out_notes(data: TrainData) -> list[str]:
                 "(make the splits from different genes, or simulate them with different seeds)"
             )
     return notes
-
-
-def write_json(path: Path, obj: Any) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, default=float) + "\n")
-
-
-def _scalars(prefix: str, metrics: dict[str, Any]) -> dict[str, float]:
-    return {
-        f"{prefix}{k}": float(v)
-        for k, v in metrics.items()
-        if isinstance(v, (int, float)) and k != "genes"
-    }
 
 
 def _say(tc: TrainConfig, dist: _Dist, text: str) -> None:
@@ -374,11 +358,7 @@ def _train(
         y_train = y_train.to(device)
     key = (selection or SELECTION[task])[0]
     if dist.main:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(
-            out / "config.json",
-            {"train": tc.to_dict(), "model": mc.to_dict(), "chromaformer_version": __version__},
-        )
+        write_config(out, tc.to_dict(), mc.to_dict())
     extra = {
         "cell_types": data.info.get("cell_types", []),
         "fold": data.info.get("fold"),
@@ -450,33 +430,24 @@ def _train(
         row = {
             "epoch": epoch + 1,
             "train_loss": total / max(seen, 1),
-            **_scalars("valid_", valid),
+            **scalars("valid_", valid),
             "lr": lr,
             "epoch_seconds": train_seconds,
         }
         history.append(row)
         if dist.main:
-            if improved:
-                save_checkpoint(out / BEST, network, epoch=epoch + 1, valid=valid, **extra)
-            save_checkpoint(
-                out / LAST,
-                network,
-                epoch=epoch + 1,
-                optimizer=opt.state_dict(),
-                scheduler=sched.state_dict(),
-                best_valid=best_valid,
-                best_epoch=best_epoch,
-                history=history,
-                stale=stale,
-                rng=torch.get_rng_state(),
-                scaler=scaler.state_dict() if scaler.is_enabled() else None,
-                valid=valid,
-                **extra,
+            resume = {
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "best_valid": best_valid,
+                "best_epoch": best_epoch,
+                "stale": stale,
+                "rng": torch.get_rng_state(),
+                "scaler": scaler.state_dict() if scaler.is_enabled() else None,
+            }
+            write_epoch(
+                out, network, history, improved=improved, valid=valid, resume=resume, extra=extra
             )
-            with atomic_path(out / "log.csv") as tmp, open(tmp, "w", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=list(row))
-                writer.writeheader()
-                writer.writerows(history)
         if dist.main:
             _say(
                 tc,

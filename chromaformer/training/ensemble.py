@@ -20,7 +20,8 @@ from ..models.checkpoint import BEST, load_model, save_checkpoint
 from ..models.config import config_of
 from ..models.ensemble import ensemble_of
 from .config import TrainConfig
-from .engine import evaluate_model, predict, resolve_device, write_json
+from .engine import evaluate_model, predict, resolve_device
+from .run_folder import write_json
 
 #: The data options that must agree between members (their evaluation is shared).
 _SAME_DATA = ("data_root", "cell_types", "bin_size")

@@ -29,7 +29,7 @@ SETS = ["e116", "deepdiff-Cell1", "deepdiff-Cell2"]
 
 
 def data_root(name: str, work: Path) -> tuple[Path, str]:
-    import chromaformer as cf
+    from chromaformer.data import PACKAGE_DATA
     from chromaformer.prepare.real import prepare_e116
 
     if name == "e116":
@@ -38,7 +38,7 @@ def data_root(name: str, work: Path) -> tuple[Path, str]:
             prepare_e116(root)
         return root, "E116"
     cell = name.split("-", 1)[1]
-    return Path(cf.data_path("deepdiff_sample")), cell
+    return PACKAGE_DATA / "deepdiff_sample", cell
 
 
 def run(arch: str, root: Path, cell: str, seed: int, out: Path) -> dict:
@@ -72,6 +72,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--dir", default="accuracy-bench", help="work folder (reruns reuse its runs)")
     ap.add_argument("--results", default=None, help="folder for the result JSON")
+    ap.add_argument("--file", default="accuracy", help="the result file's name (no .json)")
     args = ap.parse_args()
     work = Path(args.dir)
     rows = []
@@ -82,7 +83,13 @@ def main() -> None:
                 r = run(arch, root, cell, seed, work / "runs" / name / arch / f"seed{seed}")
                 rows.append({"set": name, "model": arch, **r})
                 print(json.dumps(rows[-1]), file=sys.stderr)
-    save("accuracy", __doc__.split("\n\n    python")[0], {"runs": rows}, folder=args.results)
+    save(
+        "accuracy",
+        __doc__.split("\n\n    python")[0],
+        {"runs": rows},
+        folder=args.results,
+        file=args.file,
+    )
 
 
 if __name__ == "__main__":

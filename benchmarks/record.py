@@ -105,9 +105,10 @@ def save(
     *,
     gpu_used: bool = False,
     folder: Optional[str] = None,
+    file: Optional[str] = None,
 ) -> Path:
-    """Write ``results`` (JSON-able) as benchmark ``name``; ``what`` is one paragraph of
-    what was measured. Returns the path written."""
+    """Write ``results`` (JSON-able) as benchmark ``name`` (to ``<file or name>.json``);
+    ``what`` is one paragraph of what was measured. Returns the path written."""
     env = environment(gpu_used)
     today = datetime.date.today().isoformat()
     root = Path(folder) if folder else RESULTS / f"{today}-{machine_slug(env)}"
@@ -121,7 +122,7 @@ def save(
         **env,
         "results": results,
     }
-    path = root / f"{name}.json"
+    path = root / f"{file or name}.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record, indent=1, sort_keys=False) + "\n")
     tmp.replace(path)

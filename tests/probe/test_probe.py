@@ -1,5 +1,5 @@
-"""A hostile-input and fault probe of the commands a user runs (``pytest -m probe``; part
-of the README's test command, so CI runs it): each case runs a real command in a
+"""A hostile-input and fault probe of the commands a user runs (``pytest -m probe``;
+the README's test command leaves it out and ``.ci/run`` runs it after): each case runs a real command in a
 subprocess, under a time limit, in a folder of real files, devices, links and FIFOs.
 Every case must end within its limit (no hang), exit 0, 1 or 2 with no traceback and
 at most one ``Error:`` line, and leave every file it did not own byte-identical and every

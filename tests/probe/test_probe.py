@@ -1,9 +1,9 @@
-"""A hostile-input and fault probe of the commands a user runs (``pytest -m probe``;
-the README's test command leaves it out and ``.ci/run`` runs it after): each case runs a real command in a
-subprocess, under a time limit, in a folder of real files, devices, links and FIFOs.
-Every case must end within its limit (no hang), exit 0, 1 or 2 with no traceback and
-at most one ``Error:`` line, and leave every file it did not own byte-identical and every
-node (FIFO, device, socket, link) the kind it was: no data loss."""
+"""A hostile-input and fault probe of the commands a user runs (``pytest -m probe``; the
+README's test command leaves it out and ``.ci/run`` runs it after): each case runs a
+real command in a subprocess, under a time limit, in a folder of real files, devices,
+links and FIFOs. Every case must end within its limit (no hang), exit 0, 1 or 2 with no
+traceback and at most one ``Error:`` line, and leave every file it did not own byte-
+identical and every node (FIFO, device, socket, link) the kind it was: no data loss."""
 
 from __future__ import annotations
 

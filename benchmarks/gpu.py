@@ -36,6 +36,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import save
+
 ARCHS = ["bilstm_attention", "bilstm_transformer", "hybrid", "cnn"]
 PARTS = ["train", "chromoformer", "score", "profile"]
 
@@ -323,6 +326,49 @@ def score_runs(args: argparse.Namespace, work: Path) -> dict:
     return res
 
 
+def train_table(rows: list[dict]) -> list[list[dict]]:
+    """The training runs (and Chromoformer's scoring runs) as page tables."""
+    runs = [
+        {
+            "model": r["model"],
+            "seed": r["seed"],
+            "device": r["device"],
+            "train genes": r["train_genes"],
+            "first epoch (s)": round(r["first_epoch_s"], 2),
+            "epoch (s, median of the rest)": round(r["epoch_s"], 2),
+            "test AUROC": round(r["auroc"], 4),
+            "logistic regression": round(r["baselines"]["linear"], 4),
+            "gradient boosting": round(r["baselines"]["gradient_boosting"], 4),
+        }
+        for r in rows
+        if "seed" in r
+    ]
+    scored = [
+        {
+            "model": r["model"],
+            "device": r["score_device"],
+            "genes scored": r["genes"],
+            "seconds": round(r["score_s"], 2),
+        }
+        for r in rows
+        if "score_s" in r
+    ]
+    return [runs] + ([scored] if scored else [])
+
+
+def score_table(res: dict) -> list[list[dict]]:
+    """End-to-end seconds per device, and the steps apart per runtime."""
+    ends = [{"device": k, "end to end (s)": round(v, 2)} for k, v in res["end_to_end"].items()]
+    steps = []
+    for key, v in res["steps"].items():
+        row: dict = {"runtime:device:batch": key}
+        for f in ("import_s", "session_s", "parse_s", "first_infer_s", "infer_s", "total_s"):
+            if f in v:
+                row[f.replace("_s", " (s)")] = round(v[f], 3)
+        steps.append(row)
+    return [ends, steps]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
@@ -337,6 +383,7 @@ def main() -> None:
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1024, 4096])
     ap.add_argument("--dir", default="gpu-bench", help="work folder (kept: reruns reuse its data)")
     ap.add_argument("--json", default=None, help="also write every figure here")
+    ap.add_argument("--results", default=None, help="folder for the result JSON")
     args = ap.parse_args()
     work = Path(args.dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -357,6 +404,22 @@ def main() -> None:
         result["profile"] = profile_runs(args, work)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
+    tables: list[list[dict]] = []
+    for part in ("train", "chromoformer"):
+        if part in result:
+            tables += train_table(result[part])
+    if "score" in result:
+        tables += score_table(result["score"])
+    what = __doc__.split("\n\n    python")[0]
+    part_names = "-".join(p for p in ("train", "chromoformer", "score") if p in result)
+    save(
+        "gpu",
+        what,
+        {"tables": tables, "raw": result},
+        gpu_used=args.device == "cuda",
+        folder=args.results,
+        file=f"gpu-{args.device}-{part_names or 'profile'}",
+    )
 
 
 if __name__ == "__main__":

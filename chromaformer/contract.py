@@ -233,17 +233,45 @@ def read_card(path: PathLike) -> dict[str, Any]:
     return data
 
 
-def read_model_info(model: PathLike) -> ModelInfo:
-    """The :class:`ModelInfo` of an ``.onnx`` file or a shipped model's name, without
-    keeping a session: from the model card beside it when there is one, else from the
-    file's own metadata (what ``prepare --model`` fits its output to)."""
+def model_file(model: PathLike) -> str:
+    """The path of the exported model ``model`` names (a file, or a shipped model's name),
+    checked: a run folder, a checkpoint or a model card is refused with what to give
+    instead, a missing file with what was expected."""
     from .pretrained import resolve_model
 
     path = resolve_model(model)
+    kind = (
+        "a run folder"
+        if os.path.isdir(path)
+        else "a training checkpoint"
+        if path.endswith(".pt")
+        else "a model card"
+        if path.endswith(".model.json")
+        else ""
+    )
+    if kind:
+        run = path if os.path.isdir(path) else os.path.dirname(path) or "."
+        if path.endswith(".model.json"):
+            raise DataError(
+                f"{path}: {kind}, not the model: give the .onnx beside it "
+                f"({path.removesuffix('.model.json')}.onnx)"
+            )
+        raise DataError(
+            f"{path}: {kind}, not an exported model: export it first: "
+            f"chromaformer-export {run} -o model.onnx"
+        )
     if not os.path.isfile(path):
         raise DataError(
             f"{path}: no such model file (expected an .onnx file from chromaformer-export)"
         )
+    return path
+
+
+def read_model_info(model: PathLike) -> ModelInfo:
+    """The :class:`ModelInfo` of an ``.onnx`` file or a shipped model's name, without
+    keeping a session: from the model card beside it when there is one, else from the
+    file's own metadata (what ``prepare --model`` fits its output to)."""
+    path = model_file(model)
     if card_path_for(path).is_file():
         props = read_card(path).get("metadata_props")
         if isinstance(props, dict):

@@ -4,12 +4,11 @@ the model says about itself."""
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from typing import Any, Optional
 
 from .._util.system import PathLike, cores, env_threads
-from ..contract import ModelInfo
+from ..contract import ModelInfo, model_file
 from ..errors import DataError
 
 DEVICES = ("cpu", "cuda")
@@ -74,33 +73,7 @@ def open_session(
     with clear errors for a missing file, a non-model and a missing CUDA provider."""
     import onnxruntime as ort
 
-    from ..pretrained import resolve_model
-
-    path = resolve_model(model)
-    kind = (
-        "a run folder"
-        if os.path.isdir(path)
-        else "a training checkpoint"
-        if path.endswith(".pt")
-        else "a model card"
-        if path.endswith(".model.json")
-        else ""
-    )
-    if kind:
-        run = path if os.path.isdir(path) else os.path.dirname(path) or "."
-        if path.endswith(".model.json"):
-            raise DataError(
-                f"{path}: {kind}, not the model: give the .onnx beside it "
-                f"({path.removesuffix('.model.json')}.onnx)"
-            )
-        raise DataError(
-            f"{path}: {kind}, not an exported model: export it first: "
-            f"chromaformer-export {run} -o model.onnx"
-        )
-    if not os.path.isfile(path):
-        raise DataError(
-            f"{path}: no such model file (expected an .onnx file from chromaformer-export)"
-        )
+    path = model_file(model)
     if device not in DEVICES:
         raise DataError(f"--device must be cpu or cuda, got {device!r}")
     providers = ["CPUExecutionProvider"]

@@ -280,16 +280,12 @@ def _train(
     for warning in held_out_notes(data):
         _say(tc, dist, warning)
     n = len(data.train)
-    arch = (
-        None
-        if mc is not None
-        else canonical_arch(str(model))
-        if family.name == "bins"
-        else str(model)
-    )
-    plan = plan_run(n, rc, task, arch, options)
-    if mc is None:
-        mc = family.model_config(str(arch), task, data.layout, plan.options)
+    if mc is None:  # a name: the recipe may extend its model options
+        arch = canonical_arch(str(model)) if family.name == "bins" else str(model)
+        plan = plan_run(n, rc, task, arch, options)
+        mc = family.model_config(arch, task, data.layout, plan.options)
+    else:  # a config given whole (or resumed): its options stand
+        plan = plan_run(n, rc, task)
     family.check_layout(mc, data.layout, "the training data")
 
     torch.manual_seed(rc.seed)

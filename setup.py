@@ -29,6 +29,9 @@ class CMakeBuild(build_ext):
             f"-DPython_EXECUTABLE={sys.executable}",
             f"-Dpybind11_DIR={pybind11.get_cmake_dir()}",
             f"-DCMAKE_BUILD_TYPE={cfg}",
+            # the extension only: libchromaformer and the native scorer are built with
+            # cmake itself (README: "The C library")
+            "-DCHROMAFORMER_C_LIBRARY=OFF",
         ]
         jobs = f"-j{os.cpu_count() or 2}"
         subprocess.run(["cmake", str(ROOT), *args], cwd=build_temp, check=True)

@@ -769,6 +769,13 @@ BatchReader::BatchReader(const std::string& path, Layout layout, int64_t genes_p
 
 BatchReader::~BatchReader() = default;
 
+void BatchReader::set_genes_per_batch(int64_t genes) {
+  if (genes < 1 || genes > kMaxGenesPerBatch)
+    throw std::invalid_argument("genes_per_batch must be 1.." + std::to_string(kMaxGenesPerBatch) +
+                                ", got " + std::to_string(genes));
+  genes_per_batch_ = genes;
+}
+
 bool BatchReader::fill(size_t want_lines) {
   const size_t kBlock = std::max<size_t>(1, sizes().block);
   while (!eof_ && buf_lines_ < want_lines) {

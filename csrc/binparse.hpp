@@ -155,6 +155,8 @@ class BatchReader {
   int64_t bins() const { return layout_.bins; }
   int64_t marks() const { return layout_.marks; }
   int64_t bytes_read() const { return bytes_read_; }
+  // The size of the batches that prepare() makes from now on (1..kMaxGenesPerBatch).
+  void set_genes_per_batch(int64_t genes);
 
  private:
   bool fill(size_t want_lines);

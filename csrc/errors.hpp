@@ -1,0 +1,23 @@
+// Errors of the C++ core other than a bad input line (binparse.hpp's FormatError): each
+// carries the code the C interface returns and the one-line message it gives.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace cf {
+
+enum class Code { Format = 1, Io = 2, Argument = 3, Memory = 4, Model = 5, Unsupported = 6, Runtime = 7 };
+
+class Error : public std::runtime_error {
+ public:
+  Error(Code code_, const std::string& message) : std::runtime_error(message), code(code_) {}
+  Code code;
+};
+
+// Python's repr() of a str, for messages that must read as the Python package's: quoted
+// in ' (in " when the text holds a ' and no "), backslash, quote, \t, \n, \r escaped and
+// other control characters as \xNN.
+std::string py_repr(const std::string& s);
+
+}  // namespace cf

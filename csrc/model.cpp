@@ -116,10 +116,19 @@ struct ModelState {
     if (options) api->ReleaseSessionOptions(options);
     if (env) api->ReleaseEnv(env);
   }
-  // Throws an onnxruntime failure as `code` with `what` before its message.
+  // Throws an onnxruntime failure as `code` with `what` before its message, which reads
+  // as onnxruntime's Python binding words it ("[ONNXRuntimeError] : 7 : INVALID_PROTOBUF :
+  // ...").
   void check(OrtStatus* status, Code code, const std::string& what) const {
     if (!status) return;
-    std::string msg = api->GetErrorMessage(status);
+    static const char* names[] = {"OK",           "FAIL",          "INVALID_ARGUMENT",
+                                  "NO_SUCHFILE",  "NO_MODEL",      "ENGINE_ERROR",
+                                  "RUNTIME_EXCEPTION", "INVALID_PROTOBUF", "MODEL_LOADED",
+                                  "NOT_IMPLEMENTED", "INVALID_GRAPH", "EP_FAIL"};
+    const int c = static_cast<int>(api->GetErrorCode(status));
+    std::string msg = "[ONNXRuntimeError] : " + std::to_string(c) + " : " +
+                      (c >= 0 && c < 12 ? names[c] : "UNKNOWN") + " : " +
+                      api->GetErrorMessage(status);
     api->ReleaseStatus(status);
     const size_t nl = msg.find('\n');
     if (nl != std::string::npos) msg.resize(nl);

@@ -95,3 +95,74 @@ def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Pa
                 raise
             done.touch()
     return folder
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def onnxruntime_headers() -> str:
+    """The folder of onnxruntime's C headers: ONNXRUNTIME_INCLUDE_DIR (``.ci/run`` sets
+    it), else what ``.ci/onnxruntime-headers`` finds or fetches; "" when neither can."""
+    import subprocess
+
+    given = os.environ.get("ONNXRUNTIME_INCLUDE_DIR", "")
+    if given:
+        return given
+    res = subprocess.run(
+        ["bash", str(ROOT / ".ci" / "onnxruntime-headers")], capture_output=True, text=True
+    )
+    return res.stdout.strip() if res.returncode == 0 else ""
+
+
+def build_native(folder: Path) -> None:
+    """Configure, build, ctest and install the C library and the native scorer (no Python
+    extension) into ``folder/prefix``; the ctest log is kept in ``folder/ctest.log``."""
+    import subprocess
+    import sys
+
+    headers = onnxruntime_headers()
+    build, prefix = folder / "build", folder / "prefix"
+    subprocess.run(
+        [
+            "cmake",
+            "-S",
+            str(ROOT),
+            "-B",
+            str(build),
+            "-DCHROMAFORMER_PYTHON=OFF",
+            f"-DCMAKE_INSTALL_PREFIX={prefix}",
+            f"-DONNXRUNTIME_INCLUDE_DIR={headers}",
+            f"-DPython_EXECUTABLE={sys.executable}",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    jobs = str(max(1, len(os.sched_getaffinity(0))))
+    subprocess.run(["cmake", "--build", str(build), "-j", jobs], check=True, capture_output=True)
+    ctest = subprocess.run(
+        ["ctest", "--output-on-failure"], cwd=build, capture_output=True, text=True
+    )
+    (folder / "ctest.log").write_text(f"rc={ctest.returncode}\n{ctest.stdout}{ctest.stderr}")
+    subprocess.run(["cmake", "--install", str(build)], check=True, capture_output=True)
+
+
+class Native:
+    """The installed C library and command of :func:`build_native`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.prefix = folder / "prefix"
+        self.lib = self.prefix / "lib"
+        self.scorer = self.prefix / "bin" / "chromaformer-score-native"
+        self.ctest_log = (folder / "ctest.log").read_text()
+
+    def require_scorer(self) -> Path:
+        """The command, or a skip (a failure when CI is set) where onnxruntime's headers
+        could not be had."""
+        import pytest
+
+        if not self.scorer.exists():
+            if os.environ.get("CI"):
+                pytest.fail("chromaformer-score-native was not built: no onnxruntime headers")
+            pytest.skip("no onnxruntime headers: chromaformer-score-native not built")
+        return self.scorer

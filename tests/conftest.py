@@ -24,7 +24,7 @@ if _WORKERS > 1 and "OMP_NUM_THREADS" not in os.environ:
 #: ``@pytest.mark.X`` or a module's ``pytestmark``): the session fixtures that cost tens
 #: of seconds make a test slow; the E003 sample in ../shared makes it a reference test.
 FIXTURE_MARKS = {
-    "slow": {"exported", "cf_runs", "cf_cells", "sim_root", "sim_model"},
+    "slow": {"exported", "cf_runs", "cf_cells", "sim_root", "sim_model", "native"},
     "reference": {"e003", "e003_tracks"},
 }
 
@@ -47,7 +47,7 @@ def _build_ahead(request):
     if _WORKERS < 2 or not worker.startswith("gw"):
         return
     needed = {n for item in request.session.items for n in getattr(item, "fixturenames", ())}
-    ahead = [name for name in ("exported", "cf_runs") if name in needed]
+    ahead = [name for name in ("exported", "cf_runs", "native") if name in needed]
     for name in ahead[int(worker[2:]) :: _WORKERS]:
         request.getfixturevalue(name)
 
@@ -144,6 +144,16 @@ def exported(tmp_path_factory):
         fields.update(path=Path(fields["path"]), card=Path(fields["card"]))
         out[arch] = (ExportReport(**fields), model_from_checkpoint(ckpt), ckpt)
     return out
+
+
+@pytest.fixture(scope="session")
+def native(tmp_path_factory):
+    """libchromaformer and chromaformer-score-native, configured, built and tested by
+    CMake once per test run and installed (``cmake --install``) into a prefix of their
+    own: the tests use the installed files, not the build tree."""
+    from ._common import Native, build_native
+
+    return Native(built_once(tmp_path_factory, "native", build_native))
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,10 @@ members (bit 1), cut the gzip file short (bit 2), tiny chunk/block/read sizes so
 few hundred bytes reach the multi-threaded, refill and boundary paths (bit 3), and
 integer-only counts (bit 4).
 
+With CHROMAFORMER_LIB naming an installed libchromaformer.so, its C reader
+(chromaformer_reader_open/next, called through ctypes in batches of 3 genes) is a fifth
+reader that must agree, message for message.
+
     python tests/fuzz/fuzz_bins.py NEW_DIR tests/fuzz/corpus -runs=6000 -seed=1    # CI
     python tests/fuzz/fuzz_bins.py NEW_DIR tests/fuzz/corpus -max_total_time=3600  # by hand
     python tests/fuzz/fuzz_bins.py --replay tests/fuzz/corpus   # each file once, no atheris
@@ -38,6 +42,18 @@ else:
         from chromaformer import _core
 
 PATH = os.path.join(tempfile.mkdtemp(prefix="cf-fuzz-"), "input.csv")
+C_LIB = None
+if os.environ.get("CHROMAFORMER_LIB"):
+    import importlib.util
+
+    _spec = importlib.util.spec_from_file_location(
+        "capi", os.path.join(os.path.dirname(__file__), "..", "native", "capi.py")
+    )
+    assert _spec is not None and _spec.loader is not None
+    _capi = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(_capi)
+    C_LIB = _capi.Lib(os.environ["CHROMAFORMER_LIB"])
+    C_ERROR = _capi.CError
 TINY = dict(min_chunk=7, block=5, read=3)
 
 
@@ -61,6 +77,16 @@ def _outcome(read):
         text = str(err)
         assert "\n" not in text and text.startswith(PATH), text
         return ("error", text)
+    except Exception as err:
+        if C_LIB is None or not isinstance(err, C_ERROR):
+            raise
+        text = str(err)
+        assert "\n" not in text and text.startswith(PATH), text
+        return ("error", text)
+    if isinstance(got, tuple):  # the C reader's batches
+        if not got[0]:
+            return ("error", "no batches")
+        return got[1:]
     if isinstance(got, list):
         if not got:
             return ("error", "no batches")
@@ -87,6 +113,8 @@ def test_one_input(data: bytes) -> None:
         "iter_bins, 1 gene": lambda: list(cf.iter_bins(PATH, 1, threads=2, integer_counts=ints)),
         "iter_bins, 4 genes": lambda: list(cf.iter_bins(PATH, 4, threads=1, integer_counts=ints)),
     }
+    if C_LIB is not None:
+        readers["C reader, 3 genes"] = lambda: _c_read(ints)
     outcomes = {name: _outcome(read) for name, read in readers.items()}
     if flags & 5 == 5:  # a cut gzip file: every reader must refuse it. Which error comes
         # first differs: the whole-file reader sees the cut before any line, a streaming
@@ -102,6 +130,21 @@ def test_one_input(data: bytes) -> None:
                 f"{first[1] if first[0] == 'error' else ''} / {name} {got[0]} "
                 f"{got[1] if got[0] == 'error' else ''}"
             )
+
+
+def _c_read(ints: bool) -> tuple:
+    """The C reader's batches as (any batch, counts, labels, ids)."""
+    assert C_LIB is not None
+    parts = list(C_LIB.read(PATH, 3, threads=2, integer_counts=ints, marks=cf.BENCHMARK_MARKS))
+    if not parts:
+        return (False,)
+    return (
+        True,
+        "ok",
+        np.concatenate([p[0] for p in parts]).tobytes(),
+        np.concatenate([p[1] for p in parts]).tobytes(),
+        [g for p in parts for g in p[2]],
+    )
 
 
 def replay(folders: list[str]) -> None:

@@ -34,6 +34,10 @@ TITLES = {
     ),
     "score": ("Scoring", "whole-genome scoring end to end against PyTorch eager and the reference"),
     "many-files": ("Many files", "`chromaformer score --jobs N` against one process"),
+    "native": (
+        "Native scoring",
+        "chromaformer-score-native against the Python scorer, the Node scorer and PyTorch eager",
+    ),
     "gpu": ("On a GPU", "training and scoring on CUDA against the CPU"),
 }
 

@@ -263,6 +263,14 @@ chromaformer_status chromaformer_model_predict(chromaformer_model* model, const 
   });
 }
 
+chromaformer_status chromaformer_model_set_batch(chromaformer_model* model, int64_t genes,
+                                                 char* err, size_t err_len) {
+  return guarded(err, err_len, [&] {
+    need(model != nullptr, "model must not be NULL");
+    model->model->set_batch_genes(genes);
+  });
+}
+
 void chromaformer_model_close(chromaformer_model* model) { delete model; }
 
 }  // extern "C"

@@ -151,6 +151,7 @@ Model::Model(const std::string& path, int threads, const std::string& device)
   s.check(api->CreateSessionOptions(&s.options), Code::Runtime, "onnxruntime: ");
   // the Python scorer's plan: the budget goes to calls side by side, one thread each
   const int budget = threads > 0 ? threads : (env_threads() ? env_threads() : default_threads());
+  batch_ = device == "cuda" ? kCudaBatchGenes : kBatchGenes;
   calls_ = device == "cuda" ? 1 : std::max(1, std::min(budget, kMaxCallsSideBySide));
   const int intra = device == "cuda" ? threads : std::max(1, budget / calls_);
   if (intra > 0) s.check(api->SetIntraOpNumThreads(s.options, intra), Code::Runtime, "onnxruntime: ");
@@ -285,10 +286,10 @@ void Model::predict(const float* counts, int64_t genes, float* out) {
   ModelState& s = *state_;
   const OrtApi* api = s.api;
   const int64_t per_gene = bins_ * static_cast<int64_t>(marks_.size());
-  const int64_t calls = (genes + kBatchGenes - 1) / kBatchGenes;
+  const int64_t calls = (genes + batch_ - 1) / batch_;
   std::vector<std::string> failures(static_cast<size_t>(calls));
   auto call = [&](int64_t c) {
-    const int64_t start = c * kBatchGenes, n = std::min(kBatchGenes, genes - start);
+    const int64_t start = c * batch_, n = std::min(batch_, genes - start);
     const int64_t shape[3] = {n, bins_, static_cast<int64_t>(marks_.size())};
     OrtValue* in = nullptr;
     OrtValue* res = nullptr;
@@ -367,6 +368,12 @@ void Model::predict(const float*, int64_t, float*) {}
 #endif
 
 Model::~Model() = default;
+
+void Model::set_batch_genes(int64_t genes) {
+  if (genes < 1 || genes > kMaxGenesPerBatch)
+    throw Error(Code::Argument, "batch size: expected 1 to 16,777,216 genes per call");
+  batch_ = genes;
+}
 
 const char* Model::metadata(const std::string& key) const {
   const auto it = meta_.find(key);

@@ -10,8 +10,11 @@
 
 namespace cf {
 
-// Calls of at most this many genes, as the Python scorer makes them (BATCH_SIZE["bins"]).
-constexpr int64_t kBatchGenes = 512;
+// Genes per onnxruntime call on CPU. Fewer than the Python scorer's 512: in this
+// process nothing else holds memory, and onnxruntime's working set grows with the call
+// (benchmarks/native.py measures it; the probabilities do not change).
+constexpr int64_t kBatchGenes = 128;
+constexpr int64_t kCudaBatchGenes = 8192;  // CUDA_BATCH_SIZE["bins"]
 // Calls side by side on CPU, at most (MAX_CONCURRENT_RUNS of chromaformer.scoring).
 constexpr int kMaxCallsSideBySide = 4;
 
@@ -34,8 +37,11 @@ class Model {
   const char* metadata(const std::string& key) const;
   // The Python scorer's check of a file's layout against the model (DataError text).
   void check_layout(const std::string& input, int64_t marks, int64_t bins) const;
-  // Probabilities of `genes` genes of raw counts into out[genes].
+  // Probabilities of `genes` genes of raw counts into out[genes], in calls of at most
+  // batch_genes() genes (kBatchGenes on CPU, kCudaBatchGenes on CUDA, unless set).
   void predict(const float* counts, int64_t genes, float* out);
+  int64_t batch_genes() const { return batch_; }
+  void set_batch_genes(int64_t genes);
 
  private:
   std::string path_;
@@ -43,6 +49,7 @@ class Model {
   std::vector<std::string> marks_;
   int64_t bins_ = 0, bin_size_ = 0;
   int calls_ = 1;
+  int64_t batch_ = kBatchGenes;
   std::unique_ptr<ModelState> state_;
 };
 

@@ -72,11 +72,21 @@ def test_examples_run(page, tmp_path):
     blocks = [(lang, code) for lang, code in examples(page) if not _is_setup(code)]
     if not blocks:
         pytest.skip("no examples")
-    for name in ("export", "benchmarks", "workflow"):  # the repository's tools
+    names = ["export", "benchmarks", "workflow"]  # the repository's tools
+    if page.name == "native.md":  # and what a build from a clone reads
+        names += ["examples", "csrc", ".ci", "chromaformer", "CMakeLists.txt", "setup.py"]
+        names += ["pyproject.toml", "README.md", "LICENSE"]
+    for name in names:
         (tmp_path / name).symlink_to(ROOT / name)
     for k, (lang, code) in enumerate(blocks, 1):
         if "node " in code and shutil.which("node") is None and not os.environ.get("CI"):
             pytest.skip("Node.js is not installed here (CI runs this)")
+        if (
+            "auditwheel " in code
+            and shutil.which("auditwheel") is None
+            and not os.environ.get("CI")
+        ):
+            pytest.skip("auditwheel is not installed here (.ci/run installs it)")
         if "snakemake " in code and shutil.which("snakemake") is None and not os.environ.get("CI"):
             pytest.skip("Snakemake is not installed here (the workflow extra; CI runs this)")
         cmd = (

@@ -154,11 +154,17 @@ CHROMAFORMER_API chromaformer_status chromaformer_model_check_batch(
     int64_t genes_before, char* err, size_t err_len);
 
 /* Probabilities of `genes` genes of raw counts (genes * bins * marks float32, C order,
- * the model's marks and bins) into out[genes]. Runs in calls of at most 512 genes. */
+ * the model's marks and bins) into out[genes]. Runs in onnxruntime calls of at most 128
+ * genes (8192 on CUDA), side by side on CPU as the thread budget allows. */
 CHROMAFORMER_API chromaformer_status chromaformer_model_predict(chromaformer_model* model,
                                                                 const float* counts,
                                                                 int64_t genes, float* out,
                                                                 char* err, size_t err_len);
+
+/* Genes per onnxruntime call from now on (1 .. 2^24): fewer use less memory. */
+CHROMAFORMER_API chromaformer_status chromaformer_model_set_batch(chromaformer_model* model,
+                                                                  int64_t genes, char* err,
+                                                                  size_t err_len);
 
 /* Frees the model (NULL is fine). */
 CHROMAFORMER_API void chromaformer_model_close(chromaformer_model* model);

@@ -122,7 +122,8 @@ static void test_model(const char* data, const char* model_path, const char* dir
   CHECK(chromaformer_model_check_batch(m, path, &b, 0, err, sizeof err) == CHROMAFORMER_ERR_MODEL);
   CHECK(strstr(err, "genes have 100 bins but e116.onnx expects 21 bins of 10000 bp") != NULL);
   chromaformer_reader_close(r);
-  /* 600 genes of 21 bins: one call of 512 and one of 88, equal to gene-by-gene calls */
+  /* 600 genes of 21 bins: calls of 128 genes and a shorter last one, equal to gene-by-gene
+   calls and to calls of 512 */
   enum { G = 600, N = G * 21 * 5 };
   float* counts = malloc(sizeof(float) * N);
   float probs[G], one[1];
@@ -136,6 +137,11 @@ static void test_model(const char* data, const char* model_path, const char* dir
     spread += fabsf(probs[g] - probs[0]) > 1e-3f;
   }
   CHECK(spread > 0);
+  float big[G];
+  CHECK(chromaformer_model_set_batch(m, 512, err, sizeof err) == CHROMAFORMER_OK);
+  CHECK(chromaformer_model_predict(m, counts, G, big, err, sizeof err) == CHROMAFORMER_OK);
+  for (int g = 0; g < G; ++g) CHECK(fabsf(big[g] - probs[g]) < 1e-6f);
+  CHECK(chromaformer_model_set_batch(m, 0, err, sizeof err) == CHROMAFORMER_ERR_ARGUMENT);
   for (int g = 0; g < G; ++g) CHECK(probs[g] >= 0 && probs[g] <= 1);
   free(counts);
   chromaformer_model_close(m);

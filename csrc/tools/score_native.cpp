@@ -29,7 +29,8 @@ constexpr int64_t kChunkGenes = 2048;  // genes per streamed chunk (CHUNK_GENES[
 
 const char* kUsage =
     "Usage: chromaformer-score-native INPUT... --model M.onnx [-o OUT] [--threads N]\n"
-    "                                 [--device cpu|cuda] [--chunk-genes N] [--quiet]\n"
+    "                                 [--device cpu|cuda] [--batch-size N] [--chunk-genes N]\n"
+    "                                 [--quiet]\n"
     "\n"
     "  Score bin CSVs (plain or gzip) with an exported bin model (chromaformer-export's\n"
     "  .onnx), through onnxruntime's C API, without Python. Writes the TSV that\n"
@@ -41,6 +42,7 @@ const char* kUsage =
     "                    beside each input, NAME.scores.tsv\n"
     "  --threads N       threads (default: OMP_NUM_THREADS, else the cores)\n"
     "  --device D        cpu (default) or cuda (an onnxruntime built with CUDA)\n"
+    "  --batch-size N    genes per onnxruntime call (default 128, 8192 on cuda)\n"
     "  --chunk-genes N   genes read and scored at a time (default 2048)\n"
     "  --quiet           no progress or summary on stderr\n"
     "  --version         print the version and exit\n"
@@ -53,6 +55,7 @@ struct Options {
   std::string model, output, device = "cpu";
   int threads = 0;
   int64_t chunk = kChunkGenes;
+  int64_t batch = 0;  // 0: the model's default
   bool quiet = false, has_output = false;
 };
 
@@ -93,6 +96,8 @@ Options parse_args(int argc, char** argv) {
       if (o.device != "cpu" && o.device != "cuda")
         throw Error(Code::Argument, "Invalid value for '--device': " + cf::py_repr(o.device) +
                                         " is not one of 'cpu', 'cuda'.");
+    } else if (a == "--batch-size") {
+      o.batch = parse_int(a, value(a), 1, cf::kMaxGenesPerBatch);
     } else if (a == "--chunk-genes") {
       o.chunk = parse_int(a, value(a), 1, cf::kMaxGenesPerBatch);
     } else if (a == "--quiet" || a == "-q") {
@@ -432,6 +437,7 @@ int main(int argc, char** argv) {
     const std::vector<std::string> outputs = output_paths(o);
     const auto t0 = std::chrono::steady_clock::now();
     cf::Model model(o.model, o.threads, o.device);
+    if (o.batch) model.set_batch_genes(o.batch);
     for (size_t i = 0; i < o.inputs.size(); ++i) {
       const auto t1 = std::chrono::steady_clock::now();
       const int64_t genes = score_one(model, o.inputs[i], outputs[i], o);

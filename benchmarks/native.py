@@ -238,7 +238,7 @@ def main() -> None:
                     "start-up (s)": round(s0.get("seconds", float("nan")), 3),
                     "time vs Python scorer": f"{r['seconds'] / python_s:.2f}x",
                     "RSS vs Python scorer": f"{r['peak_mb'] / python_mb:.2f}x",
-                    "max |p - Python's|": f"{diff:.1e}",
+                    "max abs. difference from Python's": f"{diff:.1e}",
                 }
                 table.append(row)
                 print("| " + " | ".join(str(v) for v in row.values()) + " |")

@@ -36,7 +36,7 @@ TITLES = {
     "many-files": ("Many files", "`chromaformer score --jobs N` against one process"),
     "native": (
         "Native scoring",
-        "chromaformer-score-native against the Python scorer, the Node scorer and PyTorch eager",
+        "`chromaformer-score-native` against the Python scorer, the Node scorer and PyTorch eager",
     ),
     "gpu": ("On a GPU", "training and scoring on CUDA against the CPU"),
 }

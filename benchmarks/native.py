@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from record import save
+from record import median_run, save
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE = ROOT / "export" / "node" / "score.js"
@@ -138,20 +138,6 @@ def commands(
     return cmds
 
 
-def median(runs: list[dict]) -> dict:
-    bad = [r for r in runs if "error" in r]
-    if bad:
-        return bad[0]
-    ordered = sorted(runs, key=lambda r: r["seconds"])
-    mid = dict(ordered[(len(ordered) - 1) // 2])
-    mid.update(
-        low=ordered[0]["seconds"],
-        high=ordered[-1]["seconds"],
-        peak_mb=max(r["peak_mb"] for r in runs),
-    )
-    return mid
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--genes", type=int, nargs="+", default=[20000, 200000])
@@ -197,7 +183,7 @@ def main() -> None:
         one = work / f"one_gene_{tag}.csv"
         cf.write_simulated(one, 1, seed=2, **layout)
         startup = {
-            m: median([timed(cmd) for _ in range(args.repeat)])
+            m: median_run([timed(cmd) for _ in range(args.repeat)])
             for m, cmd in commands(native, onnx, weights, one, work / "o.tsv", args.threads).items()
         }
         methods = list(startup)
@@ -212,7 +198,7 @@ def main() -> None:
                 for m in methods:
                     cmd = commands(native, onnx, weights, genome, outs[m], args.threads)[m]
                     runs[m].append(timed(cmd))
-            res = {m: median(r) for m, r in runs.items()}
+            res = {m: median_run(r) for m, r in runs.items()}
             ref = pd.read_csv(outs["chromaformer-score --no-metrics"], sep="\t")
             python_s = res["chromaformer-score --no-metrics"].get("seconds")
             python_mb = res["chromaformer-score --no-metrics"].get("peak_mb")

@@ -98,6 +98,24 @@ def machine_slug(env: dict[str, Any]) -> str:
     return f"cpu{env['machine']['cores']}"
 
 
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Of a method's rounds (each with ``seconds`` and ``peak_mb``), the run of median
+    seconds, with the range (``low``, ``high``), the count ``n`` and the peak memory of
+    all; the first failure (a run with ``error``) if any failed."""
+    failed = [r for r in runs if "error" in r]
+    if failed:
+        return failed[0]
+    ordered = sorted(runs, key=lambda r: r["seconds"])
+    mid = dict(ordered[(len(ordered) - 1) // 2])
+    mid.update(
+        low=ordered[0]["seconds"],
+        high=ordered[-1]["seconds"],
+        n=len(runs),
+        peak_mb=max(r["peak_mb"] for r in runs),
+    )
+    return mid
+
+
 def save(
     name: str,
     what: str,

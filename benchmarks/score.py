@@ -37,7 +37,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from record import save
+from record import median_run, save
 
 METHODS = [
     "chromaformer-score (ORT, grouped graph)",
@@ -154,23 +154,6 @@ def run(method: str, genome: Path, ckpt: Path, grouped: Path, plain: Path, out: 
     return json.loads(res.stdout)
 
 
-def _median(runs: list[dict]) -> dict:
-    """The run of median seconds (its genes, memory and probabilities), with the range
-    and peak memory of all; the first failure if any run failed."""
-    failed = [r for r in runs if "error" in r]
-    if failed:
-        return failed[0]
-    ordered = sorted(runs, key=lambda r: r["seconds"])
-    mid = dict(ordered[(len(ordered) - 1) // 2])
-    mid.update(
-        low=ordered[0]["seconds"],
-        high=ordered[-1]["seconds"],
-        n=len(runs),
-        peak_mb=max(r["peak_mb"] for r in runs),
-    )
-    return mid
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--genes", type=int, nargs="+", default=[20000, 200000])
@@ -232,7 +215,7 @@ def main() -> None:
                 runs.setdefault(method, []).append(
                     run(method, genome, ckpt, grouped, plain, tmp / "out.tsv")
                 )
-        results = {m: _median(r) for m, r in runs.items()}
+        results = {m: median_run(r) for m, r in runs.items()}
         ours = results[METHODS[0]].get("seconds")
         head = np.array(results[METHODS[0]].get("probs_head", []))
         for method, r in results.items():

@@ -242,15 +242,7 @@ chromaformer_status chromaformer_model_check_batch(const chromaformer_model* mod
     need(model && input_path && batch, "model, input_path and batch must not be NULL");
     need(genes_before >= 0, "genes_before: expected at least 0");
     model->model->check_layout(input_path, batch->marks, batch->bins);
-    for (int64_t i = 0; i < batch->genes; ++i) {
-      const std::string id = batch->gene_ids[i];
-      if (!cf::formula_like(id)) continue;
-      const std::string why = cf::gene_id_problem(id);
-      throw cf::Error(cf::Code::Format,
-                      std::string(input_path) + ":" +
-                          std::to_string((genes_before + i) * batch->bins + 1) + ": " +
-                          (why.empty() ? "bad gene id" : why) + ": expected a gene id");
-    }
+    cf::check_scored_ids(input_path, batch->gene_ids, batch->genes, batch->bins, genes_before);
   });
 }
 

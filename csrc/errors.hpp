@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace cf {
 
@@ -19,5 +20,9 @@ class Error : public std::runtime_error {
 // in ' (in " when the text holds a ' and no "), backslash, quote, \t, \n, \r escaped and
 // other control characters as \xNN.
 std::string py_repr(const std::string& s);
+
+// "a,b,c" from {"a", "b", "c"} (sep ","), and a path's last part: for messages.
+std::string join(const std::vector<std::string>& parts, const char* sep);
+std::string basename(const std::string& path);
 
 }  // namespace cf

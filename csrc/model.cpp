@@ -40,17 +40,6 @@ std::vector<std::string> split(const std::string& s, char sep) {
   }
 }
 
-std::string join(const std::vector<std::string>& v, const char* sep) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
-  return s;
-}
-
-std::string basename(const std::string& p) {
-  const size_t slash = p.rfind('/');
-  return slash == std::string::npos ? p : p.substr(slash + 1);
-}
-
 bool positive_ints(const std::string& v) {
   if (v.empty()) return false;
   for (const auto& part : split(v, ',')) {

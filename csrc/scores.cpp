@@ -42,6 +42,17 @@ std::string py_repr(const std::string& s) {
   return out + q;
 }
 
+std::string join(const std::vector<std::string>& parts, const char* sep) {
+  std::string s;
+  for (size_t i = 0; i < parts.size(); ++i) s += (i ? sep : "") + parts[i];
+  return s;
+}
+
+std::string basename(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
 namespace {
 
 bool ascii_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
@@ -73,6 +84,17 @@ bool formula_like(const std::string& id) {
   for (char c : id)
     if (c == '\t' || c == ' ' || c == '\r' || c == '\x0b' || c == '\x0c') return true;
   return false;
+}
+
+void check_scored_ids(const std::string& input, const char* const* ids, int64_t n,
+                      int64_t bins, int64_t genes_before) {
+  for (int64_t i = 0; i < n; ++i) {
+    const std::string id = ids[i];
+    if (!formula_like(id)) continue;
+    const std::string why = gene_id_problem(id);
+    throw Error(Code::Format, input + ":" + std::to_string((genes_before + i) * bins + 1) + ": " +
+                                  (why.empty() ? "bad gene id" : why) + ": expected a gene id");
+  }
 }
 
 void check_output(const std::string& path) {

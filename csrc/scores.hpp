@@ -18,6 +18,12 @@ std::string gene_id_problem(const std::string& id);
 // chromaformer.layout.formula_like).
 bool formula_like(const std::string& id);
 
+// The scorer's check of a batch's gene ids read from `input` (`genes_before` genes of the
+// file came before it, `bins` rows each): throws the Python scorer's error naming the
+// first gene's line when an id is formula_like.
+void check_scored_ids(const std::string& input, const char* const* ids, int64_t n,
+                      int64_t bins, int64_t genes_before);
+
 // Refuses an output that cannot be written as AtomicFile writes it (a directory, a block
 // device, a socket) with the Python package's message.
 void check_output(const std::string& path);

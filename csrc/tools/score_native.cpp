@@ -130,10 +130,6 @@ std::string dirname_of(const std::string& p) {
   return s == std::string::npos ? "" : p.substr(0, s + 1);
 }
 
-std::string basename_of(const std::string& p) {
-  const size_t s = p.rfind('/');
-  return s == std::string::npos ? p : p.substr(s + 1);
-}
 
 bool same_file(const std::string& a, const std::string& b) {
   struct stat x, y;
@@ -188,7 +184,7 @@ std::vector<std::string> output_names(const std::vector<std::string>& inputs) {
     std::vector<std::vector<std::string>> parts;
     size_t longest = 0;
     for (const auto& s : inputs) {
-      const std::string p = whole ? s : dirname_of(s) + strip_csv(basename_of(s));
+      const std::string p = whole ? s : dirname_of(s) + strip_csv(cf::basename(s));
       parts.push_back(parts_of(p));
       longest = std::max(longest, parts.back().size());
     }
@@ -217,7 +213,7 @@ std::vector<std::string> output_paths(const Options& o) {
   std::vector<std::string> targets;
   if (!o.has_output) {
     std::vector<std::string> stems;
-    for (const auto& s : o.inputs) stems.push_back(dirname_of(s) + strip_csv(basename_of(s)) + ".scores.tsv");
+    for (const auto& s : o.inputs) stems.push_back(dirname_of(s) + strip_csv(cf::basename(s)) + ".scores.tsv");
     for (size_t i = 0; i < o.inputs.size(); ++i) {
       int same = 0;
       for (const auto& t : stems) same += t == stems[i];
@@ -312,7 +308,7 @@ bool read_record(const std::string& csv, const cf::Model& model) {
   }
   if (r.contains("labels") && !r["labels"].is_boolean())
     throw Error(Code::Format, path + ": labels: expected true or false, found " + json_repr(r["labels"]));
-  const std::string name = basename_of(model.path());
+  const std::string name = cf::basename(model.path());
   const int64_t bin_size = r["bin_size"].get<int64_t>();
   const int64_t bins = r.contains("bins") ? r["bins"].get<int64_t>() : model.bins();
   if (bin_size != model.bin_size() || bins != model.bins())
@@ -324,13 +320,8 @@ bool read_record(const std::string& csv, const cf::Model& model) {
   if (r.contains("marks") && !r["marks"].is_null()) {
     std::vector<std::string> marks = r["marks"].get<std::vector<std::string>>();
     if (marks != model.marks()) {
-      auto join = [](const std::vector<std::string>& v) {
-        std::string s;
-        for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + v[i];
-        return s;
-      };
-      throw Error(Code::Model, csv + ": its mark columns are " + join(marks) + " (" + path +
-                                   ") but " + name + " expects " + join(model.marks()) +
+      throw Error(Code::Model, csv + ": its mark columns are " + cf::join(marks, ",") + " (" + path +
+                                   ") but " + name + " expects " + cf::join(model.marks(), ",") +
                                    ", in that order");
     }
   }
@@ -397,29 +388,21 @@ int64_t score_one(cf::Model& model, const std::string& input, const std::string&
     if (b->genes == 0) break;
     if (genes == 0) model.check_layout(input, reader.marks(), reader.bins());
     next = std::async(std::launch::async, read);  // the reader's next chunk, meanwhile
-    for (int64_t i = 0; i < b->genes; ++i) {
-      const std::string& id = b->ids[static_cast<size_t>(i)];
-      if (!cf::formula_like(id)) continue;
-      const std::string why = cf::gene_id_problem(id);
-      next.wait();
-      throw Error(Code::Format, input + ":" + std::to_string((genes + i) * reader.bins() + 1) +
-                                    ": " + (why.empty() ? "bad gene id" : why) +
-                                    ": expected a gene id");
-    }
+    ids.resize(b->ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = b->ids[i].c_str();
     probs.resize(static_cast<size_t>(b->genes));
     try {
+      cf::check_scored_ids(input, ids.data(), b->genes, reader.bins(), genes);
       model.predict(b->counts.data(), b->genes, probs.data());
     } catch (...) {
       next.wait();
       throw;
     }
-    ids.resize(b->ids.size());
-    for (size_t i = 0; i < ids.size(); ++i) ids[i] = b->ids[i].c_str();
     if (!out) out = std::make_unique<cf::ScoresWriter>(output, labelled);
     out->add(ids.data(), probs.data(), b->labels.data(), b->genes);
     genes += b->genes;
     if (tty)
-      std::fprintf(stderr, "\r%s: %lld genes, %.0f%%", basename_of(input).c_str(),
+      std::fprintf(stderr, "\r%s: %lld genes, %.0f%%", cf::basename(input).c_str(),
                    static_cast<long long>(genes),
                    total > 0 ? 100.0 * static_cast<double>(reader.bytes_read()) / total : 100.0);
   }

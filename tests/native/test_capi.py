@@ -61,6 +61,8 @@ def test_install_lays_out_header_libraries_and_package_files(native):
 
 
 def _pkg_config(native, *args):
+    if shutil.which("pkg-config") is None and not os.environ.get("CI"):
+        pytest.skip("pkg-config is not installed here (.ci/run installs it)")
     env = dict(os.environ, PKG_CONFIG_PATH=str(native.lib / "pkgconfig"))
     return subprocess.run(
         ["pkg-config", *args, "chromaformer"], env=env, capture_output=True, text=True, check=True

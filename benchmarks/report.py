@@ -38,6 +38,10 @@ TITLES = {
         "Native scoring",
         "`chromaformer-score-native` against the Python scorer, the Node scorer and PyTorch eager",
     ),
+    "wasm": (
+        "Parsing in Node and the browser",
+        "the C++ reader built to WebAssembly against the JavaScript parser it replaced",
+    ),
     "gpu": ("On a GPU", "training and scoring on CUDA against the CPU"),
 }
 

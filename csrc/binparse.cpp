@@ -4,14 +4,18 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifndef CF_NO_ZLIB  // a build without zlib (WebAssembly) reads plain files only
 #include <zlib.h>
+#endif
 
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string_view>
@@ -20,6 +24,49 @@
 namespace cf {
 
 namespace {
+
+// Whether [p, e) is a whole number as std::from_chars reads one (decimal or scientific,
+// "inf"/"infinity"/"nan" in any case, an optional '-'; no '+', spaces or hex), into d.
+bool parse_number(const char* p, const char* e, double& d) {
+#ifndef __EMSCRIPTEN__
+  auto r = std::from_chars(p, e, d);
+  return r.ec == std::errc() && r.ptr == e;
+#else
+  // Emscripten's libc++ has no floating-point from_chars: the same grammar, checked here,
+  // then strtod (the "C" locale) on a NUL-terminated copy.
+  const char* q = p;
+  if (q < e && *q == '-') ++q;
+  auto word = [&](const char* w) {
+    size_t n = strlen(w);
+    return static_cast<size_t>(e - q) == n && strncasecmp(q, w, n) == 0;
+  };
+  bool special = word("inf") || word("infinity") || word("nan");
+  if (!special) {
+    const char* digits = q;
+    while (q < e && static_cast<unsigned>(*q - '0') < 10) ++q;
+    size_t whole = q - digits;
+    size_t frac = 0;
+    if (q < e && *q == '.') {
+      const char* f = ++q;
+      while (q < e && static_cast<unsigned>(*q - '0') < 10) ++q;
+      frac = q - f;
+    }
+    if (whole + frac == 0) return false;
+    if (q < e && (*q == 'e' || *q == 'E')) {
+      ++q;
+      if (q < e && (*q == '+' || *q == '-')) ++q;
+      const char* xd = q;
+      while (q < e && static_cast<unsigned>(*q - '0') < 10) ++q;
+      if (q == xd) return false;  // "1e" is not a number
+    }
+    if (q != e) return false;
+  }
+  std::string text(p, e);
+  errno = 0;
+  d = strtod(text.c_str(), nullptr);
+  return special || errno != ERANGE;  // from_chars: out of range is not a number
+#endif
+}
 
 std::string prefix(const std::string& path, int64_t line, int64_t column) {
   std::string s = path;
@@ -204,8 +251,7 @@ void parse_line(const char* p, const char* e, int64_t line, const Layout& layout
       const char* fe = field_end(p);
       std::string_view text(p, fe - p);
       double d = 0;
-      auto r = std::from_chars(p, fe, d);
-      bool numeric = r.ec == std::errc() && r.ptr == fe;
+      bool numeric = parse_number(p, fe, d);
       if (text.empty())
         fail(line, 0, p - start + 1,
              mark_label(layout, m) + ": empty field; expected a non-negative count");
@@ -335,6 +381,9 @@ Sizes& sizes() {
 }
 
 int default_threads() {
+#ifdef __EMSCRIPTEN__
+  return 1;  // no threads in a WebAssembly build without pthreads
+#else
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0) {
     int n = CPU_COUNT(&set);
@@ -342,6 +391,7 @@ int default_threads() {
   }
   unsigned n = std::thread::hardware_concurrency();
   return n ? static_cast<int>(n) : 1;
+#endif
 }
 
 int bounded_threads(int threads) {
@@ -382,7 +432,9 @@ class Source {
   Source(const Source&) = delete;
   Source& operator=(const Source&) = delete;
   ~Source() {
+#ifndef CF_NO_ZLIB
     if (gzip_) inflateEnd(&zs_);
+#endif
     if (fd_ >= 0) close(fd_);
   }
 
@@ -396,6 +448,9 @@ class Source {
       pos_ += n;
       return n;
     }
+#ifdef CF_NO_ZLIB
+    return 0;  // not reached: start() refuses gzip in this build
+#else
     size_t old = out.size();
     out.resize(old + max);
     size_t produced = 0;
@@ -443,11 +498,16 @@ class Source {
     }
     out.resize(old + produced);
     return produced;
+#endif
   }
 
   // Bytes of the file consumed so far (compressed bytes for gzip).
   int64_t consumed() const {
+#ifdef CF_NO_ZLIB
+    return static_cast<int64_t>(raw_ - (len_ - pos_));
+#else
     return static_cast<int64_t>(gzip_ ? raw_ - zs_.avail_in : raw_ - (len_ - pos_));
+#endif
   }
 
  private:
@@ -456,6 +516,12 @@ class Source {
     refill();
     gzip_ = len_ >= 2 && in_[0] == 0x1f && in_[1] == 0x8b;
     if (!gzip_) return;
+#ifdef CF_NO_ZLIB
+    gzip_ = false;
+    throw FormatError(path_, 0, 0,
+                      "gzip data: this build of the reader has no zlib; decompress the file "
+                      "first");
+#else
     if (inflateInit2(&zs_, 15 + 16) != Z_OK) {
       gzip_ = false;
       throw FormatError(path_, 0, 0, "cannot start zlib");
@@ -463,6 +529,7 @@ class Source {
     zs_.next_in = in_.data();
     zs_.avail_in = static_cast<uInt>(len_);
     pos_ = len_;
+#endif
   }
 
   bool refill() {
@@ -477,6 +544,7 @@ class Source {
     return n > 0;
   }
 
+#ifndef CF_NO_ZLIB
   bool refill_zs() {
     if (!refill()) return false;
     zs_.next_in = in_.data();
@@ -484,6 +552,7 @@ class Source {
     pos_ = len_;
     return true;
   }
+#endif
 
   std::string path_;
   int fd_;
@@ -492,7 +561,9 @@ class Source {
   bool started_ = false, gzip_ = false, member_ended_ = false, done_ = false;
   int members_ = 0;  // members inflated before the current one
   size_t inflated_ = 0;  // bytes inflated so far, all members
+#ifndef CF_NO_ZLIB
   z_stream zs_{};
+#endif
 };
 
 static FormatError first_gene_too_long(const std::string& path) {

@@ -87,6 +87,12 @@ def test_examples_run(page, tmp_path):
             and not os.environ.get("CI")
         ):
             pytest.skip("auditwheel is not installed here (.ci/run installs it)")
+        if (
+            "export/wasm/build" in code
+            and shutil.which("emcc") is None
+            and not os.environ.get("CI")
+        ):
+            pytest.skip("emscripten is not installed here (.ci/run installs it)")
         if "snakemake " in code and shutil.which("snakemake") is None and not os.environ.get("CI"):
             pytest.skip("Snakemake is not installed here (the workflow extra; CI runs this)")
         cmd = (

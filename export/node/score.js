@@ -6,8 +6,8 @@
 //
 // Reads the marks and bins from the model card (<model stem>.model.json, written beside
 // the .onnx by chromaformer-export), or from the .onnx's own metadata_props when there is
-// no card. The reader and the scoring loop are ../web/lib/bincsv.mjs, shared with the
-// browser page. Writes the same TSV as chromaformer-score (gene_id, probability,
+// no card. The reader (the C++ reader built to WebAssembly, ../web/lib/wasmreader.mjs)
+// and the scoring loop (../web/lib/bincsv.mjs) are shared with the browser page. Writes the same TSV as chromaformer-score (gene_id, probability,
 // label), to a temporary file renamed into place only when the whole input was valid.
 // The contract it relies on is ../CONTRACT.md.
 'use strict';
@@ -254,7 +254,7 @@ async function* chunks(file) {
   }
 }
 
-async function scoreFile(lib, session, layout, input, output, opts) {
+async function scoreFile(lib, reader, session, layout, input, output, opts) {
   const t0 = process.hrtime.bigint();
   const kind = outputKind(output);
   // a regular file is replaced through any symbolic link; a device or FIFO is written into
@@ -277,7 +277,7 @@ async function scoreFile(lib, session, layout, input, output, opts) {
   let genes = 0;
   try {
     fs.writeSync(out, lib.TSV_HEADER);
-    const batches = lib.readBatches(chunks(input), input, layout, { batchSize: opts.batchSize });
+    const batches = reader.readBatches(chunks(input), input, layout, { batchSize: opts.batchSize });
     genes = await lib.scoreBatches(ort, session, layout, batches, (b) => {
       fs.writeSync(out, lib.tsvRows(b.ids, b.probability, b.labels, b.n));
     });
@@ -301,6 +301,8 @@ async function scoreFile(lib, session, layout, input, output, opts) {
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const lib = await import('../web/lib/bincsv.mjs');
+  const { loadReader } = await import('../web/lib/wasmreader.mjs');
+  const reader = await loadReader(fs.readFileSync(path.join(__dirname, '..', 'web', 'lib', 'cfreader.wasm')));
   if (!fs.existsSync(opts.model)) throw new InputError(`${opts.model}: no such model file`);
   const layout = readCard(opts.model, lib);
   const sessionOptions = {};
@@ -332,7 +334,7 @@ async function main() {
   }
   checkOutputs(targets, opts.inputs);
   for (let i = 0; i < opts.inputs.length; i++) {
-    const { genes, seconds } = await scoreFile(lib, session, layout, opts.inputs[i], targets[i], opts);
+    const { genes, seconds } = await scoreFile(lib, reader, session, layout, opts.inputs[i], targets[i], opts);
     if (!opts.quiet) {
       (ownDescriptor(targets[i]) === 1 ? process.stderr : process.stdout).write(`${opts.inputs[i]}: ${genes} genes in ${seconds.toFixed(2)} s ` +
         `(${Math.round(genes / seconds)} genes/s) -> ${targets[i]}\n`);

@@ -5,10 +5,22 @@
 // 'explained', 'error' (one line).
 import * as ort from './node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
 import {
-  FormatError, attributeGene, auroc, layoutFromCard, layoutFromOnnx, readBatches, scoreBatches,
+  FormatError, attributeGene, auroc, layoutFromCard, layoutFromOnnx, scoreBatches,
 } from './lib/bincsv.mjs';
+import { loadReader } from './lib/wasmreader.mjs';
 
 ort.env.wasm.wasmPaths = new URL('./node_modules/onnxruntime-web/dist/', import.meta.url).href;
+
+// The bin-CSV reader (the C++ reader built to WebAssembly), loaded once.
+let reader = null;
+async function binReader() {
+  if (!reader) {
+    const res = await fetch(new URL('./lib/cfreader.wasm', import.meta.url));
+    if (!res.ok) throw new Error(`cannot fetch the bin-CSV reader (${res.status})`);
+    reader = await loadReader(new Uint8Array(await res.arrayBuffer()));
+  }
+  return reader;
+}
 
 let state = null; // {session, layout, ids, counts: [Float32Array per batch], batch}
 
@@ -101,7 +113,7 @@ async function score(msg) {
   const labels = [];
   const counts = [];
   let fraction = 0;
-  const batches = readBatches(csvChunks(msg.csv, (f) => { fraction = f; }), msg.csv.name, layout, {
+  const batches = (await binReader()).readBatches(csvChunks(msg.csv, (f) => { fraction = f; }), msg.csv.name, layout, {
     batchSize: msg.batchSize || 512,
   });
   const tScore = performance.now();

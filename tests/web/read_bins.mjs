@@ -1,9 +1,13 @@
-// Reads bin CSVs with the JavaScript reader that the page and the Node scorer share
-// (export/web/lib/bincsv.mjs), for tests/web:  node read_bins.mjs PLAN.json
+// Reads bin CSVs with the reader that the page and the Node scorer share (the C++ reader
+// built to WebAssembly, export/web/lib/wasmreader.mjs), for tests/web:
+//   node read_bins.mjs PLAN.json
 // PLAN: {marks: [...], bins, files: [...]}; prints one JSON object per file: {ok, message}
 // or {ok, ids, labels, counts}.
 import fs from 'node:fs';
-import { readBatches } from '../../export/web/lib/bincsv.mjs';
+import { loadReader } from '../../export/web/lib/wasmreader.mjs';
+
+const { readBatches } = await loadReader(
+  fs.readFileSync(new URL('../../export/web/lib/cfreader.wasm', import.meta.url)));
 
 const plan = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const layout = { marks: plan.marks, bins: plan.bins };

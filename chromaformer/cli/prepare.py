@@ -10,11 +10,11 @@ from .._util.system import cores
 from ._common import jobs_option, one_line_errors, quiet_option
 
 
-def _mark_pair(text: str) -> tuple[str, str]:
+def _mark_pair(text: str, flag: str = "--mark") -> tuple[str, str]:
     name, sep, path = text.partition("=")
     if not sep or not name.strip() or not path.strip():
         raise click.BadParameter(
-            f"expected NAME=PATH (e.g. H3K4me3=k4me3.bw), got {text!r}", param_hint="--mark"
+            f"expected NAME=PATH (e.g. H3K4me3=k4me3.bw), got {text!r}", param_hint=flag
         )
     return name.strip(), path.strip()
 
@@ -26,16 +26,65 @@ def _mark_pair(text: str) -> tuple[str, str]:
     multiple=True,
     required=True,
     metavar="NAME=PATH",
-    help="A mark's signal track, bigWig or bedGraph (plain or .gz). Repeat per "
-    "mark, e.g. --mark H3K4me3=k4me3.bw --mark H3K27me3=k27me3.bw.",
+    help="A mark's signal: a bigWig, a bedGraph (plain or .gz) or a BAM of its "
+    "reads (counted per bin, see --min-mapq). Repeat per mark, e.g. --mark "
+    "H3K4me3=k4me3.bw --mark H3K27me3=k27me3.bam.",
+)
+@click.option(
+    "--control",
+    "controls",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="An input (control) track or BAM for mark NAME: its bins normalise that "
+    "mark's (--control-mode). Repeat per mark.",
+)
+@click.option(
+    "--control-mode",
+    type=click.Choice(["subtract", "log2ratio"]),
+    default="subtract",
+    show_default=True,
+    help="treatment - control, or log2((treatment + p) / (control + p)); both floored "
+    "at 0. A BAM control is scaled by the ratio of reads counted.",
+)
+@click.option(
+    "--pseudocount",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="p of --control-mode log2ratio.",
+)
+@click.option(
+    "--blacklist",
+    type=click.Path(dir_okay=False),
+    help="BED of regions (e.g. the ENCODE blacklist) whose bins are set to 0.",
+)
+@click.option(
+    "--min-mapq",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="BAM: count reads of at least this mapping quality (unmapped, QC-failed, "
+    "secondary and supplementary alignments are never counted).",
+)
+@click.option(
+    "--keep-duplicates", is_flag=True, help="BAM: count reads flagged as duplicates too."
+)
+@click.option(
+    "--count-at",
+    type=click.Choice(["fragment-centre", "5prime"]),
+    default="fragment-centre",
+    show_default=True,
+    help="BAM: where a read counts: proper pairs once at their fragment's centre "
+    "(other reads at their 5' end), or every read at its 5' end.",
 )
 @click.option(
     "--genes",
     "genes_path",
     required=True,
     type=click.Path(dir_okay=False),
-    help="Gene annotation: GTF (gene or transcript records, 1-based) or BED6 with "
-    "strand (0-based). Plain or .gz.",
+    help="Gene annotation, told apart by content: GTF or GFF3 (Ensembl, GENCODE; "
+    "gene or transcript records, 1-based), BED6 with strand (0-based) or a TSS "
+    "table (header gene_id chrom tss strand; tss 0-based). Plain or .gz.",
 )
 @click.option(
     "-o",
@@ -90,8 +139,22 @@ def _mark_pair(text: str) -> tuple[str, str]:
 @click.option(
     "--expression",
     type=click.Path(dir_okay=False),
-    help="Table 'gene value' (tab/comma separated, header optional). Labels "
-    "become value >= --label-threshold; genes missing from it are left out.",
+    help="Expression table, gene id first (tab/comma separated). Labels become "
+    "value >= --label-threshold; genes missing from it are left out. Its column: "
+    "--expression-column, else what its header says: salmon quant.sf and RSEM "
+    "-> TPM, featureCounts -> its one sample, one column named expression/TPM/"
+    "FPKM/RPKM/value, or the second of two; anything else is an error.",
+)
+@click.option(
+    "--expression-column",
+    metavar="NAME|N",
+    help="The --expression column to read: a header name, or a 1-based number.",
+)
+@click.option(
+    "--cell",
+    metavar="NAME",
+    help="The cell's column of a genes x cells --expression matrix (e.g. E116 of "
+    "Roadmap's 57epigenomes.RPKM.pc).",
 )
 @click.option(
     "--label-threshold",
@@ -115,6 +178,19 @@ def _mark_pair(text: str) -> tuple[str, str]:
     "transcript per gene, the Ensembl_canonical one where tagged).",
 )
 @click.option(
+    "--gene-id-attribute",
+    metavar="NAME",
+    help="GTF/GFF3: the attribute that names a gene  [default: gene_id; GFF3 "
+    "without it: ID less 'gene:']; e.g. gene_name to match an expression table "
+    "keyed by symbols.",
+)
+@click.option(
+    "--biotype",
+    metavar="NAME",
+    help="GTF/GFF3: keep only genes of this biotype (gene_type, gene_biotype or "
+    "biotype attribute), e.g. protein_coding.",
+)
+@click.option(
     "--missing",
     type=click.Choice(["skip", "zero", "error"]),
     default="skip",
@@ -135,6 +211,13 @@ def _mark_pair(text: str) -> tuple[str, str]:
 @one_line_errors
 def prepare(
     marks: tuple[str, ...],
+    controls: tuple[str, ...],
+    control_mode: str,
+    pseudocount: float,
+    blacklist: Optional[str],
+    min_mapq: int,
+    keep_duplicates: bool,
+    count_at: str,
     genes_path: str,
     output: str,
     layout: str,
@@ -144,9 +227,13 @@ def prepare(
     stat: str,
     read_length: Optional[float],
     expression: Optional[str],
+    expression_column: Optional[str],
+    cell: Optional[str],
     label_threshold: str,
     interactions: Optional[str],
     feature: str,
+    gene_id_attribute: Optional[str],
+    biotype: Optional[str],
     missing: str,
     decimals: int,
     jobs: Optional[int],
@@ -168,9 +255,16 @@ def prepare(
         --genes genes.gtf.gz --stat sum --read-length 200 \\
         --expression rpkm.tsv -o sample.csv
     """
+    from ..formats.reads import ReadCounting
     from ..prepare import prepare as run
 
     pairs = [_mark_pair(m) for m in marks]
+    control_pairs = [_mark_pair(m, "--control") for m in controls]
+    reads = ReadCounting(
+        min_mapq=min_mapq,
+        keep_duplicates=keep_duplicates,
+        fragment_centre=count_at == "fragment-centre",
+    )
     from .._util.progress import bar as make_bar
 
     bar = None
@@ -195,10 +289,20 @@ def prepare(
             stat=stat,
             read_length=read_length,
             expression=expression,
+            expression_column=expression_column,
+            cell=cell,
             label_threshold=label_threshold,
             interactions=interactions,
             missing=missing,
             feature=feature,
+            gene_id_attribute=gene_id_attribute,
+            biotype=biotype,
+            reads=reads,
+            controls=control_pairs,
+            control_mode=control_mode,
+            pseudocount=pseudocount,
+            blacklist=blacklist,
+            quiet=quiet,
             decimals=decimals,
             jobs=jobs or cores(),
             force=force,

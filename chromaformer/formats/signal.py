@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 
@@ -216,6 +216,49 @@ class BedGraphTrack(Track):
         return out
 
 
+class RegionsTrack(BedGraphTrack):
+    """A BED of regions (a blacklist: ``chrom start end ...``, 0-based, half-open) as a
+    track of 1 inside a region and 0 elsewhere; overlapping regions are merged."""
+
+    kind = "regions"
+
+    def _load(self) -> None:
+        by_chrom: dict[str, list[tuple[int, int]]] = {}
+        for no, line in data_lines(self.path, "a BED of regions (chrom start end)"):
+            f = line.split("\t") if "\t" in line else line.split()
+            try:
+                start, end = int(f[1]), int(f[2])
+            except (IndexError, ValueError):
+                raise FormatError(
+                    f"{self.path}:{no}: expected BED 'chrom start end' with integer start "
+                    f"and end, found {line[:60]!r}",
+                    self.path,
+                    no,
+                ) from None
+            if start < 0 or end <= start:
+                raise FormatError(
+                    f"{self.path}:{no}: expected 0 <= start < end (BED is 0-based, "
+                    f"half-open), found {start}, {end}",
+                    self.path,
+                    no,
+                )
+            by_chrom.setdefault(f[0], []).append((start, end))
+        if not by_chrom:
+            raise FormatError(f"{self.path}: no regions in the file", self.path)
+        for chrom, iv in by_chrom.items():
+            iv.sort()
+            merged = [list(iv[0])]
+            for a, b in iv[1:]:
+                if a <= merged[-1][1]:
+                    merged[-1][1] = max(merged[-1][1], b)
+                else:
+                    merged.append([a, b])
+            st = np.array([m[0] for m in merged], dtype=np.int64)
+            en = np.array([m[1] for m in merged], dtype=np.int64)
+            v = np.ones(len(st))
+            self._data[chrom] = (st, en, v, np.concatenate([[0.0], np.cumsum(en - st)]))
+
+
 def _first_bad_bedgraph_line(path: str) -> Optional[FormatError]:
     """Find and describe the first line of ``path`` that is not ``chrom start end value``."""
     for no, line in data_lines(path, "a bedGraph track"):
@@ -248,8 +291,9 @@ def _header_lines(path: str) -> int:
     return n
 
 
-def open_track(mark: str, path: str) -> Track:
-    """Open ``path`` as a bigWig or bedGraph, by content (not by name)."""
+def open_track(mark: str, path: str, reads: Optional[Any] = None) -> Track:
+    """Open ``path`` as a bigWig, a bedGraph or a BAM (its reads counted as ``reads``, a
+    :class:`~chromaformer.formats.reads.ReadCounting`, says), by content (not by name)."""
     if not os.path.isfile(path):
         raise FormatError(f"{path}: no such file (the track given for {mark})", path)
     with open(path, "rb") as fh:
@@ -257,10 +301,14 @@ def open_track(mark: str, path: str) -> Track:
     if head == BIGWIG_MAGIC:
         return BigWigTrack(mark, path)
     kind = sniff_binary(path)
+    if kind is not None and kind.startswith("a BAM"):
+        from .reads import BamTrack
+
+        return BamTrack(mark, path, reads)
     if kind is not None:
         hint = (
-            ": make a coverage track from it first (deepTools bamCoverage -of bigwig, or "
-            "bedtools genomecov -bg)"
+            ": convert it to BAM (samtools view -b), or make a coverage track from it "
+            "(deepTools bamCoverage -of bigwig)"
             if "aligned reads" in kind
             else ""
         )

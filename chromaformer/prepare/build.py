@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -33,8 +34,9 @@ from ..contract import read_model_info
 from ..errors import DataError
 from ..formats.annotation import Expression, Gene, read_genes, read_interactions
 from ..formats.bincsv import write_bins
+from ..formats.reads import BamTrack, ReadCounting
 from ..formats.sidecars import layout_record_path, tss_sidecar_path, write_tss_sidecar
-from ..formats.signal import Track, chrom_aliases, open_track
+from ..formats.signal import RegionsTrack, Track, chrom_aliases, open_track
 from ..layout import (
     BENCHMARK_BINS,
     BENCHMARK_MARKS,
@@ -179,8 +181,74 @@ def _resolve(
     return genes, names
 
 
+def _check_build(
+    genes: list[Gene], names: dict[str, list[Optional[str]]], tracks: list[Track], path: str
+) -> None:
+    """Refuse an annotation whose TSSs lie past the tracks' chromosome ends: the two are
+    of different genome builds (hg19 and hg38, say), and the bins would be garbage."""
+    for m, t in enumerate(tracks):
+        sizes = t.chroms()
+        past = [
+            g
+            for g in genes
+            if names[g.chrom][m] is not None and g.tss >= sizes[names[g.chrom][m]]  # type: ignore[index]
+        ]
+        if past:
+            g = past[0]
+            size = sizes[names[g.chrom][m]]  # type: ignore[index]
+            raise DataError(
+                f"{len(past)} genes of {path} lie past the end of their chromosome in "
+                f"{t.describe()} (e.g. {g.gene_id} at {g.chrom}:{g.tss + 1:,}, and "
+                f"{names[g.chrom][m]} is {size:,} bp there): the annotation and the tracks "
+                "are of different genome builds (e.g. hg38 genes on hg19 tracks)"
+            )
+
+
+def reads_rule(bams: list[BamTrack]) -> str:
+    return bams[0].counting.describe()
+
+
+def _count_reads(
+    tracks: list[Track],
+    genes: list[Gene],
+    names: dict[str, list[Optional[str]]],
+    folder: str,
+    jobs: int,
+    quiet: bool,
+    warnings: list[str],
+) -> dict[Track, int]:
+    """Count the reads of every BAM track on the chromosomes of ``genes``; the total
+    counted per track."""
+    from .._util.progress import bar
+
+    totals: dict[Track, int] = {}
+    wanted = list(dict.fromkeys(g.chrom for g in genes))
+    for m, t in enumerate(tracks):
+        if not isinstance(t, BamTrack):
+            continue
+        chroms = [names[c][m] for c in wanted if names[c][m] is not None]
+        with bar(total=len(chroms), quiet=quiet, unit="chrom", desc=f"reads {t.mark}") as b:
+            counted = t.count(
+                [c for c in chroms if c is not None],
+                folder,
+                bounded(jobs) or 1,
+                on_chrom=lambda c, n: b.update(1),
+            )
+        totals[t] = sum(counted.values())
+        way = "" if t.indexed else " (no index: read in one pass; samtools index makes it parallel)"
+        warnings.append(
+            f"{t.mark} ({t.path}): {totals[t]:,} reads counted on {len(counted)} chromosomes{way}"
+        )
+    return totals
+
+
 def _labels(
-    genes: list[Gene], expression: Optional[str], threshold: str, warnings: list[str]
+    genes: list[Gene],
+    expression: Optional[str],
+    threshold: str,
+    warnings: list[str],
+    column: Optional[str] = None,
+    cell: Optional[str] = None,
 ) -> tuple[list[Gene], np.ndarray, Optional[np.ndarray]]:
     if expression is None:
         warnings.append(
@@ -188,7 +256,10 @@ def _labels(
             "(its layout record says it has no labels)"
         )
         return genes, np.zeros(len(genes), dtype=np.uint8), None
-    expr = Expression(expression)
+    try:
+        expr = Expression(expression, column=column, cell=cell)
+    except ValueError as err:
+        raise DataError(str(err)) from None
     cut = expr.threshold(threshold)
     values = [expr.get(g.gene_id) for g in genes]
     keep = [i for i, v in enumerate(values) if v is not None]
@@ -205,7 +276,7 @@ def _labels(
         )
     vals = np.array([values[i] for i in keep], dtype=np.float64)
     warnings.append(
-        f"labels: expression >= {cut:g} ({threshold}) -> "
+        f"labels: {expr.described} of {expression} >= {cut:g} ({threshold}) -> "
         f"{int((vals >= cut).sum())} of {len(vals)} genes labelled 1"
     )
     return [genes[i] for i in keep], (vals >= cut).astype(np.uint8), vals
@@ -235,20 +306,40 @@ def prepare(
     stat: str = "sum",
     read_length: Optional[float] = None,
     expression: Optional[str] = None,
+    expression_column: Optional[str] = None,
+    cell: Optional[str] = None,
     label_threshold: str = "median",
     interactions: Optional[str] = None,
     missing: str = "skip",
     feature: str = "auto",
+    gene_id_attribute: Optional[str] = None,
+    biotype: Optional[str] = None,
+    reads: Optional[ReadCounting] = None,
+    controls: Sequence[tuple[str, str]] = (),
+    control_mode: str = "subtract",
+    pseudocount: float = 1.0,
+    blacklist: Optional[str] = None,
     decimals: Optional[int] = 3,
     jobs: int = 1,
     force: bool = False,
     progress: Optional[Callable[[int], None]] = None,
     on_start: Optional[Callable[[int], None]] = None,
+    quiet: bool = True,
 ) -> PrepareResult:
     """Build model inputs from ``tracks`` (``(mark, path)`` pairs) over the genes of
     ``genes_path``. See the module docstring for the layouts. ``model``: an exported
     ``.onnx`` whose marks, bins and bin size the output must fit (``window`` and
-    ``bin_size`` default to the model's, else to TSS +- 5 kb in 100 bp bins)."""
+    ``bin_size`` default to the model's, else to TSS +- 5 kb in 100 bp bins).
+
+    A track may be a BAM: its reads are counted per bin as ``reads`` says (see
+    :mod:`chromaformer.formats.reads`). ``controls`` (``(mark, path)``: an input track,
+    any kind) normalise their mark per bin: ``subtract`` (treatment - scaled control) or
+    ``log2ratio`` (log2((treatment + pseudocount) / (scaled control + pseudocount))),
+    both floored at 0 (the bin CSV holds non-negative counts; depletion reads as 0); a
+    BAM control is scaled by the ratio of the reads counted in treatment and control,
+    another kind is taken as it is. ``blacklist``: a BED of regions whose bins are set
+    to 0 for every mark. The benchmark layout only. ``quiet``: no progress bar for
+    counting reads."""
     t0 = time.perf_counter()
     if model is not None:
         model_marks, window, bin_size = model_layout(model, layout, window, bin_size)
@@ -286,16 +377,45 @@ def prepare(
         if interactions is not None:
             raise DataError("--interactions is for --layout chromoformer")
     out_path = Path(output)
-    reads = [genes_path, expression, interactions, model, *(p for _, p in tracks)]
+    inputs = [genes_path, expression, interactions, model, blacklist]
+    inputs += [*(p for _, p in tracks), *(p for _, p in controls)]
     if layout == "benchmark":
-        check_outputs([output, layout_record_path(output), tss_sidecar_path(output)], reads)
+        check_outputs([output, layout_record_path(output), tss_sidecar_path(output)], inputs)
     elif out_path.exists() and not out_path.is_dir():
         raise DataError(f"{output}: exists and is not a folder (the Chromoformer layout)")
     if layout == "chromoformer" and out_path.exists() and any(out_path.iterdir()) and not force:
         raise DataError(f"{output}: exists and is not empty (pass --force to replace it)")
-    opened = [open_track(m, path_of[m]) for m in order]
-    gene_set = read_genes(genes_path, feature)
+    if control_mode not in ("subtract", "log2ratio"):
+        raise ValueError(f"control_mode must be subtract or log2ratio, got {control_mode!r}")
+    if pseudocount <= 0:
+        raise DataError(f"--pseudocount must be > 0, got {pseudocount:g}")
+    control_of = dict(controls)
+    if len(control_of) < len(controls):
+        raise DataError("--control names a mark twice")
+    for cm in control_of:
+        if cm not in path_of:
+            raise DataError(f"--control {cm}: no --mark {cm} to normalise")
+    opened = [open_track(m, path_of[m], reads) for m in order]
+    ctrl_marks = [m for m in order if m in control_of]
+    ctrl_tracks = [open_track(f"{m} control", control_of[m], reads) for m in ctrl_marks]
+    bams = [t for t in opened + ctrl_tracks if isinstance(t, BamTrack)]
+    if layout == "chromoformer" and (bams or ctrl_tracks or blacklist):
+        raise DataError(
+            "BAM input, --control and --blacklist are for the benchmark layout (the "
+            "Chromoformer layout reads per-base depth: make a depth bigWig with deepTools "
+            "bamCoverage for it)"
+        )
+    if read_length is not None and bams:
+        raise DataError(
+            f"--read-length turns coverage into counts; the reads of {bams[0].path} are "
+            "counted already"
+        )
+    gene_set = read_genes(genes_path, feature, id_attribute=gene_id_attribute, biotype=biotype)
     warnings: list[str] = []
+    if gene_set.filtered:
+        warnings.append(
+            f"{gene_set.filtered} records of {genes_path} are not {biotype} and are left out"
+        )
     if gene_set.duplicates:
         warnings.append(
             f"{gene_set.duplicates} repeated gene ids in {genes_path} (e.g. "
@@ -306,8 +426,13 @@ def prepare(
             f"{gene_set.unstranded} genes of {genes_path} have strand '.' (unknown): read "
             "as +, their bins in genomic order (lower coordinates first), not flipped"
         )
-    genes, names = _resolve(gene_set.genes, opened, missing, warnings)
-    genes, labels, values = _labels(genes, expression, label_threshold, warnings)
+    genes, names = _resolve(gene_set.genes, opened + ctrl_tracks, missing, warnings)
+    _check_build(genes, names, opened + ctrl_tracks, genes_path)
+    if expression is None and (expression_column is not None or cell is not None):
+        raise DataError("--expression-column and --cell name a column of --expression")
+    genes, labels, values = _labels(
+        genes, expression, label_threshold, warnings, expression_column, cell
+    )
     if not genes:
         raise DataError(f"{genes_path}: no gene is left to prepare")
     if on_start is not None:
@@ -322,17 +447,49 @@ def prepare(
         warnings=warnings,
     )
     if layout == "benchmark":
-        counts = _benchmark(genes, names, opened, window, bin_size, jobs, progress)
-        if np.any(counts < 0):
-            m = int(np.argwhere(counts < 0)[0][2])
+        every: list[Track] = opened + ctrl_tracks
+        all_names = names
+        if blacklist is not None:
+            mask_track = RegionsTrack("blacklist", blacklist)
+            every = every + [mask_track]
+            all_names = {c: [*n, mask_track.resolve(c)] for c, n in names.items()}
+        with tempfile.TemporaryDirectory(prefix="chromaformer-reads-") as tmp:
+            totals = _count_reads(opened + ctrl_tracks, genes, names, tmp, jobs, quiet, warnings)
+            counts = _benchmark(genes, all_names, every, window, bin_size, jobs, progress)
+        n, k = len(opened), len(ctrl_tracks)
+        if np.any(counts[:, :, : n + k] < 0):
+            m = int(np.argwhere(counts[:, :, : n + k] < 0)[0][2])
             raise DataError(
-                f"{opened[m].describe()} has negative values (a fold-change or "
+                f"{every[m].describe()} has negative values (a fold-change or "
                 "log-ratio track?): expected read coverage or signal >= 0"
             )
         if stat == "mean":
-            counts /= bin_size
+            counts[:, :, : n + k] /= bin_size
         elif read_length:
-            counts /= read_length
+            counts[:, :, : n + k] /= read_length
+        masked = counts[:, :, n + k] > 0 if blacklist is not None else None
+        counts, control = counts[:, :, :n], counts[:, :, n : n + k]
+        for j, mark in enumerate(ctrl_marks):
+            i = order.index(mark)
+            treat_t, ctrl_t = opened[i], ctrl_tracks[j]
+            scale = 1.0
+            if treat_t in totals and ctrl_t in totals and totals[ctrl_t] > 0:
+                scale = totals[treat_t] / totals[ctrl_t]
+            c = control[:, :, j] * scale
+            x = counts[:, :, i]
+            if control_mode == "subtract":
+                counts[:, :, i] = np.maximum(x - c, 0)
+            else:
+                counts[:, :, i] = np.maximum(np.log2((x + pseudocount) / (c + pseudocount)), 0)
+            warnings.append(
+                f"{mark}: {control_mode} of its control {ctrl_t.path} (scaled by {scale:.4g}"
+                f"{', the ratio of reads counted' if scale != 1.0 else ''}), floored at 0"
+            )
+        if masked is not None:
+            counts[masked] = 0
+            warnings.append(
+                f"{int(masked.sum()):,} of {masked.size:,} bins overlap {blacklist} and are 0"
+            )
         if decimals is not None:
             counts = np.round(counts, decimals)
         write_bins(
@@ -346,6 +503,14 @@ def prepare(
                 "source": "chromaformer-prepare",
                 "labels": values is not None,
                 "stat": stat,
+                **({"reads": reads_rule(bams)} if bams else {}),
+                **(
+                    {"control": dict(zip(ctrl_marks, (t.path for t in ctrl_tracks)))}
+                    | {"control_mode": control_mode, "pseudocount": pseudocount}
+                    if ctrl_tracks
+                    else {}
+                ),
+                **({"blacklist": blacklist} if blacklist is not None else {}),
                 "unknown_strand": "read as + (bins in genomic order)",
                 "chrom_sizes": _chrom_sizes(genes, names, opened),
                 "tss": Path(tss_sidecar_path(output)).name,

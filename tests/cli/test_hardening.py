@@ -590,7 +590,7 @@ def test_annotation_names_with_spaces_and_marks_with_tabs_are_refused(tmp_path):
 
 
 def test_a_bam_given_as_a_track_and_a_latin1_annotation_are_named(tmp_path):
-    """A BAM file (BGZF: gzip of 'BAM\\1'...) as a bedGraph track, and an annotation in
+    """A damaged BAM file (BGZF: gzip of 'BAM\\1'...) as a track, and an annotation in
     Latin-1: one line each, naming the file (and the line)."""
     import chromaformer as cf
     from chromaformer.formats.annotation import read_genes
@@ -598,9 +598,7 @@ def test_a_bam_given_as_a_track_and_a_latin1_annotation_are_named(tmp_path):
 
     bam = tmp_path / "reads.bam"
     bam.write_bytes(gzip.compress(b"BAM\x01" + bytes(range(256)) * 8))
-    with pytest.raises(
-        cf.FormatError, match="a BAM file \\(aligned reads\\), not a bigWig or bedGraph"
-    ):
+    with pytest.raises(cf.FormatError, match="reads.bam: not a readable BAM file"):
         open_track("H3K4me3", str(bam))
     latin = tmp_path / "genes.bed"
     latin.write_bytes("chr1\t100\t101\tG1\t0\t+\nchr1\t200\t201\tG\xe92\t0\t+\n".encode("latin-1"))

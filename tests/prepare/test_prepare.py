@@ -271,7 +271,8 @@ def test_labels_from_expression_median_and_versions(tracks, tmp_path):
     out = tmp_path / "l.csv"
     res = _run("prepare", *_mark_args(bw), "--genes", bed, "-o", out, "--expression", expr)
     assert res.exit_code == 0, res.output
-    assert "1 genes have no value" in res.output and "expression >= 2.95" in res.output
+    assert "1 genes have no value" in res.output and "column TPM of " in res.output
+    assert ">= 2.95 (median)" in res.output
     data = _read(out)
     assert list(data.gene_ids) == ["gA", "gB", "gC", "gD"]
     assert data.labels.tolist() == [1, 0, 1, 0]

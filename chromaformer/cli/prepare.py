@@ -66,9 +66,7 @@ def _mark_pair(text: str, flag: str = "--mark") -> tuple[str, str]:
     help="BAM: count reads of at least this mapping quality (unmapped, QC-failed, "
     "secondary and supplementary alignments are never counted).",
 )
-@click.option(
-    "--keep-duplicates", is_flag=True, help="BAM: count reads flagged as duplicates too."
-)
+@click.option("--keep-duplicates", is_flag=True, help="BAM: count reads flagged as duplicates too.")
 @click.option(
     "--count-at",
     type=click.Choice(["fragment-centre", "5prime"]),

@@ -444,8 +444,9 @@ class Expression:
             v = _number(f[k])
             if v is None:
                 raise FormatError(
-                    f"{path}:{no}: expected a finite number in field {k + 1} "
-                    f"({self.described}), found {f[k]!r}",
+                    f"{path}:{no}: expected a finite number in field {k + 1}"
+                    + ("" if self.described.startswith("field") else f", the {self.described}")
+                    + f", found {f[k]!r}",
                     path,
                     no,
                 )
@@ -495,10 +496,11 @@ class Expression:
             if tuple(lower[: len(lay.header)]) != lay.header:
                 continue
             if lay.value is not None:
-                return lower.index(lay.value.lower()), f"{lay.value} of a {lay.name}"
+                return lower.index(lay.value.lower()), f"column {lay.value} (a {lay.name})"
             samples = head[len(lay.header) :]
             if len(samples) == 1:
-                return len(lay.header), f"the counts of {samples[0]} in a {lay.name} table"
+                one = f"column {samples[0]} (the one sample of a {lay.name} table)"
+                return len(lay.header), one
             raise FormatError(
                 f"{path}: a {lay.name} table of {len(samples)} samples "
                 f"({_shown(samples)}): say which with --expression-column NAME",

@@ -189,8 +189,8 @@ ROADMAP = [
 @pytest.mark.parametrize(
     "name, lines, kw, value, described",
     [
-        ("quant.sf", SALMON, {}, 35.118731, "TPM of a salmon quant.sf"),
-        ("genes.results", RSEM, {}, 41.27, "TPM of a RSEM genes.results"),
+        ("quant.sf", SALMON, {}, 35.118731, "column TPM (a salmon quant.sf)"),
+        ("genes.results", RSEM, {}, 41.27, "column TPM (a RSEM genes.results)"),
         ("rsem.fpkm", RSEM, {"column": "FPKM"}, 18.55, "column FPKM"),
         ("counts.txt", FEATURECOUNTS, {"column": "GM12878_rep2.bam"}, 790.0, "column GM"),
         (
@@ -199,7 +199,7 @@ ROADMAP = [
             + [r.rsplit("\t", 1)[0] for r in FEATURECOUNTS[2:]],
             {},
             812.0,
-            "the counts of",
+            "(the one sample of a featureCounts table)",
         ),
         ("57epigenomes.RPKM.pc", ROADMAP, {"cell": "E116"}, 9.66, "column E116"),
         ("two.tsv", ["gene\tlevel", "ENSG00000186092\t1", "ENSG00000188976\t2.5"], {}, 2.5, ""),
@@ -235,7 +235,8 @@ def test_expression_tables_in_the_layouts_of_their_tools(
         (
             SALMON[:2] + ["ENSG00000188976.11\t4687\t4437.000\tNA\t812.000"],
             {},
-            ":3: expected a finite number in field 4 (TPM of a salmon quant.sf), found 'NA'",
+            ":3: expected a finite number in field 4, the column TPM (a salmon quant.sf), "
+            "found 'NA'",
         ),
         (
             RSEM[:2] + ["ENSG00000188976\tENST00000327044\t3245.17"],

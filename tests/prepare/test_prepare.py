@@ -355,7 +355,7 @@ def test_labels_from_expression_median_and_versions(tracks, tmp_path):
                 "--expression",
                 write_lines(d / "e.tsv", ["gA\t1", "gB\tlots"]),
             ],
-            "e.tsv:2: expected a finite number in field 2",
+            "e.tsv:2: expected a finite number in field 2, found",
         ),
     ],
 )

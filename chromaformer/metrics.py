@@ -150,7 +150,8 @@ def evaluate(
 
 
 def regression_metrics(target: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    """MSE, Pearson r and R² (NaN where undefined) and the number of genes."""
+    """MSE, Pearson r, Spearman's rho and R² (NaN where undefined) and the number of
+    genes."""
     target, pred = np.asarray(target, np.float64), np.asarray(pred, np.float64)
     mse = float(np.mean((pred - target) ** 2)) if len(target) else float("nan")
     r = (
@@ -158,9 +159,14 @@ def regression_metrics(target: np.ndarray, pred: np.ndarray) -> dict[str, float]
         if len(target) > 1 and np.std(pred) > 0 and np.std(target) > 0
         else float("nan")
     )
+    rho = float("nan")
+    if not np.isnan(r):
+        from scipy.stats import spearmanr
+
+        rho = float(spearmanr(pred, target).statistic)
     ss = float(np.sum((target - target.mean()) ** 2)) if len(target) else 0.0
     r2 = 1 - float(np.sum((target - pred) ** 2)) / ss if ss > 0 else float("nan")
-    return {"mse": mse, "pearson_r": r, "r2": r2, "genes": int(len(target))}
+    return {"mse": mse, "pearson_r": r, "spearman": rho, "r2": r2, "genes": int(len(target))}
 
 
 def task_metrics(

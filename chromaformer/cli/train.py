@@ -52,6 +52,7 @@ FAMILY_OPTIONS = {
     "fold": "train",
     "cache_dir": "train",
     "bin_size": "train",
+    "expression": "train",
     "n_heads": "model",
     "dim_feedforward": "model",
     "n_layers": "model",
@@ -89,8 +90,16 @@ FAMILY_OPTIONS = {
     "--task",
     type=click.Choice(["clf", "reg", "diff"]),
     default=None,
-    help="clf (expression >= median; the default), or for chromoformer reg "
-    "(log2(RPKM+1)) and diff (log2 fold change between two cells).",
+    help="clf (expression >= median; the default), reg (the expression level: bin "
+    "models from --expression or the .expression.tsv beside each split; chromoformer "
+    "log2(RPKM+1)), or for chromoformer diff (log2 fold change between two cells).",
+)
+@click.option(
+    "--expression",
+    type=click.Path(dir_okay=False),
+    help="bin models, --task reg: a table of every split's targets (gene id first; its "
+    "column as chromaformer-prepare --expression finds it). Default: "
+    "<split>.expression.tsv beside each split file.",
 )
 @click.option(
     "--meta",

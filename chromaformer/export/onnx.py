@@ -405,7 +405,8 @@ def export_onnx(
         meta = {**meta, "variant": variant}
     if variant != "fp32" and family.check_sample(cfg) is None:
         raise DataError(
-            f"{variant} variants are not made for the {family.name} family yet; export fp32"
+            f"{variant} variants are not made for {family.name} {cfg.task} models yet "
+            "(their check compares probabilities); export fp32"
         )
     check: dict[str, Any] = {}
     if variant != "fp32":

@@ -103,11 +103,13 @@ class Family:
         return task_metrics(task, split.target, pred, split.groups, split.group_names)
 
     # --- training (torch) -------------------------------------------------------------
-    def loss(self, task: str, out: dict[str, torch.Tensor], y: torch.Tensor) -> torch.Tensor:
-        """The loss summed over the batch."""
+    def loss(
+        self, task: str, out: dict[str, torch.Tensor], y: torch.Tensor, cfg: Any = None
+    ) -> torch.Tensor:
+        """The loss summed over the batch (``cfg``: the model's config)."""
         raise NotImplementedError
 
-    def prediction(self, task: str, out: dict[str, torch.Tensor]) -> torch.Tensor:
+    def prediction(self, task: str, out: dict[str, torch.Tensor], cfg: Any = None) -> torch.Tensor:
         """``(batch,)``: what the metrics read (P(class 1), or the predicted value)."""
         raise NotImplementedError
 

@@ -25,30 +25,48 @@ from ..models.config import ARCHITECTURES, ModelConfig
 from .base import Chunk, Family, Split, TrainData
 
 DOC = (
-    "Predicts whether a gene is highly expressed (probability that its expression "
-    "is at or above the median of its cell type) from histone-modification read "
+    "Predicts {what} from histone-modification read "
     "counts in {bins} bins of {bin_size} bp around its transcription start site "
     "(+-{window} bp), marks in the order {marks}."
 )
+WHAT = {
+    "clf": "whether a gene is highly expressed (probability that its expression is at or "
+    "above the median of its cell type)",
+    "reg": "a gene's expression level (on the scale of the training targets: {target})",
+}
 
 
-def _split(ds: CellDataset) -> Split:
+def _split(ds: CellDataset, target: Optional[np.ndarray] = None) -> Split:
     flat = np.log1p(ds.counts.reshape(len(ds), -1))
-    return Split(ds.split, [ds.counts], ds.labels, ds.gene_ids, ds.cell, ds.cell_types, flat)
+    y = ds.labels if target is None else target.astype(np.float32)
+    return Split(ds.split, [ds.counts], y, ds.gene_ids, ds.cell, ds.cell_types, flat)
+
+
+def _subset(ds: CellDataset, keep: np.ndarray) -> CellDataset:
+    return replace(
+        ds,
+        counts=ds.counts[keep],
+        labels=ds.labels[keep],
+        gene_ids=ds.gene_ids[keep],
+        cell=ds.cell[keep],
+    )
 
 
 class BinsFamily(Family):
     name = "bins"
     architectures = ARCHITECTURES
     model_options = ("n_heads", "dim_feedforward", "n_layers", "dropout", "input_transform")
-    train_options = ("data_root", "cell_types", "bin_size")
+    train_options = ("data_root", "cell_types", "bin_size", "expression")
+    tasks = ("clf", "reg")
 
     def load(self, tc: Any, task: str) -> TrainData:
-        if task != "clf":
+        if task not in self.tasks:
             raise DataError(
-                f"task {task}: the bin-CSV models classify (clf); reg and diff "
-                "are Chromoformer's (--model chromoformer)"
+                f"task {task}: the bin-CSV models classify (clf) and regress (reg); diff "
+                "is Chromoformer's (--model chromoformer)"
             )
+        if getattr(tc, "expression", None) and task != "reg":
+            raise DataError("--expression gives the targets of --task reg")
         if not tc.data_root:
             raise DataError(
                 "the bin-CSV models need --data-root (the benchmark layout "
@@ -67,6 +85,10 @@ class BinsFamily(Family):
                 "validation split, which also picks the best epoch (optimistic)"
             )
         sets = {s: load_split(tc.data_root, tc.cell_types, s, threads=tc.threads) for s in splits}
+        targets: dict[str, Optional[np.ndarray]] = {s: None for s in sets}
+        if task == "reg":
+            for s in splits:
+                sets[s], targets[s] = self._targets(tc, sets[s], s, notes)
         train = sets["train"]
         bins = int(train.counts.shape[1])
         bin_size, note = self._bin_size(tc, bins)
@@ -84,14 +106,76 @@ class BinsFamily(Family):
         for split, ds in sets.items():
             here = split_path(tc.data_root, tc.cell_types[0], split)
             self.check_data(ds, layout, f"{here}", f"as in {first}")
+        if task == "reg":
+            y = np.asarray(targets["train"], np.float64)
+            layout["target_mean"], layout["target_std"] = float(y.mean()), float(max(y.std(), 1e-6))
+            layout["target"] = self._target_name(tc)
+        ev = "test" if "test" in sets else "valid"
         return TrainData(
-            _split(train),
-            _split(sets["valid"]),
-            _split(sets.get("test", sets["valid"])),
+            _split(train, targets["train"]),
+            _split(sets["valid"], targets["valid"]),
+            _split(sets[ev], targets[ev]),
             layout,
             notes=notes,
             info={"cell_types": list(tc.cell_types)},
         )
+
+    @staticmethod
+    def _target_name(tc: Any) -> str:
+        from pathlib import Path
+
+        if getattr(tc, "expression", None):
+            return Path(tc.expression).name
+        return "the .expression.tsv beside each split"
+
+    def _targets(
+        self, tc: Any, ds: CellDataset, split: str, notes: list[str]
+    ) -> tuple[CellDataset, np.ndarray]:
+        """The genes of ``ds`` that have a target, and their targets: from
+        ``tc.expression`` (one table, one cell type) or the ``.expression.tsv`` sidecar
+        beside each cell type's split file (written by chromaformer-prepare)."""
+        import os
+
+        from ..formats.annotation import Expression
+        from ..formats.sidecars import expression_sidecar_path
+
+        values = np.full(len(ds), np.nan)
+        for i, ct in enumerate(ds.cell_types):
+            if tc.expression:
+                if len(ds.cell_types) > 1:
+                    raise DataError(
+                        f"--expression gives one table for {len(ds.cell_types)} cell types: "
+                        "put each cell type's targets beside its files (<split>.expression.tsv)"
+                    )
+                table = Expression(tc.expression)
+            else:
+                path = expression_sidecar_path(str(split_path(tc.data_root, ct, split)))
+                if not os.path.exists(path):
+                    raise DataError(
+                        f"{path}: no expression targets for --task reg: give --expression "
+                        "TABLE, or prepare the files with chromaformer-prepare --expression "
+                        "(it writes them there)"
+                    )
+                table = Expression(path)
+            mine = np.flatnonzero(ds.cell == i)
+            for k in mine:
+                v = table.get(str(ds.gene_ids[k]))
+                if v is not None:
+                    values[k] = v
+        keep = ~np.isnan(values)
+        if not keep.any():
+            raise DataError(
+                f"{split}: none of the {len(ds):,} genes has an expression target (e.g. "
+                f"{ds.gene_ids[0]}): expected the bin CSVs' gene ids"
+            )
+        if not keep.all():
+            example = ds.gene_ids[np.flatnonzero(~keep)[0]]
+            notes.append(
+                f"{split}: {int((~keep).sum()):,} of {len(ds):,} genes have no expression "
+                f"target (e.g. {example}) and are left out"
+            )
+            ds = _subset(ds, keep)
+        return ds, values[keep]
 
     def _bin_size(self, tc: Any, bins: int) -> tuple[int, Optional[str]]:
         """The bin size of the training data: ``--bin-size``, else the layout record that
@@ -138,11 +222,19 @@ class BinsFamily(Family):
         self, arch: str, task: str, layout: dict[str, Any], options: dict[str, Any]
     ) -> ModelConfig:
         try:
+            reg = (
+                {"target_mean": layout["target_mean"], "target_std": layout["target_std"]}
+                if task == "reg"
+                else {}
+            )
             cfg = ModelConfig(
                 arch=arch,
                 marks=layout["marks"],
                 bins=layout["bins"],
                 bin_size=layout.get("bin_size", BIN_SIZE),
+                task=task,
+                extra={"target": layout["target"]} if task == "reg" else {},
+                **reg,
                 **options,
             )
             if cfg.input_transform == "standardize" and not cfg.input_mean:
@@ -167,14 +259,19 @@ class BinsFamily(Family):
             )
 
     # --- training ---------------------------------------------------------------------
-    def loss(self, task: str, out: dict, y: Any) -> Any:
+    def loss(self, task: str, out: dict, y: Any, cfg: Any = None) -> Any:
         import torch.nn.functional as F
 
+        if task == "reg":  # on the standardised scale the head learns
+            z = (y - cfg.target_mean) / cfg.target_std
+            return F.mse_loss(out["logit"].float(), z, reduction="sum")
         return F.binary_cross_entropy_with_logits(out["logit"].float(), y, reduction="sum")
 
-    def prediction(self, task: str, out: dict) -> Any:
+    def prediction(self, task: str, out: dict, cfg: Any = None) -> Any:
         import torch
 
+        if task == "reg":
+            return out["logit"].double() * cfg.target_std + cfg.target_mean
         # float64: a float32 sigmoid saturates to exactly 0 or 1 beyond |logit| ~ 17 (or 88),
         # and the ties it makes between genes would lower AUROC
         return torch.sigmoid(out["logit"].double())
@@ -184,7 +281,8 @@ class BinsFamily(Family):
         return [BINS_INPUT]
 
     def output_names(self, cfg: Any) -> list[str]:
-        return list(BINS_OUTPUTS if cfg.has_attention else BINS_OUTPUTS[:2])
+        head = ["prediction"] if cfg.task == "reg" else list(BINS_OUTPUTS[:2])
+        return head + (list(BINS_OUTPUTS[2:]) if cfg.has_attention else [])
 
     def example_inputs(self, cfg: Any, batch: int) -> list[np.ndarray]:
         rng = np.random.default_rng(0)
@@ -207,7 +305,9 @@ class BinsFamily(Family):
         }
 
     def doc(self, cfg: Any) -> str:
+        what = WHAT[cfg.task].format(target=cfg.extra.get("target", "expression"))
         return DOC.format(
+            what=what,
             bins=cfg.bins,
             bin_size=cfg.bin_size,
             marks=", ".join(cfg.marks),
@@ -222,6 +322,11 @@ class BinsFamily(Family):
                 "doc": "P(expression >= median of the cell type)",
             },
             "logit": {"shape": ["batch"], "dtype": "float32", "doc": "log-odds of the same"},
+            "prediction": {
+                "shape": ["batch"],
+                "dtype": "float32",
+                "doc": "the predicted expression, on the scale of the training targets",
+            },
             "bin_attention": {
                 "shape": ["batch", cfg.n_marks, cfg.bins],
                 "dtype": "float32",
@@ -249,9 +354,14 @@ class BinsFamily(Family):
             "outputs": {k: outputs[k] for k in self.output_names(cfg)},
         }
 
-    def check_sample(self, cfg: Any) -> tuple[dict[str, np.ndarray], Optional[np.ndarray], str]:
+    def check_sample(
+        self, cfg: Any
+    ) -> Optional[tuple[dict[str, np.ndarray], Optional[np.ndarray], str]]:
         """The bundled real cells when the model takes the benchmark's marks and bins,
-        else 2,000 random count profiles (no labels)."""
+        else 2,000 random count profiles (no labels); None for a regression model (the
+        check compares probabilities)."""
+        if cfg.task == "reg":
+            return None
         if tuple(cfg.marks) == BENCHMARK_MARKS and cfg.bins == BENCHMARK_BINS:
             root = PACKAGE_DATA / "deepdiff_sample"
             parts = [load_split(root, ["Cell1", "Cell2"], s) for s in ("valid", "test")]
@@ -275,6 +385,7 @@ class BinsFamily(Family):
         if record is not None:
             check_record_fits(record, info, source)
         labelled = record is None or record.get("labels", True)
+        values = self._observed(info, source) if info.task == "reg" else None
         stream = BinStream(source, chunk_genes, threads=threads, integer_counts=False)
         first = True
         done = 0  # genes before this batch
@@ -301,7 +412,30 @@ class BinsFamily(Family):
                 )
             done += len(batch.gene_ids)
             labels = batch.labels if labelled else None
+            if info.task == "reg":
+                labels = None if values is None else self._values_of(values, batch.gene_ids)
             yield Chunk(batch.gene_ids, {BINS_INPUT: batch.counts}, labels, stream.bytes_read)
+
+    @staticmethod
+    def _observed(info: ModelInfo, source: Any) -> Optional[Any]:
+        """A regression model's truth: the ``.expression.tsv`` beside ``source``, if any."""
+        import os
+
+        from ..formats.annotation import Expression
+        from ..formats.sidecars import expression_sidecar_path
+
+        path = expression_sidecar_path(os.fspath(source))
+        return Expression(path) if os.path.exists(path) else None
+
+    @staticmethod
+    def _values_of(table: Any, gene_ids: np.ndarray) -> np.ndarray:
+        out = np.empty(len(gene_ids), np.float64)
+        for k, g in enumerate(gene_ids):
+            v = table.get(str(g))
+            if v is None:
+                raise DataError(f"{table.path}: no expression for gene {g} (of the scored file)")
+            out[k] = v
+        return out
 
     def mark_inputs(self, info: ModelInfo) -> list[str]:
         return [BINS_INPUT]

@@ -198,14 +198,14 @@ class ChromoformerFamily(Family):
             )
 
     # --- training ---------------------------------------------------------------------
-    def loss(self, task: str, out: dict, y: Any) -> Any:
+    def loss(self, task: str, out: dict, y: Any, cfg: Any = None) -> Any:
         import torch.nn.functional as F
 
         if task == "clf":
             return F.cross_entropy(out["logits"].float(), y, reduction="sum")
         return F.mse_loss(out[PRIMARY_OUTPUT[task]].float(), y, reduction="sum")
 
-    def prediction(self, task: str, out: dict) -> Any:
+    def prediction(self, task: str, out: dict, cfg: Any = None) -> Any:
         return out[PRIMARY_OUTPUT[task]].float()
 
     def target_dtype(self, task: str) -> Any:

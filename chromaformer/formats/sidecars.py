@@ -36,6 +36,27 @@ def tss_sidecar_path(csv_path: str) -> str:
     return layout_record_path(csv_path)[: -len(LAYOUT_RECORD_SUFFIX)] + TSS_SIDECAR_SUFFIX
 
 
+#: The continuous expression of each gene of a prepared bin CSV (``gene_id<TAB>
+#: expression``, a header), beside it: the regression target (the CSV's Label column
+#: holds 0/1 only).
+EXPRESSION_SIDECAR_SUFFIX = ".expression.tsv"
+
+
+def expression_sidecar_path(csv_path: str) -> str:
+    """``x/train.csv`` or ``x/train.csv.gz`` -> ``x/train.expression.tsv``."""
+    return layout_record_path(csv_path)[: -len(LAYOUT_RECORD_SUFFIX)] + EXPRESSION_SIDECAR_SUFFIX
+
+
+def write_expression_sidecar(csv_path: str, gene_ids: Sequence[str], values: Any) -> str:
+    """The genes' expression beside ``csv_path``, atomically; returns its path."""
+    path = expression_sidecar_path(csv_path)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write("gene_id\texpression\n")
+        for g, v in zip(gene_ids, values):
+            fh.write(f"{g}\t{float(v):.9g}\n")
+    return path
+
+
 #: The ``format`` of the layout record :func:`write_bins` writes beside a file.
 LAYOUT_RECORD_FORMAT = "chromaformer-bins-layout/1"
 

@@ -53,6 +53,11 @@ class ModelConfig:
       bins) and of thousands (10 kb bins) then reach the network on the same scale.
     - ``log1p``: log1p only (this project's earlier default).
     - ``none``: raw counts (AttentiveChrome's own recipe).
+
+    ``task``: ``clf`` (the head's output is the logit of expression >= the cell's
+    median) or ``reg`` (the head's output is the expression standardised by the training
+    genes' ``target_mean`` and ``target_std``; the prediction is ``output * target_std +
+    target_mean``, in the exported graph too).
     """
 
     arch: str = "hybrid"
@@ -62,6 +67,9 @@ class ModelConfig:
     input_transform: str = "standardize"
     input_mean: tuple[float, ...] = ()
     input_std: tuple[float, ...] = ()
+    task: str = "clf"
+    target_mean: float = 0.0
+    target_std: float = 1.0
     # bin level (per mark BiLSTM + bin attention)
     bin_hidden: int = 32
     # mark level (BiLSTM + mark attention)
@@ -99,6 +107,10 @@ class ModelConfig:
                     f"{name} takes one value per mark ({len(self.marks)}) and only with "
                     f"input_transform 'standardize'"
                 )
+        if self.task not in ("clf", "reg"):
+            raise ValueError(f"task must be clf or reg for the bin models, got {self.task!r}")
+        if not self.target_std > 0:
+            raise ValueError("target_std must be positive")
         if any(not v > 0 for v in self.input_std):
             raise ValueError("input_std must be positive")
         if self.bins < 1 or not self.marks:
@@ -122,11 +134,6 @@ class ModelConfig:
     @property
     def has_attention(self) -> bool:
         return self.arch in ("bilstm_attention", "hybrid")
-
-    @property
-    def task(self) -> str:
-        """The bin-CSV models classify (expression >= the cell's median)."""
-        return "clf"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -35,7 +35,13 @@ from ..errors import DataError
 from ..formats.annotation import Expression, Gene, read_genes, read_interactions
 from ..formats.bincsv import write_bins
 from ..formats.reads import BamTrack, ReadCounting
-from ..formats.sidecars import layout_record_path, tss_sidecar_path, write_tss_sidecar
+from ..formats.sidecars import (
+    expression_sidecar_path,
+    layout_record_path,
+    tss_sidecar_path,
+    write_expression_sidecar,
+    write_tss_sidecar,
+)
 from ..formats.signal import RegionsTrack, Track, chrom_aliases, open_track
 from ..layout import (
     BENCHMARK_BINS,
@@ -380,7 +386,15 @@ def prepare(
     inputs = [genes_path, expression, interactions, model, blacklist]
     inputs += [*(p for _, p in tracks), *(p for _, p in controls)]
     if layout == "benchmark":
-        check_outputs([output, layout_record_path(output), tss_sidecar_path(output)], inputs)
+        check_outputs(
+            [
+                output,
+                layout_record_path(output),
+                tss_sidecar_path(output),
+                expression_sidecar_path(output),
+            ],
+            inputs,
+        )
     elif out_path.exists() and not out_path.is_dir():
         raise DataError(f"{output}: exists and is not a folder (the Chromoformer layout)")
     if layout == "chromoformer" and out_path.exists() and any(out_path.iterdir()) and not force:
@@ -517,6 +531,8 @@ def prepare(
             },
         )
         write_tss_sidecar(output, genes)
+        if values is not None:  # the regression target, beside the 0/1 labels
+            write_expression_sidecar(output, [g.gene_id for g in genes], values)
         return PrepareResult(seconds=time.perf_counter() - t0, **common)
     regions = _chromoformer(
         genes,

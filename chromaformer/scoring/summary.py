@@ -31,7 +31,7 @@ def summarize(samples: Sequence[tuple[str, PathLike]], output: PathLike) -> Summ
     """Join the scored TSVs of ``samples`` (``(name, path)``, in that column order) into
     ``output`` (``gene_id`` then one column per sample, genes in first-seen order, empty
     where a sample lacks a gene) and ``<output stem>.metrics.tsv`` (``sample, genes,
-    auroc, aupr`` for clf; ``mse, pearson_r, r2`` for reg/diff; empty without labels).
+    auroc, aupr`` for clf; ``mse, pearson_r, spearman, r2`` for reg/diff; empty without labels).
     Both written atomically."""
     from ..metrics import auroc_aupr, regression_metrics
 
@@ -59,7 +59,7 @@ def summarize(samples: Sequence[tuple[str, PathLike]], output: PathLike) -> Summ
     column = columns.pop()
     genes = list(dict.fromkeys(g for _, v, _ in read for g in v))
     clf = column == "probability"
-    keys = ("auroc", "aupr") if clf else ("mse", "pearson_r", "r2")
+    keys = ("auroc", "aupr") if clf else ("mse", "pearson_r", "spearman", "r2")
     rows = []
     for name, (_, values, truth) in zip(names, read):
         found: dict[str, float] = {}

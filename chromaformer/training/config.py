@@ -154,6 +154,7 @@ class TrainConfig:
     fold: int = 1
     cache_dir: Optional[str] = None
     bin_size: Optional[int] = None
+    expression: Optional[str] = None
     recipe_name: Optional[str] = None
     epochs: Optional[int] = None
     batch_size: Optional[int] = None

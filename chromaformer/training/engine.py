@@ -138,7 +138,7 @@ def predict(
     out = []
     for i in range(0, n, batch_size):
         xs = [t[i : i + batch_size].to(dev) for t in ts]
-        out.append(family.prediction(cfg.task, model(*xs)).double().cpu())
+        out.append(family.prediction(cfg.task, model(*xs), cfg).double().cpu())
     model.train(was_training)
     return torch.cat(out).numpy() if out else np.empty(0, np.float64)
 
@@ -391,7 +391,7 @@ def _train(
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                 outputs = net(*xs)
             # sum / global batch * world: DDP's mean over ranks gives the global mean
-            loss = family.loss(task, outputs, y_train[idx.to(y_train.device)].to(device))
+            loss = family.loss(task, outputs, y_train[idx.to(y_train.device)].to(device), mc)
             loss = loss * (dist.world / global_n)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()

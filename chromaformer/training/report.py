@@ -14,7 +14,7 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     text = _table(metrics)
     bases = metrics.get("baselines") or {}
     names = metrics.get("baseline_names") or {}
-    if bases and "gradient_boosting" in bases:
+    if bases and "gradient_boosting" in bases and metrics.get("task", "clf") == "clf":
         key = SELECTION[metrics.get("task", "clf")][0]
         gb = bases["gradient_boosting"]
         text += f"\n{names.get('gradient_boosting', 'gradient boosting')}: {key} {gb[key]:.4f}"
@@ -39,11 +39,16 @@ def _table(metrics: dict[str, Any]) -> str:
     name = metrics.get("baseline_name", "baseline")
     split = metrics.get("evaluated_on", "test")
     if metrics.get("task", "clf") != "clf":
-        keys = ("mse", "pearson_r", "r2")
-        lines = [
-            f"{'':<14}" + "".join(f"{k:>11}" for k in keys),
-            f"{'model':<14}" + "".join(f"{test[k]:>11.4f}" for k in keys),
-            f"{name[:14]:<14}" + "".join(f"{base[k]:>11.4f}" for k in keys),
+        keys = ("mse", "pearson_r", "spearman", "r2")
+        names = metrics.get("baseline_names") or {}
+        rows = [("model", test)] + [
+            (names.get(k, k), m) for k, m in (metrics.get("baselines") or {"": base}).items()
+        ]
+        if not metrics.get("baselines"):
+            rows[1] = (name, base)
+        lines = [f"{'':<18}" + "".join(f"{k:>11}" for k in keys)] + [
+            f"{label[:18]:<18}" + "".join(f"{m.get(k, float('nan')):>11.4f}" for k in keys)
+            for label, m in rows
         ]
         return f"{split} split ({test['genes']} genes):\n" + "\n".join(lines)
     short = "LR" if name == "logistic regression" else "base"

@@ -276,6 +276,10 @@ def test_labels_from_expression_median_and_versions(tracks, tmp_path):
     data = _read(out)
     assert list(data.gene_ids) == ["gA", "gB", "gC", "gD"]
     assert data.labels.tolist() == [1, 0, 1, 0]
+    # the continuous values beside it: the regression target (--task reg)
+    side = pd.read_csv(tmp_path / "l.expression.tsv", sep="\t")
+    assert side.gene_id.tolist() == ["gA", "gB", "gC", "gD"]
+    assert side.expression.tolist() == [10, 0.5, 3, 2.9]
     out2 = tmp_path / "l2.csv"
     res = _run(
         "prepare",

@@ -288,11 +288,11 @@ def test_cli_options_of_the_other_family_are_errors(sim_root, cf_cells, tmp_path
         "--cell-types",
         "E1",
         "--task",
-        "reg",
+        "diff",
         "--out",
         tmp_path / "y",
     )
-    assert res.exit_code == 1 and "--task reg does not apply to the bins family" in res.output
+    assert res.exit_code == 1 and "--task diff does not apply to the bins family" in res.output
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 

@@ -28,6 +28,11 @@ function layoutOf(where, f) {
     throw new FormatError(where, 0, 0,
       `a ${f.family} model: this scorer reads bin CSVs for the bin models only`);
   }
+  if (f.task && f.task !== 'clf') {
+    throw new FormatError(where, 0, 0,
+      `a ${f.task} model: this scorer writes the probabilities of classifiers (clf); ` +
+      'score it with chromaformer-score');
+  }
   if (!Array.isArray(f.marks) || !f.marks.length || !(f.bins > 0)) {
     throw new FormatError(where, 0, 0,
       'not a chromaformer model: its marks and bins are missing (see export/CONTRACT.md)');

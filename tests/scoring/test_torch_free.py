@@ -95,7 +95,7 @@ def test_scoring_library_without_torch(cf_runs, cf_cells, tmp_path):
     res = _no_torch(code, cf_runs / "reg.onnx", a / "meta.csv", a / "npy", tmp_path / "r.tsv")
     assert res.returncode == 0, res.stderr
     assert res.stdout.split("\n")[:2] == [
-        "chromoformer 40 ['genes', 'mse', 'pearson_r', 'r2']",
+        "chromoformer 40 ['genes', 'mse', 'pearson_r', 'r2', 'spearman']",
         "False",
     ]
 

@@ -26,7 +26,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from ..errors import FormatError
-from .signal import Track, _c_stderr_silenced
+from .track import Track, c_stderr_silenced
 
 _UNMAPPED, _QCFAIL, _SECONDARY, _SUPPLEMENTARY, _DUPLICATE = 0x4, 0x200, 0x100, 0x800, 0x400
 _PAIRED, _PROPER = 0x1, 0x2
@@ -75,7 +75,7 @@ def _open(path: str):
     import pysam
 
     try:
-        with _c_stderr_silenced():  # htslib's own warnings: the error below says it all
+        with c_stderr_silenced():  # htslib's own warnings: the error below says it all
             return pysam.AlignmentFile(path, "rb")
     except (ValueError, OSError) as err:
         raise FormatError(f"{path}: not a readable BAM file ({err})", path) from None

@@ -11,82 +11,17 @@ approximates with zoom levels.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import numpy as np
 
 from ..errors import FormatError
+from .reads import BamTrack
 from .text import data_lines, open_text, sniff_binary
+from .track import Track, c_stderr_silenced
 
 BIGWIG_MAGIC = (0x888FFC26).to_bytes(4, "little")
-_MITO = ("M", "MT")
-
-
-def chrom_aliases(name: str) -> list[str]:
-    """Names the same chromosome goes by: ``chr1``/``1``, ``chrM``/``MT``/``M``."""
-    base = name[3:] if name.startswith("chr") else name
-    bases = list(_MITO) if base in _MITO else [base]
-    out = [name]
-    for b in bases:
-        for cand in (f"chr{b}", b):
-            if cand not in out:
-                out.append(cand)
-    return out
-
-
-class Track:
-    """A named mark's signal over a genome."""
-
-    kind = "track"
-
-    def __init__(self, mark: str, path: str) -> None:
-        self.mark = mark
-        self.path = path
-
-    def chroms(self) -> dict[str, int]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def resolve(self, chrom: str) -> Optional[str]:
-        """This track's name for ``chrom`` (after ``chr``/``MT`` reconciliation), or None."""
-        names = self.chroms()
-        for cand in chrom_aliases(chrom):
-            if cand in names:
-                return cand
-        return None
-
-    def values(self, chrom: str, start: int, end: int) -> np.ndarray:  # pragma: no cover
-        raise NotImplementedError
-
-    def bin_sums(self, chrom: str, lows: np.ndarray, bins: int, bin_size: int) -> np.ndarray:
-        out = np.empty((len(lows), bins), dtype=np.float64)
-        for i, lo in enumerate(lows):
-            v = self.values(chrom, int(lo), int(lo) + bins * bin_size)
-            out[i] = v.reshape(bins, bin_size).sum(axis=1)
-        return out
-
-    def describe(self) -> str:
-        return f"{self.mark} ({self.path})"
-
-
-@contextlib.contextmanager
-def _c_stderr_silenced() -> Iterator[None]:
-    """Send what C code writes to file descriptor 2 to /dev/null for a moment."""
-    try:
-        saved = os.dup(2)
-    except OSError:  # no stderr at all
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-            try:
-                yield
-            finally:
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)
 
 
 class BigWigTrack(Track):
@@ -105,7 +40,7 @@ class BigWigTrack(Track):
             import pyBigWig
 
             try:
-                with _c_stderr_silenced():  # libBigWig prints its own lines on bad files
+                with c_stderr_silenced():  # libBigWig prints its own lines on bad files
                     bw = pyBigWig.open(self.path)
             except RuntimeError:  # a cut or corrupt file: pyBigWig says only that it failed
                 bw = None
@@ -302,8 +237,6 @@ def open_track(mark: str, path: str, reads: Optional[Any] = None) -> Track:
         return BigWigTrack(mark, path)
     kind = sniff_binary(path)
     if kind is not None and kind.startswith("a BAM"):
-        from .reads import BamTrack
-
         return BamTrack(mark, path, reads)
     if kind is not None:
         hint = (

@@ -23,7 +23,7 @@ ARCHITECTURES = ("bilstm_attention", "bilstm_transformer", "hybrid", "cnn")
 #: What a bin model does to raw counts before its first layer (see ModelConfig).
 INPUT_TRANSFORMS = ("standardize", "log1p", "none")
 #: The config fields a run learns from its own training genes (not the architecture).
-DATA_STATS = ("input_mean", "input_std")
+DATA_STATS = ("input_mean", "input_std", "target_mean", "target_std")
 ALIASES = {
     "bilstm_attention_transformer": "hybrid",
     "attentivechrome": "bilstm_attention",

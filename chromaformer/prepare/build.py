@@ -42,7 +42,8 @@ from ..formats.sidecars import (
     write_expression_sidecar,
     write_tss_sidecar,
 )
-from ..formats.signal import RegionsTrack, Track, chrom_aliases, open_track
+from ..formats.signal import RegionsTrack, open_track
+from ..formats.track import Track, chrom_aliases
 from ..layout import (
     BENCHMARK_BINS,
     BENCHMARK_MARKS,

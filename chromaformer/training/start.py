@@ -21,7 +21,7 @@ from torch import nn
 
 from ..errors import DataError
 from ..models.checkpoint import BEST, read_checkpoint
-from ..models.config import DATA_STATS, AnyConfig
+from ..models.config import DATA_STATS, AnyConfig, config_from_dict
 from ..pretrained import PRETRAINED
 
 #: The folder of the shipped starting weights.
@@ -36,8 +36,14 @@ START_GENES = {"train": (4000, 11), "valid": (1000, 12), "test": (1000, 13)}
 MEANING = ("arch", "marks", "bins", "bin_size", "input_transform", "task")
 
 
+def _complete(cfg: dict[str, Any]) -> dict[str, Any]:
+    """``cfg`` with the defaults of fields newer than the file filled in (a file saved
+    before a field existed means that field's default)."""
+    return config_from_dict(cfg).to_dict()
+
+
 def _architecture(cfg: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in cfg.items() if k not in DATA_STATS}
+    return {k: v for k, v in _complete(cfg).items() if k not in DATA_STATS}
 
 
 @functools.cache
@@ -82,6 +88,10 @@ def load_start(network: nn.Module, path: os.PathLike, mc: AnyConfig) -> None:
     theirs, ours = state.get("config"), mc.to_dict()
     if not isinstance(theirs, dict) or "state_dict" not in state:
         raise DataError(f"{path}: not a model checkpoint (no config and weights)")
+    try:
+        theirs = _complete(theirs)
+    except (TypeError, ValueError) as err:
+        raise DataError(f"{path}: not a model checkpoint of this version ({err})") from None
     differ = [k for k in MEANING if theirs.get(k) != ours.get(k)]
     if differ:
         k = differ[0]

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 import chromaformer as cf
 from chromaformer.cli import main
 from chromaformer.formats.annotation import read_genes
-from chromaformer.formats.signal import chrom_aliases, open_track, write_bigwig
+from chromaformer.formats.signal import open_track, write_bigwig
+from chromaformer.formats.track import chrom_aliases
 from chromaformer.layout import CHROMOFORMER_MARKS, assign_folds
 
 from .._common import SHARED, built_once, write_lines

@@ -40,6 +40,7 @@ _LAZY = {
     "export_onnx": "export",
     "Scorer": "scoring",
     "score": "scoring",
+    "predict": "scoring",
     "explain": "explain",
     "perturb": "explain",
     "prepare": "prepare",

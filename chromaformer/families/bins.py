@@ -3,6 +3,7 @@ hybrid and the DeepChrome CNN, over ``(genes, bins, marks)`` raw counts."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from typing import Any, Iterator, Optional
 
@@ -381,6 +382,11 @@ class BinsFamily(Family):
     ) -> Iterator[Chunk]:
         from pathlib import Path
 
+        from ..formats.deeptools import is_matrix
+
+        if is_matrix(source):
+            yield from self._matrix_chunks(info, source, chunk_genes)
+            return
         record = read_layout_record(source)
         if record is not None:
             check_record_fits(record, info, source)
@@ -415,6 +421,28 @@ class BinsFamily(Family):
             if info.task == "reg":
                 labels = None if values is None else self._values_of(values, batch.gene_ids)
             yield Chunk(batch.gene_ids, {BINS_INPUT: batch.counts}, labels, stream.bytes_read)
+
+    def _matrix_chunks(self, info: ModelInfo, source: Any, chunk_genes: int) -> Iterator[Chunk]:
+        """A deepTools matrix's genes (read whole: computeMatrix files are held in memory
+        by deepTools too), its samples put in the model's mark order by name."""
+        from pathlib import Path
+
+        from ..formats.deeptools import read_matrix
+
+        bins = read_matrix(source, marks=info.marks)
+        name = Path(info.path).name
+        if bins.n_bins != info.bins or bins.bin_size != info.bin_size:
+            raise DataError(
+                f"{source}: {bins.n_bins} bins of {bins.bin_size} bp but {name} expects "
+                f"{info.bins} bins of {info.bin_size} bp (computeMatrix -b/-a/--binSize)"
+            )
+        values = self._observed(info, source) if info.task == "reg" else None
+        size = os.path.getsize(source)
+        for lo in range(0, bins.n_genes, chunk_genes):
+            ids = bins.gene_ids[lo : lo + chunk_genes]
+            labels = None if values is None else self._values_of(values, ids)
+            done = size * min(lo + chunk_genes, bins.n_genes) // bins.n_genes
+            yield Chunk(ids, {BINS_INPUT: bins.counts[lo : lo + chunk_genes]}, labels, done)
 
     @staticmethod
     def _observed(info: ModelInfo, source: Any) -> Optional[Any]:

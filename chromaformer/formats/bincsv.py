@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 import os
 from dataclasses import dataclass
-from typing import Iterator, Optional, Sequence, Union
+from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
@@ -29,12 +29,14 @@ MarksArg = Union[None, int, Sequence[str]]
 
 @dataclass(frozen=True)
 class Bins:
-    """Genes read from a bin CSV.
+    """Genes read from a bin CSV (or a deepTools matrix, or a DataFrame).
 
     counts: float32 ``(genes, bins, marks)``, C-contiguous raw counts.
     labels: uint8 ``(genes,)``, 0/1.
     gene_ids: str ``(genes,)``.
     marks: the mark names in column order.
+    labelled: whether ``labels`` are known (a bin CSV always carries them).
+    bin_size: the bins' width in bp where the source says it (else None).
     """
 
     counts: np.ndarray
@@ -42,6 +44,34 @@ class Bins:
     gene_ids: np.ndarray
     marks: tuple[str, ...]
     path: str = ""
+    labelled: bool = True
+    bin_size: Optional[int] = None
+
+    def to_frame(self) -> Any:
+        """A long-format pandas DataFrame: a row per gene and bin, columns ``gene_id``,
+        ``bin`` (1-based, as the bin CSV numbers them), one per mark, and ``label`` when
+        the labels are known. :meth:`from_frame` reads it back."""
+        import pandas as pd
+
+        genes, bins, marks = self.counts.shape
+        cols: dict[str, Any] = {
+            "gene_id": np.repeat(self.gene_ids, bins),
+            "bin": np.tile(np.arange(1, bins + 1, dtype=np.int64), genes),
+        }
+        flat = self.counts.reshape(genes * bins, marks)
+        for k, mark in enumerate(self.marks):
+            cols[mark] = flat[:, k]
+        if self.labelled:
+            cols["label"] = np.repeat(self.labels, bins)
+        return pd.DataFrame(cols)
+
+    @classmethod
+    def from_frame(cls, frame: Any, marks: Optional[Sequence[str]] = None) -> Bins:
+        """Genes from a long-format DataFrame (``gene_id`` or ``gene``, ``bin``, the
+        marks, optionally ``label``): rows in any order, bins numbered 1..N for every
+        gene. ``marks``: the mark columns wanted, in that order (default: every column
+        but those). A one-line :class:`DataError` names the first row that is wrong."""
+        return _from_frame(frame, marks)
 
     @property
     def n_genes(self) -> int:
@@ -54,6 +84,107 @@ class Bins:
     @property
     def n_marks(self) -> int:
         return int(self.counts.shape[2])
+
+
+def _from_frame(frame: Any, marks: Optional[Sequence[str]]) -> Bins:
+    import pandas as pd
+
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"expected a pandas DataFrame, got {type(frame).__name__}")
+    gene_col = next((c for c in ("gene_id", "gene") if c in frame.columns), None)
+    if gene_col is None or "bin" not in frame.columns:
+        raise DataError(
+            "the DataFrame needs columns gene_id (or gene), bin and one per mark; it has "
+            + ", ".join(map(str, frame.columns))
+        )
+    others = [str(c) for c in frame.columns if c not in (gene_col, "bin", "label")]
+    wanted = list(marks) if marks is not None else others
+    missing = [m for m in wanted if m not in frame.columns]
+    if missing or not wanted:
+        raise DataError(
+            f"the DataFrame has no column {missing[0]} (expected the marks "
+            f"{', '.join(wanted)}; it has {', '.join(map(str, frame.columns))})"
+            if missing
+            else "the DataFrame has no mark columns besides gene_id and bin"
+        )
+    if len(frame) == 0:
+        raise DataError("the DataFrame has no rows")
+    values = frame[wanted]
+    bad_type = [m for m in wanted if not pd.api.types.is_numeric_dtype(values[m])]
+    if bad_type:
+        raise DataError(f"the DataFrame's column {bad_type[0]} is not numeric")
+    arr = values.to_numpy(np.float64)
+    bad = ~np.isfinite(arr) | (arr < 0)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise DataError(
+            f"the DataFrame's row {frame.index[r]!r}: {wanted[c]} is {arr[r, c]}; expected a "
+            "finite, non-negative count"
+        )
+    genes = frame[gene_col].astype(str).to_numpy()
+    try:
+        bin_no = frame["bin"].to_numpy(np.int64)
+    except (TypeError, ValueError):
+        raise DataError("the DataFrame's column bin is not whole numbers") from None
+    ids, first, inverse = np.unique(genes, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # genes in the order they first appear
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    gene_no = rank[inverse]
+    per_gene = np.bincount(gene_no)
+    n_bins = int(per_gene[0])
+    uneven = np.flatnonzero(per_gene != n_bins)
+    if len(uneven):
+        g = ids[order[uneven[0]]]
+        raise DataError(
+            f"the DataFrame's gene {g} has {per_gene[uneven[0]]} rows, the first gene "
+            f"{ids[order[0]]} {n_bins}: every gene needs the same bins"
+        )
+    off = (bin_no < 1) | (bin_no > n_bins)
+    slot = gene_no * n_bins + (bin_no - 1)
+    seen = np.zeros(len(ids) * n_bins, bool)
+    if not off.any():
+        np.add.at(seen, slot, True)
+    if off.any() or not seen.all():
+        r = int(np.flatnonzero(off)[0]) if off.any() else _first_repeat(slot)
+        again = "" if off.any() else f" again (first at row {frame.index[_first_of(slot, r)]!r})"
+        raise DataError(
+            f"the DataFrame's row {frame.index[r]!r}: gene {genes[r]} bin {bin_no[r]}{again}; "
+            f"expected bins 1..{n_bins} once each per gene"
+        )
+    counts = np.empty((len(ids), n_bins, len(wanted)), np.float32)
+    counts.reshape(-1, len(wanted))[slot] = arr
+    labelled = "label" in frame.columns
+    labels = np.zeros(len(ids), np.uint8)
+    if labelled:
+        lab = frame["label"].to_numpy()
+        if not np.isin(lab, (0, 1)).all():
+            r = int(np.flatnonzero(~np.isin(lab, (0, 1)))[0])
+            raise DataError(
+                f"the DataFrame's row {frame.index[r]!r}: label {lab[r]!r}; expected 0 or 1"
+            )
+        labels[gene_no] = lab.astype(np.uint8)
+        mixed = np.flatnonzero(labels[gene_no] != lab)
+        if len(mixed):
+            r = int(mixed[0])
+            raise DataError(
+                f"the DataFrame's row {frame.index[r]!r}: gene {genes[r]} has label {lab[r]} "
+                "here and another elsewhere: one label per gene"
+            )
+    return Bins(counts, labels, ids[order], tuple(wanted), "", labelled=labelled)
+
+
+def _first_of(slot: np.ndarray, r: int) -> int:
+    return int(np.flatnonzero(slot == slot[r])[0])
+
+
+def _first_repeat(slot: np.ndarray) -> int:
+    seen: set[int] = set()
+    for r, s in enumerate(slot.tolist()):
+        if s in seen:
+            return r
+        seen.add(s)
+    return 0
 
 
 def _mark_spec(marks: MarksArg) -> tuple[int, list[str]]:

@@ -8,6 +8,7 @@ from .engine import (
     ScoreResult,
     score,
 )
+from .frames import predict
 from .session import open_session, session_options
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "ScoreResult",
     "Scorer",
     "open_session",
+    "predict",
     "score",
     "session_options",
 ]

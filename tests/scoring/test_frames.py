@@ -114,10 +114,9 @@ def test_a_deeptools_matrix_scores_as_the_prepared_csv_of_its_bigwigs(exported, 
         return out
 
     mx = matrix(tmp_path / "genes.matrix.gz", 100)
-    res = run_cli(
-        "prepare", *[a for m, p in zip(BENCHMARK_MARKS, paths) for a in ("--mark", f"{m}={p}")],
-        "--genes", tmp_path / "genes.bed", "--model", model, "-o", tmp_path / "genes.csv", "--quiet",
-    )  # fmt: skip
+    marks = [a for m, p in zip(BENCHMARK_MARKS, paths) for a in ("--mark", f"{m}={p}")]
+    genes_bed, csv = tmp_path / "genes.bed", tmp_path / "genes.csv"
+    res = run_cli("prepare", *marks, "--genes", genes_bed, "--model", model, "-o", csv, "--quiet")
     assert res.exit_code == 0, res.stderr
     want = _cli_scores(model, tmp_path / "genes.csv", tmp_path)
     got = _cli_scores(model, mx, tmp_path)

@@ -181,3 +181,28 @@ def test_no_module_imports_a_layer_above_its_own():
     # an arrow made on purpose is found
     made = {"chromaformer.formats.text": {"chromaformer.scoring.engine"}}
     assert _upward(made) == ["chromaformer.formats.text -> chromaformer.scoring.engine"]
+
+
+def test_functions_named_as_their_subpackage_stay_callable():
+    """``chromaformer.prepare`` and ``chromaformer.explain`` are functions and the
+    subpackages they live in; once the subpackage is imported (by any import, or by the
+    first lazy access) the name is the module, and calling it calls the function."""
+    import subprocess
+    import sys
+
+    code = (
+        "import chromaformer as cf\n"
+        "first = cf.explain\n"
+        "from chromaformer.prepare.real import E116\n"
+        "import inspect\n"
+        "assert inspect.isfunction(first), first\n"
+        "for f in (cf.explain, cf.prepare):\n"
+        "    assert callable(f), f\n"
+        "try:\n"
+        "    cf.prepare([], 'none.bed', 'out.csv')\n"
+        "except cf.DataError as err:\n"
+        "    print(err)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip(), "prepare was called and refused its arguments"

@@ -19,7 +19,7 @@ from .._util.atomic import atomic_path
 from .._util.system import PathLike, bounded, env_threads
 from ..errors import DataError
 from ..layout import BENCHMARK_MARKS
-from .sidecars import write_layout_record
+from .sidecars import read_layout_record, write_layout_record
 
 #: the most genes one streamed batch may hold (the C++ reader's bound)
 MAX_GENES_PER_BATCH = 1 << 24
@@ -225,10 +225,29 @@ def _threads_arg(threads: Optional[int]) -> int:
     return bounded(threads) or 1
 
 
-def _make(raw: tuple, names: Sequence[str], path: str) -> Bins:
+def _make(raw: tuple, names: Sequence[str], path: str, record: Optional[dict]) -> Bins:
     counts, labels, ids = raw
     ids_arr = np.array(ids, dtype=str) if ids else np.empty(0, dtype=str)
-    return Bins(counts, labels, ids_arr, mark_names(counts.shape[2], names), path)
+    if record is None:
+        return Bins(counts, labels, ids_arr, mark_names(counts.shape[2], names), path)
+    # a prepared file: its layout record names the marks, the bin size, and whether the
+    # label column means anything (prepare without --expression writes 0s)
+    known = record.get("marks")
+    if not names and known is not None and len(known) == counts.shape[2]:
+        names = [str(m) for m in known]
+    return Bins(
+        counts,
+        labels,
+        ids_arr,
+        mark_names(counts.shape[2], names),
+        path,
+        labelled=bool(record.get("labels", True)),
+        bin_size=int(record["bin_size"]),
+    )
+
+
+def _record(path: str) -> Optional[dict]:
+    return read_layout_record(path) if os.path.isfile(path) else None
 
 
 def read_bins(
@@ -259,7 +278,7 @@ def read_bins(
         integer_counts=integer_counts,
         mark_names=names or list(BENCHMARK_MARKS),
     )
-    return _make(raw, names, p)
+    return _make(raw, names, p, _record(p))
 
 
 class BinStream:
@@ -284,6 +303,7 @@ class BinStream:
             )
         n_marks, self._names = _mark_spec(marks)
         self.path = os.fspath(path)
+        self._layout = _record(self.path)
         self._reader = _core.BatchReader(
             self.path,
             genes_per_batch,
@@ -312,7 +332,7 @@ class BinStream:
             raw = self._reader.next()
             if raw is None:
                 return
-            yield _make(raw, self._names, self.path)
+            yield _make(raw, self._names, self.path, self._layout)
 
 
 def iter_bins(

@@ -366,6 +366,16 @@ def prepare(
     if missing not in ("skip", "zero", "error"):
         raise ValueError(f"missing must be skip, zero or error, got {missing!r}")
     marks = [m for m, _ in tracks]
+    if not marks:
+        raise DataError("no tracks: give at least one mark (--mark NAME=FILE)")
+    for what, path in (
+        ("the genes", genes_path),
+        ("--expression", expression),
+        ("--interactions", interactions),
+        ("--blacklist", blacklist),
+    ):
+        if path is not None and not os.path.isfile(path):
+            raise DataError(f"{path}: no such file ({what})")
     for mark in marks:
         why = name_problem(mark, "mark name")
         if why:

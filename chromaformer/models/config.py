@@ -226,8 +226,8 @@ class ChromoformerConfig:
 
 @dataclass
 class EnsembleConfig:
-    """Several bin models of one layout (marks, bins, bin size) averaged into one: each
-    gene's probability is the mean of the members' probabilities (see
+    """Several bin models of one layout (marks, bins, bin size) and task averaged into one:
+    each gene's probability (or regression prediction) is the mean of the members' (see
     :class:`~chromaformer.models.ensemble.Ensemble`). Typically the seeds of one
     architecture (``--seeds N``), or several architectures."""
 
@@ -242,6 +242,10 @@ class EnsembleConfig:
             raise ValueError("an ensemble needs at least two member models")
         first = self.members[0]
         for m in self.members[1:]:
+            if m.task != first.task:
+                raise ValueError(
+                    f"ensemble members disagree on their task: {first.task} vs {m.task}"
+                )
             if (m.marks, m.bins, m.bin_size) != (first.marks, first.bins, first.bin_size):
                 raise ValueError(
                     f"ensemble members disagree on their layout: {first.bins} bins of "
@@ -253,8 +257,14 @@ class EnsembleConfig:
     bins = property(lambda self: self.members[0].bins)
     bin_size = property(lambda self: self.members[0].bin_size)
     n_marks = property(lambda self: self.members[0].n_marks)
-    task = property(lambda self: "clf")
     has_attention = property(lambda self: all(m.has_attention for m in self.members))
+
+    #: the members' task; a regression ensemble's output is already on the targets'
+    #: scale (the mean of the members' predictions), so its own target scale is 0 and 1
+    task = property(lambda self: self.members[0].task)
+    target_mean = property(lambda self: 0.0)
+    target_std = property(lambda self: 1.0)
+    extra = property(lambda self: self.members[0].extra)
 
     @property
     def input_transform(self) -> str:

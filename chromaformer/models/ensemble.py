@@ -13,8 +13,9 @@ from .config import EnsembleConfig, ModelConfig, config_of
 
 class Ensemble(nn.Module):
     """Raw counts (batch, bins, marks) in; ``logit`` = log-odds of the mean of the
-    members' probabilities; ``bin_attention``/``mark_attention`` = the members' mean,
-    when every member has them."""
+    members' probabilities (a regression ensemble: the mean of their predictions);
+    ``bin_attention``/``mark_attention`` = the members' mean, when every member has
+    them."""
 
     def __init__(self, cfg: EnsembleConfig, members: Sequence[nn.Module] = ()) -> None:
         super().__init__()
@@ -25,9 +26,16 @@ class Ensemble(nn.Module):
 
     def forward(self, counts: torch.Tensor) -> dict[str, torch.Tensor]:
         outs = [m(counts) for m in self.members]
-        p = torch.stack([torch.sigmoid(o["logit"].float()) for o in outs]).mean(dim=0)
-        p = p.clamp(1e-7, 1 - 1e-7)
-        result = {"logit": torch.log(p) - torch.log1p(-p)}
+        if self.config.task == "reg":  # the mean of the members' predictions
+            scaled = [
+                o["logit"].float() * c.target_std + c.target_mean
+                for o, c in zip(outs, self.config.members)
+            ]
+            result = {"logit": torch.stack(scaled).mean(dim=0)}
+        else:
+            p = torch.stack([torch.sigmoid(o["logit"].float()) for o in outs]).mean(dim=0)
+            p = p.clamp(1e-7, 1 - 1e-7)
+            result = {"logit": torch.log(p) - torch.log1p(-p)}
         if self.config.has_attention:
             for key in ("bin_attention", "mark_attention"):
                 result[key] = torch.stack([o[key] for o in outs]).mean(dim=0)

@@ -1,6 +1,6 @@
 """An ensemble of trained bin-model runs as a run folder of its own.
 
-``ensemble_run(runs, out)`` averages the members' probabilities
+``ensemble_run(runs, out)`` averages the members' probabilities (or predictions)
 (:class:`~chromaformer.models.ensemble.Ensemble`), evaluates the ensemble on the members'
 own validation and evaluation splits beside the baselines, and writes ``out`` as a run
 folder (``best.pt``, ``config.json``, ``metrics.json``) that ``chromaformer-export``
@@ -56,14 +56,15 @@ def ensemble_run(
     tc = TrainConfig.from_dict({**configs[0], "out": str(out), "quiet": quiet}).for_family(
         family.name
     )
-    data = family.load(tc, "clf")
+    task = config_of(ens).task
+    data = family.load(tc, task)
     dev = resolve_device(device)
     valid = family.metrics(
-        "clf", data.valid, predict(ens.to(dev), data.valid.inputs, batch_size=2048)
+        task, data.valid, predict(ens.to(dev), data.valid.inputs, batch_size=2048)
     )
     out.mkdir(parents=True, exist_ok=True)
     cells = list(tc.cell_types)
-    save_checkpoint(out / BEST, ens, epoch="", valid=valid, cell_types=cells, task="clf")
+    save_checkpoint(out / BEST, ens, epoch="", valid=valid, cell_types=cells, task=task)
     write_json(
         out / "config.json",
         {"train": tc.to_dict(), "model": config_of(ens).to_dict(), "members": list(map(str, runs))},

@@ -52,25 +52,16 @@ def reg_root(tmp_path_factory):
     return root, rsem
 
 
+def _train(root, out, *options):
+    """``chromaformer train --model cnn --task reg`` on the simulated cell ``S``."""
+    common = ["--model", "cnn", "--task", "reg", "--data-root", root, "--cell-types", "S"]
+    return run_cli("train", *common, "--out", out, "--quiet", *options)
+
+
 def test_cnn_regression_trains_exports_and_scores(reg_root, tmp_path):
     root, _ = reg_root
     run = tmp_path / "run"
-    res = run_cli(
-        "train",
-        "--model",
-        "cnn",
-        "--task",
-        "reg",
-        "--data-root",
-        root,
-        "--cell-types",
-        "S",
-        "--epochs",
-        6,
-        "--out",
-        run,
-        "--quiet",
-    )
+    res = _train(root, run, "--epochs", 6)
     assert res.exit_code == 0, res.output
     for row in ("model", "ridge regression", "gradient boosting"):
         assert row in res.output
@@ -109,47 +100,50 @@ def test_cnn_regression_trains_exports_and_scores(reg_root, tmp_path):
 
 def test_one_expression_table_of_another_layout_gives_the_targets(reg_root, tmp_path):
     root, rsem = reg_root
-    a = run_cli(
-        "train",
-        "--model",
-        "cnn",
-        "--task",
-        "reg",
-        "--data-root",
-        root,
-        "--cell-types",
-        "S",
-        "--epochs",
-        1,
-        "--seed",
-        3,
-        "--out",
-        tmp_path / "a",
-        "--quiet",
-    )
-    b = run_cli(
-        "train",
-        "--model",
-        "cnn",
-        "--task",
-        "reg",
-        "--data-root",
-        root,
-        "--cell-types",
-        "S",
-        "--epochs",
-        1,
-        "--seed",
-        3,
-        "--out",
-        tmp_path / "b",
-        "--quiet",
-        "--expression",
-        rsem,
-    )
+    a = _train(root, tmp_path / "a", "--epochs", 1, "--seed", 3)
+    b = _train(root, tmp_path / "b", "--epochs", 1, "--seed", 3, "--expression", rsem)
     assert a.exit_code == 0 and b.exit_code == 0, (a.output, b.output)
     ma, mb = (json.loads((tmp_path / x / "metrics.json").read_text()) for x in "ab")
     assert ma["test"]["mse"] == pytest.approx(mb["test"]["mse"], rel=1e-4)
+
+
+def test_seeds_average_into_a_regression_ensemble_and_cv_reports_folds(reg_root, tmp_path):
+    """--seeds 2: mean +- sd over seeds beside the baselines, and the seeds' ensemble
+    (the mean of their predictions) exported as one graph that scores the same; --cv 2:
+    per-fold Pearson for the model and both baselines."""
+    root, _ = reg_root
+    out = tmp_path / "seeds"
+    res = _train(root, out, "--epochs", 2, "--seeds", 2)
+    assert res.exit_code == 0, res.output
+    report = json.loads((out / "cv.json").read_text())
+    assert report["task"] == "reg" and report["metric"] == "mse"
+    assert {"model", "linear", "gradient_boosting"} <= set(report["summary"])
+    for part in report["summary"].values():
+        assert set(part) >= {"mse", "pearson_r", "spearman"}, part
+    assert "pearson_r" in res.output and "ensemble of the seeds" in res.output
+    assert len(report["runs"]) == 2
+    test = root / "S" / "classification" / "test.csv"
+    counts = torch.from_numpy(cf.read_bins(test).counts)
+    members = [predict(load_model(out / f"run-seed{s}"), [counts]) for s in (1, 2)]
+    ens = load_model(out / "ensemble")
+    np.testing.assert_allclose(predict(ens, [counts]), np.mean(members, axis=0), rtol=1e-5)
+    onnx_path = tmp_path / "ens.onnx"
+    assert run_cli("export", out / "ensemble", "-o", onnx_path, "--quiet").exit_code == 0
+    scored = cf.predict(onnx_path, test)
+    assert list(scored.columns) == ["prediction"]
+    np.testing.assert_allclose(scored["prediction"], np.mean(members, axis=0), atol=2e-4)
+    ens_metrics = json.loads((out / "ensemble" / "metrics.json").read_text())
+    truth = pd.read_csv(root / "S" / "classification" / "test.expression.tsv", sep="\t")
+    r = np.corrcoef(scored["prediction"], truth.expression)[0, 1]
+    assert abs(r - ens_metrics["test"]["pearson_r"]) < 1e-3
+
+    res = _train(root, tmp_path / "cv", "--epochs", 1, "--cv", 2)
+    assert res.exit_code == 0, res.output
+    cv = json.loads((tmp_path / "cv" / "cv.json").read_text())
+    assert cv["folds"] == 2 and len(cv["runs"]) == 2
+    for run in cv["runs"]:
+        for part in (run["model"], *run["baselines"].values()):
+            assert -1 <= part["pearson_r"] <= 1
 
 
 def test_regression_errors_name_what_is_missing(reg_root, tmp_path):

@@ -31,10 +31,11 @@ from ..families import Family, Split, TrainData, family_for
 from ..metrics import (
     BASELINE_NAME,
     BASELINES,
+    GAP_METRIC,
     SELECTION,
-    auroc_gap,
     fit_baselines,
     is_better,
+    metric_gap,
 )
 from ..models.checkpoint import (
     LAST,
@@ -525,8 +526,9 @@ def evaluate_model(
         "baselines": base_metrics,
         "baseline_names": dict(BASELINES[task]),
     }
-    if task == "clf":  # the gaps to the baselines, with the noise of the genes drawn
-        result["gaps"] = {k: auroc_gap(ev.target, scores, p) for k, p in bases.items()}
+    if task in ("clf", "reg"):  # the gaps to the baselines, with the noise of the genes
+        result["gaps"] = {k: metric_gap(task, ev.target, scores, p) for k, p in bases.items()}
+        result["gap_metric"] = GAP_METRIC[task]
     if plots and task == "clf" and run.is_dir():
         from .plots import plot_curves
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..metrics import SELECTION, beaten_by
+from ..metrics import SELECTION, beaten_by, describe_gap
 
 
 def format_metrics(metrics: dict[str, Any]) -> str:
@@ -18,6 +18,12 @@ def format_metrics(metrics: dict[str, Any]) -> str:
         key = SELECTION[metrics.get("task", "clf")][0]
         gb = bases["gradient_boosting"]
         text += f"\n{names.get('gradient_boosting', 'gradient boosting')}: {key} {gb[key]:.4f}"
+    gaps = metrics.get("gaps") or {}
+    if gaps:
+        what = metrics.get("gap_metric", "AUROC")
+        text += f"\n{what} of the model minus each baseline's, same genes (paired bootstrap):"
+        for k, gap in gaps.items():
+            text += "\n  " + describe_gap(names.get(k, k), gap)
     beaten = beaten_by(metrics.get("task", "clf"), metrics["test"], bases)
     if beaten:
         key = SELECTION[metrics.get("task", "clf")][0]

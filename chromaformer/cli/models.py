@@ -14,8 +14,9 @@ from ._common import one_line_errors
 @one_line_errors
 def models(as_json: bool) -> None:
     """List the shipped pretrained models: name, architecture, layout, what they were
-    trained on, validation AUROC beside the baselines, and the path to pass anywhere a
-    model file is taken (or use the name: chromaformer-score genes.csv --model NAME)."""
+    trained on, the validation AUROC (Pearson r for regression) beside the baselines,
+    and the path to pass anywhere a model file is taken (or use the name:
+    chromaformer-score genes.csv --model NAME)."""
     from ..pretrained import list_models
 
     found = list_models()
@@ -29,7 +30,7 @@ def models(as_json: bool) -> None:
             f"{m['name']}: {m['architecture']} ({m['task']}), {counts['bins']} bins of "
             f"{counts['bin_size']:,} bp, marks {','.join(counts['marks'])}\n"
             f"  trained on: {m['trained_on']}\n"
-            f"  validation AUROC {valid.get('mean_auroc', float('nan')):.4f}"
+            f"  validation {m['metric_name']} {valid.get(m['metric'], float('nan')):.4f}"
             + "".join(f"; {k} {v:.4f}" for k, v in base.items())
             + f"\n  {m['path']}"
         )

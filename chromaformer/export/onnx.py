@@ -31,10 +31,17 @@ import torch
 from .._util.atomic import check_outputs
 from .._util.system import PathLike
 from .._version import __version__
-from ..contract import CARD_FORMAT, OPSET, VARIANTS, card_path_for, check_metadata, write_model
+from ..contract import (
+    CARD_FORMAT,
+    HEADLINE_METRIC,
+    OPSET,
+    VARIANTS,
+    card_path_for,
+    check_metadata,
+    write_model,
+)
 from ..errors import DataError
 from ..families import Family, family_for
-from ..metrics import SELECTION
 from ..models.checkpoint import model_from_checkpoint, read_checkpoint
 from ..models.config import AnyConfig, config_from_dict, config_of
 from ..models.grouped import is_recurrent_weight
@@ -466,8 +473,9 @@ def _run_facts(source: Any) -> dict[str, Any]:
     if not path.exists():
         return {}
     m = json.loads(path.read_text())
-    key = SELECTION[m.get("task", "clf")][0]
+    key = HEADLINE_METRIC[m.get("task", "clf")][0]
     names = m.get("baseline_names") or {}
+    gaps = {names.get(k, k): g for k, g in (m.get("gaps") or {}).items()}
     return {
         "trained_on": (
             f"{', '.join(m.get('cell_types', []))}: {m['genes']['train']:,} training genes, "
@@ -478,6 +486,7 @@ def _run_facts(source: Any) -> dict[str, Any]:
             "genes": m["genes"].get(m.get("evaluated_on", "test")),
             "model": {key: m["test"].get(key)},
             **{names.get(k, k): {key: b.get(key)} for k, b in (m.get("baselines") or {}).items()},
+            **({"gaps": gaps} if gaps else {}),
         },
         "baselines": {names.get(k, k): b.get(key) for k, b in (m.get("baselines") or {}).items()},
     }

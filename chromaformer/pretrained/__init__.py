@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Union
 
+from ..contract import HEADLINE_METRIC
 from ..errors import DataError
 
 PRETRAINED = Path(__file__).resolve().parent
@@ -30,6 +31,7 @@ def list_models() -> list[dict[str, Any]]:
         path = PRETRAINED / f"{name}.onnx"
         card = json.loads((PRETRAINED / f"{name}.model.json").read_text())
         info = card["info"]
+        key, label = HEADLINE_METRIC[info["task"]]
         out.append(
             {
                 "name": name,
@@ -38,6 +40,8 @@ def list_models() -> list[dict[str, Any]]:
                 "task": info["task"],
                 "trained_on": info.get("trained_on", ""),
                 "validation": info.get("validation_metrics", {}),
+                "metric": key,
+                "metric_name": label,
                 "baselines": info.get("baselines", {}),
                 "layout": card["schema"]["inputs"],
             }

@@ -29,7 +29,15 @@ import numpy as np
 from .._util.atomic import atomic_path, folder_lock
 from ..errors import DataError
 from ..families import Split, TrainData, family_for
-from ..metrics import BASELINES, SELECTION, beaten_by, fit_baselines
+from ..metrics import (
+    BASELINES,
+    GAP_METRIC,
+    SELECTION,
+    beaten_by,
+    describe_gap,
+    fit_baselines,
+    metric_gap,
+)
 from ..models.checkpoint import model_from_checkpoint, read_checkpoint
 from .config import TrainConfig
 from .engine import ModelSpec, predict, resolve_device, train
@@ -292,6 +300,7 @@ def _report(
             mean = np.array([np.mean(v[1]) for v in genes.values()])
             summary["model"]["pooled_auroc_seeds_averaged"] = auroc_aupr(y, mean)["auroc"]
     return {
+        "gaps": _pooled_gaps(task, oof, base_names),
         "task": task,
         "family": family,
         "folds": folds,
@@ -302,6 +311,22 @@ def _report(
         "summary": summary,
         "runs": runs,
         "notes": notes,
+    }
+
+
+def _pooled_gaps(task: str, oof: list, base_names: dict[str, str]) -> dict[str, Any]:
+    """Each baseline's gap to the model over every gene scored (pooled out of fold, the
+    seeds' predictions averaged per gene), with its paired bootstrap interval."""
+    if task not in GAP_METRIC or not oof:
+        return {}
+    genes: dict[str, list] = {}
+    for gene, _, _, obs, p, b in oof:
+        genes.setdefault(gene, [obs, [], b])[1].append(p)
+    y = np.array([v[0] for v in genes.values()])
+    model = np.array([np.mean(v[1]) for v in genes.values()])
+    return {
+        b: metric_gap(task, y, model, np.array([v[2][b] for v in genes.values()]))
+        for b in base_names
     }
 
 
@@ -343,6 +368,13 @@ def format_cv(result: dict[str, Any]) -> str:
             + "".join(f"{ens[m]:>25.4f}" for m in more if m in ens)
             + f"   (one model: {ens['run']})"
         )
+    gaps = result.get("gaps") or {}
+    if gaps:
+        lines.append(
+            f"{GAP_METRIC[result['task']]} of the model minus each baseline's over every gene "
+            "scored (seeds averaged; paired bootstrap):"
+        )
+        lines += [f"  {describe_gap(names.get(k, k), g)}" for k, g in gaps.items()]
     means = {k: {key: s[key]["mean"]} for k, s in result["summary"].items()}
     model = means.pop("model")
     beaten = beaten_by(result["task"], model, means)

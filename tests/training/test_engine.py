@@ -553,6 +553,17 @@ def test_cli_cv_and_seeds(tmp_path):
     assert "3-fold cross-validation (stratified by label), 2 seed(s)" in res.output
     assert "logistic regression" in res.output and "gradient boosting" in res.output
     assert (tmp_path / "cv" / "fold3-seed2" / "best.pt").exists()
+    # the gap to each baseline over every gene scored, with its interval and verdict
+    assert "AUROC of the model minus each baseline's over every gene scored" in res.output
+    report = json.loads((tmp_path / "cv" / "cv.json").read_text())
+    for name, gap in report["gaps"].items():
+        assert gap["low"] <= gap["gap"] <= gap["high"], name
+        verdict = (
+            "level with"
+            if gap["low"] <= 0 <= gap["high"]
+            else ("above" if gap["gap"] > 0 else "below")
+        )
+        assert f"  {verdict} {dict(report['baseline_names'])[name]} (" in res.output
 
 
 def test_recipe_standardises_inputs_and_extends_short_runs(tmp_path):

@@ -121,6 +121,9 @@ def test_seeds_average_into_a_regression_ensemble_and_cv_reports_folds(reg_root,
     for part in report["summary"].values():
         assert set(part) >= {"mse", "pearson_r", "spearman"}, part
     assert "pearson_r" in res.output and "ensemble of the seeds" in res.output
+    assert set(report["gaps"]) == {"linear", "gradient_boosting"}
+    assert "Pearson r of the model minus each baseline's over every gene" in res.output
+    assert "95% bootstrap interval" in res.output
     assert len(report["runs"]) == 2
     test = root / "S" / "classification" / "test.csv"
     counts = torch.from_numpy(cf.read_bins(test).counts)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Union
 
 from ..data.benchmark import PACKAGE_DATA
+from ..formats.sidecars import write_expression_sidecar
 from ..layout import BENCHMARK_MARKS
 from .build import PrepareResult, prepare
 
@@ -41,11 +42,14 @@ def prepare_e116(
     jobs: int = 1,
 ) -> dict[str, PrepareResult]:
     """Write ``{root}/E116/classification/{split}.csv`` for each split from the bundled
-    tracks, genes and labels (``folder``: the same files elsewhere, e.g. ../shared)."""
+    tracks, genes and labels (``folder``: the same files elsewhere, e.g. ../shared), and
+    beside each the genes' continuous expression (``{split}.expression.tsv``, the targets
+    of ``--task reg``)."""
     folder = Path(folder)
     genes = _read_tsv(folder / "genes.bed.gz", folder / "genes.bed", header=False)
     where = {row[3]: row for row in genes}
     labels = _read_tsv(folder / "labels.tsv.gz", folder / "labels.tsv", header=True)
+    levels = _levels(folder)
     out: dict[str, PrepareResult] = {}
     with tempfile.TemporaryDirectory(prefix="chromaformer-e116-") as tmp:
         for split in splits:
@@ -67,7 +71,19 @@ def prepare_e116(
                 decimals=0,
                 jobs=jobs,
             )
+            if levels:  # the regression targets beside the labels: GC-MERGE's levels
+                ids = [r[0] for r in rows]
+                write_expression_sidecar(str(target), ids, [levels[g] for g in ids])
     return out
+
+
+def _levels(folder: Path) -> dict[str, float]:
+    """GC-MERGE's continuous expression of the labelled genes (``expression.tsv``), or
+    an empty dict where the folder has none."""
+    if not (folder / "expression.tsv.gz").exists() and not (folder / "expression.tsv").exists():
+        return {}
+    rows = _read_tsv(folder / "expression.tsv.gz", folder / "expression.tsv", header=True)
+    return {r[0]: float(r[2]) for r in rows}
 
 
 def _read_tsv(gz: Path, plain: Path, header: bool) -> list[list[str]]:

@@ -348,6 +348,37 @@ def test_shipped_e116_model_by_name_reproduces_its_card(tmp_path):
     assert bad.exit_code == 1 and "no shipped model of that name (shipped: e116" in bad.output
 
 
+def test_shipped_regression_model_reproduces_its_card_from_the_bundled_data(tmp_path):
+    """`e116-reg` is listed beside `e116`; on the bundled GM12878 validation genes (bin
+    CSV and expression prepared from the package's files) chromaformer-score and
+    chromaformer.predict give the Pearson r its card reports, above its ridge regression;
+    the card carries each baseline's gap with its interval."""
+    import json
+
+    from chromaformer.prepare.real import prepare_e116
+    from chromaformer.pretrained import PRETRAINED
+
+    listing = json.loads(run_cli("models", "--json").output)
+    (entry,) = [m for m in listing if m["name"] == "e116-reg"]
+    assert entry["task"] == "reg" and entry["metric"] == "pearson_r"
+    assert {m["name"] for m in listing} >= {"e116", "e116-reg"}
+    assert "validation Pearson r" in run_cli("models").output
+    prepare_e116(tmp_path, splits=("valid",))
+    valid = tmp_path / "E116" / "classification" / "valid.csv"
+    res = run_cli("score", valid, "--model", "e116-reg", "-o", tmp_path / "v.tsv")
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(tmp_path / "v.tsv", sep="\t")
+    assert list(table.columns) == ["gene_id", "prediction", "observed"]
+    info = json.loads((PRETRAINED / "e116-reg.model.json").read_text())["info"]
+    r = np.corrcoef(table.prediction, table.observed)[0, 1]
+    assert r == pytest.approx(info["validation_metrics"]["pearson_r"], abs=1e-4)
+    assert r > info["baselines"]["ridge regression"]
+    gaps = info["evaluation"]["gaps"]
+    assert gaps["ridge regression"]["low"] > 0  # above ridge, beyond the genes' noise
+    frame = cf.predict("e116-reg", valid)
+    np.testing.assert_allclose(frame["prediction"], table.prediction, rtol=1e-5)
+
+
 def test_score_writes_a_track_of_the_scores_or_refuses_before_any_work(tmp_path):
     from chromaformer.simulate import simulate_samples
 

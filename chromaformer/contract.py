@@ -22,12 +22,6 @@ OPSET = 18
 CARD_FORMAT = "chromaformer-model-card/1"
 VARIANTS = ("fp32", "int8", "fp16")
 TASKS = ("clf", "reg", "diff")
-#: The figure a model card and ``chromaformer models`` give per task: (key, its name).
-HEADLINE_METRIC = {
-    "clf": ("mean_auroc", "AUROC"),
-    "reg": ("pearson_r", "Pearson r"),
-    "diff": ("pearson_r", "Pearson r"),
-}
 FAMILIES = ("bins", "chromoformer")
 
 # --- tensor names ----------------------------------------------------------------------

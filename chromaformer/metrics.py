@@ -16,6 +16,12 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 #: The validation metric that picks the best checkpoint, per task, and whether higher wins.
+#: The figure a model card and ``chromaformer models`` give per task: (key, its name).
+HEADLINE_METRIC = {
+    "clf": ("mean_auroc", "AUROC"),
+    "reg": ("pearson_r", "Pearson r"),
+    "diff": ("pearson_r", "Pearson r"),
+}
 SELECTION = {"clf": ("mean_auroc", True), "reg": ("mse", False), "diff": ("mse", False)}
 #: Between validation metrics tied on the selection metric, the lower of this wins.
 TIE_BREAK = "log_loss"

@@ -33,7 +33,6 @@ from .._util.system import PathLike
 from .._version import __version__
 from ..contract import (
     CARD_FORMAT,
-    HEADLINE_METRIC,
     OPSET,
     VARIANTS,
     card_path_for,
@@ -42,6 +41,7 @@ from ..contract import (
 )
 from ..errors import DataError
 from ..families import Family, family_for
+from ..metrics import HEADLINE_METRIC
 from ..models.checkpoint import model_from_checkpoint, read_checkpoint
 from ..models.config import AnyConfig, config_from_dict, config_of
 from ..models.grouped import is_recurrent_weight

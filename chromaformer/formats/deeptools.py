@@ -37,13 +37,14 @@ SUMMABLE = ("mean", "sum")
 def is_matrix(path: PathLike) -> bool:
     """Whether ``path`` is a deepTools matrix (by content: its first line's ``@{``)."""
     import gzip
+    import zlib
 
     try:
         with open(path, "rb") as fh:
             gz = fh.read(2) == b"\x1f\x8b"
         with gzip.open(path, "rb") if gz else open(path, "rb") as raw:
             return raw.read(2) == HEADER_START.encode()
-    except (OSError, EOFError):
+    except (OSError, EOFError, zlib.error):  # not readable: the bin CSV reader says why
         return False
 
 

@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from typing import Any, Union
 
-from ..contract import HEADLINE_METRIC
 from ..errors import DataError
+from ..metrics import HEADLINE_METRIC
 
 PRETRAINED = Path(__file__).resolve().parent
 

@@ -152,8 +152,10 @@ def pearson_gap(
             for part in np.array_split(idx, max(1, reps * n // 2_000_000))
         ]
     )
+    if np.isnan(diff).all():  # constant predictions: no correlation to compare
+        return {"gap": float("nan"), "low": float("nan"), "high": float("nan")}
     low, high = np.nanpercentile(diff, [2.5, 97.5])
-    gap = float(np.corrcoef(a, y)[0, 1] - np.corrcoef(b, y)[0, 1])
+    gap = float(_rowwise_pearson(a[None], y[None])[0] - _rowwise_pearson(b[None], y[None])[0])
     return {"gap": gap, "low": float(low), "high": float(high)}
 
 

@@ -5,6 +5,7 @@ computation over the same resamples, and the report's words follow from the inte
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from sklearn.metrics import roc_auc_score
 
 from chromaformer.metrics import auroc_gap, describe_gap, pearson_gap
@@ -23,7 +24,7 @@ def test_pearson_gap_is_the_brute_force_paired_bootstrap():
     idx = np.random.default_rng(4).integers(0, len(y), (250, len(y)))
     diffs = [np.corrcoef(a[i], y[i])[0, 1] - np.corrcoef(b[i], y[i])[0, 1] for i in idx]
     np.testing.assert_allclose([got["low"], got["high"]], np.percentile(diffs, [2.5, 97.5]))
-    assert got["gap"] == np.corrcoef(a, y)[0, 1] - np.corrcoef(b, y)[0, 1]
+    assert got["gap"] == pytest.approx(np.corrcoef(a, y)[0, 1] - np.corrcoef(b, y)[0, 1])
     assert got["low"] > 0  # a is the better predictor by construction
     assert describe_gap("ridge", got).startswith("above ridge (+")
     same = pearson_gap(y, a, a + 1e-9 * np.arange(len(a)), reps=100)

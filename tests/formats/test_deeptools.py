@@ -64,15 +64,22 @@ def _prepared(d, tracks, name):
     return read_bins(d / name, integer_counts=False, marks=[m for m, _ in tracks])
 
 
-def test_a_computematrix_matrix_reads_as_prepare_makes_the_same_bigwigs(tracks):
+@pytest.fixture(scope="module")
+def ref_matrix(tracks):
+    """computeMatrix over both fully covered bigWigs, the samples in the other order than
+    the tests ask for them (they are put in order by name)."""
     d = tracks
     out = d / "ref.matrix.gz"
-    # the samples in the other order than wanted: they are put in order by name
     _computematrix(
         "reference-point", "-S", d / "H3K4me3.bw", d / "H3K27me3.bw", "-R", d / "genes.bed",
         "-b", 1000, "-a", 1000, "-bs", 100, "--samplesLabel", "H3K4me3", "H3K27me3",
         "-p", 1, "-o", out,
     )  # fmt: skip
+    return out
+
+
+def test_a_computematrix_matrix_reads_as_prepare_makes_the_same_bigwigs(tracks, ref_matrix):
+    d, out = tracks, ref_matrix
     assert is_matrix(out) and not is_matrix(d / "genes.bed")
     got = read_matrix(out, marks=MARKS)
     want = _prepared(d, [(m, str(d / f"{m}.bw")) for m in MARKS], "ref.csv")
@@ -115,7 +122,7 @@ def _edited(src, dst, header=None, rows=None):
     return dst
 
 
-def test_what_is_not_bins_around_the_tss_is_refused_by_line(tracks):
+def test_what_is_not_bins_around_the_tss_is_refused_by_line(tracks, ref_matrix):
     d = tracks
     _computematrix(
         "scale-regions", "-S", d / "H3K4me3.bw", "-R", d / "genes.bed", "-b", 1000,
@@ -129,7 +136,7 @@ def test_what_is_not_bins_around_the_tss_is_refused_by_line(tracks):
     )  # fmt: skip
     with pytest.raises(FormatError, match=r"max.gz:1: bins averaged by max.*sum"):
         read_matrix(d / "max.gz")
-    ref = d / "ref.matrix.gz"
+    ref = ref_matrix
     with pytest.raises(FormatError, match=r"ref.matrix.gz:1: no sample H3K9me3 among the samples"):
         read_matrix(ref, marks=["H3K9me3"])
 

@@ -32,16 +32,21 @@ def summarize(bins: Bins) -> dict[str, Any]:
         "expressed": positives,
         "silent": bins.n_genes - positives,
         "expressed_fraction": positives / bins.n_genes if bins.n_genes else 0.0,
+        "labelled": bins.labelled,
         "per_mark": per_mark,
     }
 
 
 def format_summary(s: dict[str, Any]) -> str:
     """Human-readable lines for :func:`summarize`'s result."""
-    lines = [
-        f"{s['path']}: {s['genes']} genes x {s['bins']} bins x {len(s['marks'])} marks; "
+    labels = (
         f"labels: {s['expressed']} expressed (1), {s['silent']} silent (0), "
-        f"{100 * s['expressed_fraction']:.1f}% expressed",
+        f"{100 * s['expressed_fraction']:.1f}% expressed"
+        if s.get("labelled", True)
+        else "no labels (its layout record says the label column is a placeholder)"
+    )
+    lines = [
+        f"{s['path']}: {s['genes']} genes x {s['bins']} bins x {len(s['marks'])} marks; {labels}",
         f"  {'mark':<12}{'mean':>9}{'median':>9}{'p99':>9}{'max':>10}{'zeros':>9}",
     ]
     for name, st in s["per_mark"].items():

@@ -118,6 +118,12 @@ def test_a_deeptools_matrix_scores_as_the_prepared_csv_of_its_bigwigs(exported, 
     genes_bed, csv = tmp_path / "genes.bed", tmp_path / "genes.csv"
     res = run_cli("prepare", *marks, "--genes", genes_bed, "--model", model, "-o", csv, "--quiet")
     assert res.exit_code == 0, res.stderr
+    # read back, the prepared file says what its layout record says: marks, no labels
+    prepared = cf.read_bins(csv)
+    assert prepared.marks == BENCHMARK_MARKS and prepared.bin_size == 100
+    assert not prepared.labelled and "label" not in prepared.to_frame().columns
+    shown = run_cli("inspect", csv)
+    assert "no labels (its layout record says the label column is a placeholder)" in shown.output
     want = _cli_scores(model, tmp_path / "genes.csv", tmp_path)
     got = _cli_scores(model, mx, tmp_path)
     assert list(got.columns) == ["probability"] and list(got.index) == list(want.index)

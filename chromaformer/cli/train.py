@@ -208,6 +208,13 @@ FAMILY_OPTIONS = {
     type=click.FloatRange(min=0),
     help="Gradient-norm clip, 0 = off  [default: 1.0; chromoformer 0]",
 )
+@click.option(
+    "--ema",
+    default=None,
+    type=click.FloatRange(min=0, max=1, max_open=True),
+    help="Exponential moving average of the weights, decay per step (e.g. 0.999): the "
+    "average is validated and kept; 0 = off  [default: 0]",
+)
 @click.option("--seed", default=None, type=int, help="[default: 1; chromoformer 123]")
 @click.option(
     "--patience",

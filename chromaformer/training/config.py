@@ -28,6 +28,9 @@ from typing import Any, NamedTuple, Optional
 #: ``attentivechrome``: the benchmark's own (Adam 2e-4, batch 16, 30 epochs, constant).
 #: ``chromoformer``: the reference's (AdamW 3e-5, x0.87 per epoch, batch 64, 10 epochs,
 #: no clipping).
+#: ``ema``: 0, or the decay per optimiser step of an exponential moving average of the
+#: weights; the average is what validation judges and best.pt keeps (last.pt keeps the
+#: raw weights and the average, for --resume).
 RECIPES: dict[str, dict[str, Any]] = {
     "bins": dict(
         epochs=20,
@@ -47,6 +50,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         min_steps=1500,
         patience=8,
         clip=1.0,
+        ema=0.0,
         seed=1,
         eval_batch_size=2048,
     ),
@@ -63,6 +67,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         min_steps=0,
         patience=0,
         clip=1.0,
+        ema=0.0,
         seed=1,
         eval_batch_size=2048,
     ),
@@ -79,6 +84,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         min_steps=0,
         patience=0,
         clip=0.0,
+        ema=0.0,
         seed=123,
         eval_batch_size=256,
     ),
@@ -111,6 +117,7 @@ class Recipe(NamedTuple):
     min_steps: int
     patience: int
     clip: float
+    ema: float
     seed: int
     eval_batch_size: int
 
@@ -172,6 +179,7 @@ class TrainConfig:
     lr_gamma: Optional[float] = None
     min_steps: Optional[int] = None
     clip: Optional[float] = None
+    ema: Optional[float] = None
     seed: Optional[int] = None
     eval_batch_size: Optional[int] = None
     device: str = "auto"

@@ -349,6 +349,15 @@ def _train(
         if scaler.is_enabled() and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
 
+    ema = None
+    if rc.ema > 0:  # the weights' moving average, updated after every optimiser step
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(rc.ema), use_buffers=True)
+        if state is not None and state.get("ema") is not None:
+            ema.load_state_dict(state["ema"])
+    judged = network if ema is None else ema.module
+
     x_train = _tensors(data.train.inputs, device)
     y_train = torch.from_numpy(data.train.target.astype(family.target_dtype(task)))
     if x_train[0].device.type == device.type:
@@ -402,6 +411,8 @@ def _train(
             scaler.step(opt)
             scaler.update()
             sched.step()
+            if ema is not None:
+                ema.update_parameters(network)
             total += float(loss.detach()) * global_n / dist.world
             seen += global_n
             progress.update(global_n)
@@ -415,7 +426,7 @@ def _train(
                 task,
                 data.valid,
                 predict(
-                    network, data.valid.inputs, batch_size=tc.recipe.eval_batch_size, device=device
+                    judged, data.valid.inputs, batch_size=tc.recipe.eval_batch_size, device=device
                 ),
             )
             improved = is_better(task, valid, best_valid, selection)
@@ -441,9 +452,17 @@ def _train(
                 "stale": stale,
                 "rng": torch.get_rng_state(),
                 "scaler": scaler.state_dict() if scaler.is_enabled() else None,
+                "ema": ema.state_dict() if ema is not None else None,
             }
             write_epoch(
-                out, network, history, improved=improved, valid=valid, resume=resume, extra=extra
+                out,
+                network,
+                history,
+                improved=improved,
+                valid=valid,
+                resume=resume,
+                extra=extra,
+                judged=judged,
             )
         if dist.main:
             _say(

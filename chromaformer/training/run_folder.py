@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
@@ -47,12 +47,16 @@ def write_epoch(
     valid: dict[str, Any],
     resume: dict[str, Any],
     extra: dict[str, Any],
+    judged: Optional[torch.nn.Module] = None,
 ) -> None:
-    """After an epoch: best.pt when it ``improved``, last.pt (with ``resume``: optimiser,
-    scheduler, rng ... state) and log.csv of ``history``."""
+    """After an epoch: best.pt when it ``improved`` (of ``judged``, the weights validation
+    judged, when they are not ``network``'s: their moving average), last.pt of
+    ``network`` (with ``resume``: optimiser, scheduler, rng ... state) and log.csv of
+    ``history``."""
     epoch = history[-1]["epoch"]
     if improved:
-        save_checkpoint(out / BEST, network, epoch=epoch, valid=valid, **extra)
+        best = network if judged is None else judged
+        save_checkpoint(out / BEST, best, epoch=epoch, valid=valid, **extra)
     save_checkpoint(
         out / LAST, network, epoch=epoch, history=history, valid=valid, **resume, **extra
     )

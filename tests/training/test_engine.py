@@ -853,3 +853,38 @@ def test_a_valid_split_of_another_layout_names_both_files(tmp_path, valid):
     )
     assert res.exit_code == 1 and res.stderr.strip() == f"Error: {err.value}", res.output
     assert not (tmp_path / "run").exists()
+
+
+def test_ema_keeps_the_validated_average_and_resumes_it(tmp_path):
+    """--ema: validation judges the weights' moving average and best.pt keeps it (not
+    the raw weights, which last.pt keeps with the average for --resume); the report's
+    validation metric is best.pt's own; a resumed run continues the same average."""
+    import torch
+
+    from chromaformer.models.checkpoint import model_from_checkpoint, read_checkpoint
+    from chromaformer.training.engine import predict
+
+    root = _small_root(tmp_path, genes=120)
+    common = dict(data_root=str(root), cell_types=["C1"], epochs=3, batch_size=16, quiet=True)
+    common.update(plots=False, min_steps=0, patience=0, ema=0.9)
+    m = train(TrainConfig(out=str(tmp_path / "e"), **common), "cnn")
+    best, last = (
+        read_checkpoint(tmp_path / "e" / "best.pt"),
+        read_checkpoint(tmp_path / "e" / "last.pt"),
+    )
+    assert last["ema"] is not None and int(last["ema"]["n_averaged"]) == 3 * 8  # every step
+    w = "conv.weight"
+    avg = last["ema"][f"module.{w}"]
+    if m["best_epoch"] == 3:
+        assert torch.equal(best["state_dict"][w], avg)
+    assert not torch.equal(avg, last["state_dict"][w])
+    valid = cf.load_split(root, ["C1"], "valid")
+    probs = predict(model_from_checkpoint(best), [torch.from_numpy(valid.counts)])
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(valid.labels, probs) == pytest.approx(m["best_valid"]["mean_auroc"])
+    # two epochs, then --resume for the third: the same average as three at once
+    train(TrainConfig(out=str(tmp_path / "r"), stop_after=2, **common), "cnn")
+    train(TrainConfig(out=str(tmp_path / "r"), resume=True, **common), "cnn")
+    again = read_checkpoint(tmp_path / "r" / "last.pt")["ema"]
+    torch.testing.assert_close(again[f"module.{w}"], avg)

@@ -15,13 +15,13 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-#: The validation metric that picks the best checkpoint, per task, and whether higher wins.
 #: The figure a model card and ``chromaformer models`` give per task: (key, its name).
 HEADLINE_METRIC = {
     "clf": ("mean_auroc", "AUROC"),
     "reg": ("pearson_r", "Pearson r"),
     "diff": ("pearson_r", "Pearson r"),
 }
+#: The validation metric that picks the best checkpoint, per task, and whether higher wins.
 SELECTION = {"clf": ("mean_auroc", True), "reg": ("mse", False), "diff": ("mse", False)}
 #: Between validation metrics tied on the selection metric, the lower of this wins.
 TIE_BREAK = "log_loss"
@@ -165,8 +165,8 @@ def metric_gap(task: str, target: np.ndarray, a: np.ndarray, b: np.ndarray) -> d
     return (auroc_gap if task == "clf" else pearson_gap)(target, a, b)
 
 
-#: What :func:`metric_gap` compares, by task.
-GAP_METRIC = {"clf": "AUROC", "reg": "Pearson r", "diff": "Pearson r"}
+#: What :func:`metric_gap` compares, by task: the headline metric.
+GAP_METRIC = {task: name for task, (_, name) in HEADLINE_METRIC.items()}
 
 
 def describe_gap(name: str, gap: dict[str, float]) -> str:

@@ -306,7 +306,7 @@ class BinsFamily(Family):
         }
 
     def doc(self, cfg: Any) -> str:
-        what = WHAT[cfg.task].format(target=getattr(cfg, "extra", {}).get("target", "expression"))
+        what = WHAT[cfg.task].format(target=cfg.extra.get("target", "expression"))
         return DOC.format(
             what=what,
             bins=cfg.bins,

@@ -140,14 +140,15 @@ def _from_frame(frame: Any, marks: Optional[Sequence[str]]) -> Bins:
             f"the DataFrame's gene {g} has {per_gene[uneven[0]]} rows, the first gene "
             f"{ids[order[0]]} {n_bins}: every gene needs the same bins"
         )
-    off = (bin_no < 1) | (bin_no > n_bins)
+    off = np.flatnonzero((bin_no < 1) | (bin_no > n_bins))
     slot = gene_no * n_bins + (bin_no - 1)
-    seen = np.zeros(len(ids) * n_bins, bool)
-    if not off.any():
-        np.add.at(seen, slot, True)
-    if off.any() or not seen.all():
-        r = int(np.flatnonzero(off)[0]) if off.any() else _first_repeat(slot)
-        again = "" if off.any() else f" again (first at row {frame.index[_first_of(slot, r)]!r})"
+    # every gene has n_bins rows: with none out of range, a bin is missing iff one repeats
+    held, first_at = np.unique(slot, return_index=True)
+    repeats = np.setdiff1d(np.arange(len(slot)), first_at)  # rows an earlier row's bin holds
+    if len(off) or len(repeats):
+        r = int(off[0]) if len(off) else int(repeats[0])
+        first = first_at[np.searchsorted(held, slot[r])]
+        again = "" if len(off) else f" again (first at row {frame.index[first]!r})"
         raise DataError(
             f"the DataFrame's row {frame.index[r]!r}: gene {genes[r]} bin {bin_no[r]}{again}; "
             f"expected bins 1..{n_bins} once each per gene"
@@ -172,19 +173,6 @@ def _from_frame(frame: Any, marks: Optional[Sequence[str]]) -> Bins:
                 "here and another elsewhere: one label per gene"
             )
     return Bins(counts, labels, ids[order], tuple(wanted), "", labelled=labelled)
-
-
-def _first_of(slot: np.ndarray, r: int) -> int:
-    return int(np.flatnonzero(slot == slot[r])[0])
-
-
-def _first_repeat(slot: np.ndarray) -> int:
-    seen: set[int] = set()
-    for r, s in enumerate(slot.tolist()):
-        if s in seen:
-            return r
-        seen.add(s)
-    return 0
 
 
 def _mark_spec(marks: MarksArg) -> tuple[int, list[str]]:

@@ -47,6 +47,11 @@ from .report import beaten_note
 REG_SHOWN = ("pearson_r", "spearman")
 
 
+def _shown(task: str, key: str) -> tuple[str, ...]:
+    """The metrics a report gives per run: the selection metric, and for reg REG_SHOWN."""
+    return (key, *REG_SHOWN) if task == "reg" else (key,)
+
+
 def _concat(a: Split, b: Split, name: str) -> Split:
     if a.group_names != b.group_names:
         raise DataError("train and valid splits name different cell types")
@@ -234,7 +239,7 @@ def _cross_validate(
         ens = ensemble_run(
             members, out / "ensemble", device=tc.device if tc.device != "auto" else "cpu"
         )
-        shown = (key, *REG_SHOWN) if task == "reg" else (key,)
+        shown = _shown(task, key)
         result["ensemble"] = {"run": str(out / "ensemble"), **{m: ens["test"][m] for m in shown}}
     result["model_name"] = str(getattr(model, "arch", model))
     out.mkdir(parents=True, exist_ok=True)
@@ -269,7 +274,7 @@ def _report(
     several seeds, that of their predictions averaged per gene."""
     from ..metrics import auroc_aupr
 
-    shown = (key, *REG_SHOWN) if task == "reg" else (key,)
+    shown = _shown(task, key)
 
     def values(pick, metric=key) -> list[float]:
         return [float(pick(r).get(metric, float("nan"))) for r in runs]

@@ -215,6 +215,15 @@ FAMILY_OPTIONS = {
     help="Exponential moving average of the weights, decay per step (e.g. 0.999): the "
     "average is validated and kept; 0 = off  [default: 0]",
 )
+@click.option(
+    "--keep",
+    default=None,
+    type=click.Choice(["best", "last"]),
+    help="Which epoch's weights the run keeps: best = the best validation metric (the "
+    "validation split then picks the model: its figure is optimistic); last = the end of "
+    "the schedule (no early stopping: the validation split picks nothing and is a "
+    "held-out figure; --cv trains each fold on every gene outside it)  [default: best]",
+)
 @click.option("--seed", default=None, type=int, help="[default: 1; chromoformer 123]")
 @click.option(
     "--patience",
@@ -331,8 +340,9 @@ def train(
     meta.csv --npy-dir DIR --fold K) on its reference layout.
 
     Keeps the checkpoint with the best validation metric (mean per-cell AUROC, or MSE
-    for reg/diff) and reports the evaluation split's metrics (the test split; for
-    Chromoformer the validation fold) beside a logistic/ridge regression baseline. Runs
+    for reg/diff; --keep last: the last epoch's) and reports the evaluation split's
+    metrics (the test split; for Chromoformer the validation fold) beside a logistic/ridge
+    regression baseline. Runs
     under ``torchrun --nproc_per_node N`` as DistributedDataParallel (NCCL on GPUs,
     gloo on CPU).
     """

@@ -83,7 +83,11 @@ class BinsFamily(Family):
         else:
             notes.append(
                 f"no test split for {', '.join(missing)}: metrics are reported on the "
-                "validation split, which also picks the best epoch (optimistic)"
+                + (
+                    "validation split, which picks nothing (--keep last): a held-out figure"
+                    if tc.keep == "last"
+                    else "validation split, which also picks the best epoch (optimistic)"
+                )
             )
         sets = {s: load_split(tc.data_root, tc.cell_types, s, threads=tc.threads) for s in splits}
         targets: dict[str, Optional[np.ndarray]] = {s: None for s in sets}

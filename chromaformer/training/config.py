@@ -31,6 +31,10 @@ from typing import Any, NamedTuple, Optional
 #: ``ema``: 0, or the decay per optimiser step of an exponential moving average of the
 #: weights; the average is what validation judges and best.pt keeps (last.pt keeps the
 #: raw weights and the average, for --resume).
+#: ``keep``: which epoch's weights the run keeps: ``best`` (the best validation metric;
+#: the validation split then picks the model, so its figure flatters it) or ``last`` (the
+#: end of the schedule: the validation split picks nothing and stays a held-out figure;
+#: no early stopping).
 RECIPES: dict[str, dict[str, Any]] = {
     "bins": dict(
         epochs=20,
@@ -51,6 +55,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         patience=8,
         clip=1.0,
         ema=0.0,
+        keep="best",
         seed=1,
         eval_batch_size=2048,
     ),
@@ -68,6 +73,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         patience=0,
         clip=1.0,
         ema=0.0,
+        keep="best",
         seed=1,
         eval_batch_size=2048,
     ),
@@ -85,6 +91,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         patience=0,
         clip=0.0,
         ema=0.0,
+        keep="best",
         seed=123,
         eval_batch_size=256,
     ),
@@ -95,6 +102,8 @@ OPTIMIZERS = ("adam", "adamw")
 #: step: x lr_gamma per epoch; cosine: linear warm-up over ``warmup`` of the steps, then
 #: cosine decay to 0 over the rest.
 SCHEDULES = ("step", "cosine")
+#: Which epoch a run keeps (see ``keep`` above).
+KEEPS = ("best", "last")
 
 
 class Recipe(NamedTuple):
@@ -118,6 +127,7 @@ class Recipe(NamedTuple):
     patience: int
     clip: float
     ema: float
+    keep: str
     seed: int
     eval_batch_size: int
 
@@ -180,6 +190,7 @@ class TrainConfig:
     min_steps: Optional[int] = None
     clip: Optional[float] = None
     ema: Optional[float] = None
+    keep: Optional[str] = None
     seed: Optional[int] = None
     eval_batch_size: Optional[int] = None
     device: str = "auto"
@@ -237,6 +248,8 @@ class TrainConfig:
                 raise ValueError(
                     f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"
                 )
+            if self.keep not in KEEPS:
+                raise ValueError(f"keep must be one of {', '.join(KEEPS)}, got {self.keep!r}")
 
     def for_family(self, family: str) -> TrainConfig:
         """This config with ``family``'s recipe filling the fields left ``None``."""

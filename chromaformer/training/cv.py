@@ -4,8 +4,10 @@
 splits (the test split is never touched), cuts them into K folds (stratified by label for
 clf; by chromosome when the family knows the genes' chromosomes and there are at least K
 of them), and for each fold k and seed trains on the other folds but one, picks the best
-epoch on that one (fold k+1), and scores fold k. The baselines are fitted once per fold,
-on all genes outside fold k; each run folder's metrics report those same baselines.
+epoch on that one (fold k+1), and scores fold k; with ``keep="last"`` (nothing to pick)
+it trains on every other fold and keeps the schedule's last epoch. The baselines are
+fitted once per fold, on all genes outside fold k; each run folder's metrics report those same
+baselines.
 ``folds=None`` repeats the run's own split ``seeds`` times instead.
 
 Writes into ``tc.out``: one run folder per fold and seed (``fold1-seed1/`` ...),
@@ -167,11 +169,16 @@ def _cross_validate(
         assignment, how = assign_cv_folds(
             pool.target, folds, int(tc.seed or 0), task, data.info.get("chroms")
         )
+        last = tc.recipe.keep == "last"
         for f in range(folds):
             valid_fold = (f + 1) % folds
-            tr = np.flatnonzero((assignment != f) & (assignment != valid_fold))
-            va = np.flatnonzero(assignment == valid_fold)
             te = np.flatnonzero(assignment == f)
+            if last:  # nothing is selected: train on every gene outside fold k (as the
+                # baselines are fitted); its per-epoch validation figures are fold k's
+                tr, va = np.flatnonzero(assignment != f), te
+            else:
+                tr = np.flatnonzero((assignment != f) & (assignment != valid_fold))
+                va = np.flatnonzero(assignment == valid_fold)
             plans.append(
                 (
                     f"fold{f + 1}",
@@ -304,8 +311,15 @@ def _report(
             y = np.array([v[0] for v in genes.values()])
             mean = np.array([np.mean(v[1]) for v in genes.values()])
             summary["model"]["pooled_auroc_seeds_averaged"] = auroc_aupr(y, mean)["auroc"]
+    seed_list = sorted({row[2] for row in oof})
     return {
         "gaps": _pooled_gaps(task, oof, base_names),
+        # each seed's model alone (a single model's edge, not the seeds' ensemble's)
+        "gaps_per_seed": (
+            {str(sd): _pooled_gaps(task, oof, base_names, sd) for sd in seed_list}
+            if len(seed_list) > 1
+            else {}
+        ),
         "task": task,
         "family": family,
         "folds": folds,
@@ -319,13 +333,18 @@ def _report(
     }
 
 
-def _pooled_gaps(task: str, oof: list, base_names: dict[str, str]) -> dict[str, Any]:
+def _pooled_gaps(
+    task: str, oof: list, base_names: dict[str, str], seed: Optional[int] = None
+) -> dict[str, Any]:
     """Each baseline's gap to the model over every gene scored (pooled out of fold, the
-    seeds' predictions averaged per gene), with its paired bootstrap interval."""
+    seeds' predictions averaged per gene, or ``seed``'s alone), with its paired bootstrap
+    interval."""
     if task not in GAP_METRIC or not oof:
         return {}
     genes: dict[str, list] = {}
-    for gene, _, _, obs, p, b in oof:
+    for gene, _, s, obs, p, b in oof:
+        if seed is not None and s != seed:
+            continue
         genes.setdefault(gene, [obs, [], b])[1].append(p)
     y = np.array([v[0] for v in genes.values()])
     model = np.array([np.mean(v[1]) for v in genes.values()])
@@ -380,6 +399,9 @@ def format_cv(result: dict[str, Any]) -> str:
             "scored (seeds averaged; paired bootstrap):"
         )
         lines += [f"  {describe_gap(names.get(k, k), g)}" for k, g in gaps.items()]
+    for seed, seed_gaps in (result.get("gaps_per_seed") or {}).items():
+        lines.append(f"  seed {seed} alone:")
+        lines += [f"    {describe_gap(names.get(k, k), g)}" for k, g in seed_gaps.items()]
     means = {k: {key: s[key]["mean"]} for k, s in result["summary"].items()}
     model = means.pop("model")
     beaten = beaten_by(result["task"], model, means)

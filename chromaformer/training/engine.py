@@ -429,7 +429,8 @@ def _train(
                     judged, data.valid.inputs, batch_size=tc.recipe.eval_batch_size, device=device
                 ),
             )
-            improved = is_better(task, valid, best_valid, selection)
+            # keep last: every epoch replaces the kept weights, validation picks nothing
+            improved = rc.keep == "last" or is_better(task, valid, best_valid, selection)
         improved = dist.from_main(improved)
         if improved:
             best_valid, best_epoch, stale = valid, epoch + 1, 0

@@ -91,7 +91,7 @@ def plan_run(
     epochs = rc.epochs
     steps_per_pass = max(1, math.ceil(n / batch_size))
     passes = max(1, math.ceil(rc.min_steps / (epochs * steps_per_pass)))
-    patience = rc.patience
+    patience = 0 if rc.keep == "last" else rc.patience  # nothing to stop on
     selection: Optional[tuple[str, bool]] = None
     if full_pass and 0 < rc.few_genes_epoch_steps < passes * steps_per_pass:
         per_epoch = max(1, rc.few_genes_epoch_steps // steps_per_pass)

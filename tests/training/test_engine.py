@@ -888,3 +888,66 @@ def test_ema_keeps_the_validated_average_and_resumes_it(tmp_path):
     train(TrainConfig(out=str(tmp_path / "r"), resume=True, **common), "cnn")
     again = read_checkpoint(tmp_path / "r" / "last.pt")["ema"]
     torch.testing.assert_close(again[f"module.{w}"], avg)
+
+
+def test_keep_last_keeps_the_schedules_end_and_validation_picks_nothing(tmp_path):
+    """--keep last: best.pt is the last epoch's weights even where validation was worse
+    (no early stop, whatever --patience says); the report says the validation figure is
+    held out. --keep best on the same seed keeps its best epoch."""
+    from chromaformer.models.checkpoint import read_checkpoint
+
+    root = _small_root(tmp_path, genes=60)
+    common = dict(data_root=str(root), cell_types=["C1"], epochs=6, batch_size=8, quiet=True)
+    common.update(plots=False, min_steps=0, patience=1, lr=0.05)
+    last = train(TrainConfig(out=str(tmp_path / "last"), keep="last", **common), "cnn")
+    best = train(TrainConfig(out=str(tmp_path / "best"), **common), "cnn")
+    assert last["epochs_run"] == 6 and last["best_epoch"] == 6
+    kept, final = (read_checkpoint(tmp_path / "last" / f) for f in ("best.pt", "last.pt"))
+    for k, v in final["state_dict"].items():
+        assert torch.equal(kept["state_dict"][k], v), k
+    history = json.loads((tmp_path / "last" / "metrics.json").read_text())
+    assert history["best_valid"]["mean_auroc"] == pytest.approx(
+        [r for r in history["history"] if r["epoch"] == 6][0]["valid_mean_auroc"]
+    )
+    # the same seed with --keep best: an epoch of its best validation AUROC
+    aurocs = [r["valid_mean_auroc"] for r in best["history"]]
+    assert aurocs[best["best_epoch"] - 1] == max(aurocs)
+    assert "(--keep last): a held-out figure" not in " ".join(best.get("notes", []))
+    with pytest.raises(ValueError, match="keep must be one of best, last"):
+        TrainConfig(out="x", family="bins", keep="first")
+
+
+def test_cv_keep_last_trains_on_every_gene_outside_the_fold(tmp_path):
+    """--cv with --keep last: each fold's model sees every gene outside its fold, as the
+    baselines do; with several seeds the report gives each seed's gap alone as well,
+    equal to the gap computed from oof.tsv by hand."""
+    from chromaformer.metrics import metric_gap
+    from chromaformer.training import cross_validate, format_cv
+
+    root = _small_root(tmp_path)
+    tc = TrainConfig(
+        out=str(tmp_path / "cv"),
+        data_root=str(root),
+        cell_types=["C1"],
+        quiet=True,
+        min_steps=40,
+        keep="last",
+    )
+    result = cross_validate(tc, "cnn", folds=5, seeds=2)
+    for run_ in result["runs"]:
+        assert run_["genes"]["train"] + run_["scored"] == 50
+        assert run_["best_epoch"] == run_["epochs_run"]
+    oof = pd.read_csv(tmp_path / "cv" / "oof.tsv", sep="\t")
+    for seed in (1, 2):
+        rows = oof[oof.seed == seed]
+        expect = metric_gap(
+            "clf",
+            rows.observed.to_numpy(),
+            rows.model.to_numpy(),
+            rows.gradient_boosting.to_numpy(),
+        )
+        got = result["gaps_per_seed"][str(seed)]["gradient_boosting"]
+        assert got["gap"] == pytest.approx(expect["gap"])
+        assert (got["low"], got["high"]) == pytest.approx((expect["low"], expect["high"]))
+    table = format_cv(result)
+    assert "seed 1 alone:" in table and "seed 2 alone:" in table

@@ -23,6 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import save
 
+from chromaformer.metrics import gap_verdict
+
 ARCHS = ["bilstm_attention", "bilstm_transformer", "hybrid", "cnn"]
 #: one change to the default recipe each (``chromaformer-train`` options)
 LEVERS: dict[str, list[str]] = {
@@ -64,7 +66,8 @@ def run(arch: str, lever: str, root: Path, seeds: int, out: Path) -> dict:
         (out / "seconds").write_text(f"{time.perf_counter() - t0:.1f}\n")
     r = json.loads((out / "cv.json").read_text())
     s = r["summary"]
-    per_seed = r.get("gaps_per_seed") or {"1": r["gaps"]}
+    # one seed: the report's gap is that seed's own
+    per_seed = r.get("gaps_per_seed") or {str(r["runs"][0]["seed"]): r["gaps"]}
     return {
         "seeds": r["seeds"],
         "genes": sum(row["scored"] for row in r["runs"] if row["seed"] == r["runs"][0]["seed"]),
@@ -78,8 +81,7 @@ def run(arch: str, lever: str, root: Path, seeds: int, out: Path) -> dict:
 
 
 def _gap(g: dict[str, float]) -> str:
-    where = "level" if g["low"] <= 0 <= g["high"] else ("above" if g["gap"] > 0 else "below")
-    return f"{g['gap']:+.4f} ({g['low']:+.4f} to {g['high']:+.4f}) {where}"
+    return f"{g['gap']:+.4f} ({g['low']:+.4f} to {g['high']:+.4f}) {gap_verdict(g)}"
 
 
 def tables(rows: list[dict]) -> list[list[dict]]:

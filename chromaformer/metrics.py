@@ -169,13 +169,20 @@ def metric_gap(task: str, target: np.ndarray, a: np.ndarray, b: np.ndarray) -> d
 GAP_METRIC = {task: name for task, (_, name) in HEADLINE_METRIC.items()}
 
 
+def gap_verdict(gap: dict[str, float]) -> str:
+    """``above``, ``below``, or ``level with`` when the gap's interval holds 0."""
+    if gap["low"] <= 0 <= gap["high"]:
+        return "level with"
+    return "above" if gap["gap"] > 0 else "below"
+
+
 def describe_gap(name: str, gap: dict[str, float]) -> str:
     """``above NAME (+0.0123; 95% interval +0.004 to +0.020)`` or ``level with NAME``
     when the interval holds 0."""
     g, lo, hi = gap["gap"], gap["low"], gap["high"]
     if not np.isfinite(g):
         return f"no comparison with {name}"
-    where = "level with" if lo <= 0 <= hi else ("above" if g > 0 else "below")
+    where = gap_verdict(gap)
     return f"{where} {name} ({g:+.4f}; 95% bootstrap interval {lo:+.4f} to {hi:+.4f})"
 
 

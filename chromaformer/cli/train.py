@@ -342,9 +342,8 @@ def train(
     Keeps the checkpoint with the best validation metric (mean per-cell AUROC, or MSE
     for reg/diff; --keep last: the last epoch's) and reports the evaluation split's
     metrics (the test split; for Chromoformer the validation fold) beside a logistic/ridge
-    regression baseline. Runs
-    under ``torchrun --nproc_per_node N`` as DistributedDataParallel (NCCL on GPUs,
-    gloo on CPU).
+    regression baseline. Runs under ``torchrun --nproc_per_node N`` as
+    DistributedDataParallel (NCCL on GPUs, gloo on CPU).
     """
     from ..families import check_options, family_of
     from ..training.config import TrainConfig

@@ -6,9 +6,8 @@ clf; by chromosome when the family knows the genes' chromosomes and there are at
 of them), and for each fold k and seed trains on the other folds but one, picks the best
 epoch on that one (fold k+1), and scores fold k; with ``keep="last"`` (nothing to pick)
 it trains on every other fold and keeps the schedule's last epoch. The baselines are
-fitted once per fold, on all genes outside fold k; each run folder's metrics report those same
-baselines.
-``folds=None`` repeats the run's own split ``seeds`` times instead.
+fitted once per fold, on all genes outside fold k; each run folder's metrics report those
+same baselines. ``folds=None`` repeats the run's own split ``seeds`` times instead.
 
 Writes into ``tc.out``: one run folder per fold and seed (``fold1-seed1/`` ...),
 ``cv.json`` (per-run metrics of the model and the baselines, mean and sd) and
@@ -171,12 +170,12 @@ def _cross_validate(
         )
         last = tc.recipe.keep == "last"
         for f in range(folds):
-            valid_fold = (f + 1) % folds
             te = np.flatnonzero(assignment == f)
             if last:  # nothing is selected: train on every gene outside fold k (as the
                 # baselines are fitted); its per-epoch validation figures are fold k's
                 tr, va = np.flatnonzero(assignment != f), te
-            else:
+            else:  # fold k+1 picks the epoch
+                valid_fold = (f + 1) % folds
                 tr = np.flatnonzero((assignment != f) & (assignment != valid_fold))
                 va = np.flatnonzero(assignment == valid_fold)
             plans.append(

@@ -103,11 +103,18 @@ def auroc_gap(
     97.5 percentiles of a paired bootstrap over the genes (resampled within each class,
     the same genes for both: ``reps`` resamples, ``seed``). A gap whose interval holds 0
     is within the noise of which genes were drawn. Each resample's AUROC is the
-    Mann-Whitney U statistic (scipy, vectorised over the resamples) over n1 x n0."""
+    Mann-Whitney U statistic (scipy, vectorised over the resamples) over n1 x n0.
+
+    ``a`` and ``b`` may also be ``(k, genes)``: k pairs of scores of the same genes (say
+    k seeds' single models, each beside the baseline fitted on its folds); the gap is
+    then the mean of the k pairs' gaps, each resample the same genes for all of them."""
     from scipy.stats import mannwhitneyu
     from sklearn.metrics import roc_auc_score
 
     y = np.asarray(labels).astype(int)
+    a2, b2 = (np.atleast_2d(np.asarray(v, np.float64)) for v in (a, b))
+    if a2.shape != b2.shape or a2.shape[1] != len(y):
+        raise ValueError(f"scores of shape {a2.shape} and {b2.shape} for {len(y)} labels")
     pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     if not len(pos) or not len(neg):
         return {"gap": float("nan"), "low": float("nan"), "high": float("nan")}
@@ -116,13 +123,12 @@ def auroc_gap(
     ineg = rng.choice(neg, (reps, len(neg)))
 
     def aucs(s: np.ndarray) -> np.ndarray:
-        s = np.asarray(s, np.float64)
         u = mannwhitneyu(s[ip], s[ineg], axis=1, method="asymptotic").statistic
         return np.asarray(u) / (len(pos) * len(neg))
 
-    diff = aucs(a) - aucs(b)
+    diff = np.mean([aucs(x) - aucs(z) for x, z in zip(a2, b2)], axis=0)
     low, high = np.percentile(diff, [2.5, 97.5])
-    gap = float(roc_auc_score(y, a) - roc_auc_score(y, b))
+    gap = float(np.mean([roc_auc_score(y, x) - roc_auc_score(y, z) for x, z in zip(a2, b2)]))
     return {"gap": gap, "low": float(low), "high": float(high)}
 
 

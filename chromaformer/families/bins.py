@@ -99,6 +99,14 @@ class BinsFamily(Family):
         bin_size, note = self._bin_size(tc, bins)
         if note:
             notes.append(note)
+        orientation = self._orientation(tc)
+        if orientation == "genomic":
+            notes.append(
+                "the layout records say the bins run in genomic order (the strand of most "
+                "genes unknown): the model scores each gene's bins as given and reversed "
+                "alike (mirror, the default there; --model-config '{\"mirror\": false}' "
+                "turns it off)"
+            )
         logs = np.log1p(train.counts.astype(np.float64))
         layout = {
             "marks": train.marks,
@@ -106,6 +114,7 @@ class BinsFamily(Family):
             "bin_size": bin_size,
             "input_mean": [float(v) for v in logs.mean(axis=(0, 1))],
             "input_std": [float(max(v, 1e-3)) for v in logs.std(axis=(0, 1))],
+            "orientation": orientation,
         }
         first = split_path(tc.data_root, tc.cell_types[0], "train")
         for split, ds in sets.items():
@@ -182,6 +191,16 @@ class BinsFamily(Family):
             ds = _subset(ds, keep)
         return ds, values[keep]
 
+    @staticmethod
+    def _orientation(tc: Any) -> Optional[str]:
+        """``genomic`` when the layout record of every cell type's training file says so
+        (bins in genomic order, strand unknown), else that of the records (None: none)."""
+        found = set()
+        for ct in tc.cell_types:
+            record = read_layout_record(split_path(tc.data_root, ct, "train"))
+            found.add(None if record is None else record.get("orientation"))
+        return found.pop() if len(found) == 1 else None
+
     def _bin_size(self, tc: Any, bins: int) -> tuple[int, Optional[str]]:
         """The bin size of the training data: ``--bin-size``, else the layout record that
         ``chromaformer-prepare`` wrote beside the files, else the benchmark's 100 bp for
@@ -240,7 +259,7 @@ class BinsFamily(Family):
                 task=task,
                 extra={"target": layout["target"]} if task == "reg" else {},
                 **reg,
-                **options,
+                **{"mirror": layout.get("orientation") == "genomic", **options},
             )
             if cfg.input_transform == "standardize" and not cfg.input_mean:
                 cfg = replace(cfg, input_mean=layout["input_mean"], input_std=layout["input_std"])

@@ -84,6 +84,11 @@ def write_layout_record(
     return path
 
 
+#: A layout record's ``orientation``: ``transcript`` (bins run 5'->3' on each gene's
+#: strand) or ``genomic`` (lower coordinates first: the strand of most genes unknown).
+ORIENTATIONS = ("transcript", "genomic")
+
+
 def read_layout_record(csv_path: PathLike) -> Optional[dict]:
     """The layout record written beside a prepared bin CSV (``<name>.layout.json``:
     bins, bin_size, window, marks ...), or None when there is none."""
@@ -108,8 +113,8 @@ def _positive_int(value: object) -> bool:
 def check_layout_record(record: dict, path: str) -> None:
     """Raise a one-line :class:`DataError` unless ``record`` holds a positive integer
     ``bin_size`` and, where present, positive integer ``bins``, ``marks`` as a list of
-    names, a boolean ``labels`` and ``chrom_sizes`` as a mapping of names to positive
-    integer lengths."""
+    names, an ``orientation`` of :data:`ORIENTATIONS`, a boolean ``labels`` and
+    ``chrom_sizes`` as a mapping of names to positive integer lengths."""
     for key in ("bin_size", "bins"):
         if (key == "bin_size" or key in record) and not _positive_int(record.get(key)):
             raise DataError(
@@ -120,6 +125,11 @@ def check_layout_record(record: dict, path: str) -> None:
         isinstance(marks, list) and marks and all(isinstance(m, str) and m for m in marks)
     ):
         raise DataError(f"{path}: marks: expected a list of mark names, found {marks!r}")
+    if "orientation" in record and record["orientation"] not in ORIENTATIONS:
+        raise DataError(
+            f"{path}: orientation: expected one of {', '.join(ORIENTATIONS)}, "
+            f"found {record['orientation']!r}"
+        )
     if "labels" in record and not isinstance(record["labels"], bool):
         raise DataError(f"{path}: labels: expected true or false, found {record['labels']!r}")
     sizes = record.get("chrom_sizes")

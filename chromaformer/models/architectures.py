@@ -23,7 +23,27 @@ def _mark_transformer(cfg: ModelConfig) -> MarkTransformer:
     )
 
 
-class BiLSTMAttention(nn.Module):
+class _BinModel(nn.Module):
+    """What every architecture shares: ``forward`` runs ``_forward``, and with
+    ``cfg.mirror`` averages it over the bins as given and reversed (the logit, the
+    attention maps with the reversed pass's bins put back in order)."""
+
+    config: ModelConfig
+
+    def _forward(self, counts: torch.Tensor) -> Output:
+        raise NotImplementedError
+
+    def forward(self, counts: torch.Tensor) -> Output:
+        out = self._forward(counts)
+        if not self.config.mirror:
+            return out
+        back = self._forward(counts.flip(1))
+        if "bin_attention" in back:
+            back["bin_attention"] = back["bin_attention"].flip(-1)
+        return {k: (v + back[k]) / 2 for k, v in out.items()}
+
+
+class BiLSTMAttention(_BinModel):
     """AttentiveChrome: per-mark BiLSTM + bin attention, mark BiLSTM + mark attention."""
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -34,7 +54,7 @@ class BiLSTMAttention(nn.Module):
         self.marks = MarkAttention(cfg.d_model, cfg.mark_hidden)
         self.head = nn.Linear(2 * cfg.mark_hidden, 1)
 
-    def forward(self, counts: torch.Tensor) -> Output:
+    def _forward(self, counts: torch.Tensor) -> Output:
         emb, alpha = self.bins(self.transform(counts))  # (B, M, 64), (B, M, bins)
         gene, beta = self.marks(emb)  # (B, 32), (B, M)
         return {
@@ -48,7 +68,7 @@ class BiLSTMAttention(nn.Module):
         return gene
 
 
-class BiLSTMTransformer(nn.Module):
+class BiLSTMTransformer(_BinModel):
     """Per-mark BiLSTM + bin attention, then a Transformer encoder over the marks."""
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -59,7 +79,7 @@ class BiLSTMTransformer(nn.Module):
         self.encoder = _mark_transformer(cfg)
         self.head = nn.Linear(cfg.d_model, 1)
 
-    def forward(self, counts: torch.Tensor) -> Output:
+    def _forward(self, counts: torch.Tensor) -> Output:
         emb, _ = self.bins(self.transform(counts))  # (B, M, 64)
         return {"logit": self.head(self.encoder(emb)).squeeze(-1)}
 
@@ -76,8 +96,9 @@ class Hybrid(BiLSTMAttention):
         return torch.cat([gene, self.encoder(emb)], dim=-1)  # (B, 32 + 64)
 
 
-class DeepChromeCNN(nn.Module):
-    """DeepChrome: Conv1d(marks -> 50, k 10), ReLU, MaxPool 5, dropout, MLP 625-125."""
+class DeepChromeCNN(_BinModel):
+    """DeepChrome: Conv1d(marks -> 50, k 10), ReLU, MaxPool 5, dropout, MLP 625-125 (kernel
+    and pool by the bins: see :func:`~chromaformer.models.config.cnn_geometry`)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -93,7 +114,7 @@ class DeepChromeCNN(nn.Module):
         layers.append(nn.Linear(flat, 1))
         self.mlp = nn.Sequential(*layers)
 
-    def forward(self, counts: torch.Tensor) -> Output:
+    def _forward(self, counts: torch.Tensor) -> Output:
         x = self.transform(counts).transpose(1, 2)  # (B, marks, bins)
         x = self.pool(torch.relu(self.conv(x)))  # (B, filters, pooled bins)
         return {"logit": self.mlp(x.flatten(1)).squeeze(-1)}

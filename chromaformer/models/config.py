@@ -31,6 +31,20 @@ ALIASES = {
 }
 
 
+#: The CNN's kernel and pool when the config leaves them 0, by the layout's bins:
+#: DeepChrome's 10 and 5, made for 100 bins, from ``CNN_GEOMETRY_BINS`` bins up; below,
+#: 5 and 2 (on 21 bins of 10 kb, 10 and 5 leave 2 pooled positions; 5 and 2 leave 8 and
+#: score higher in cross-validation: docs/benchmarks/accuracy.md). A config, once made,
+#: holds the resolved numbers, so a stored model keeps its own.
+CNN_GEOMETRY_BINS = 50
+CNN_GEOMETRY = {"long": (10, 5), "short": (5, 2)}
+
+
+def cnn_geometry(bins: int) -> tuple[int, int]:
+    """The CNN's default (kernel, pool) on ``bins`` bins."""
+    return CNN_GEOMETRY["long" if bins >= CNN_GEOMETRY_BINS else "short"]
+
+
 def canonical_arch(name: str) -> str:
     """Our name for an architecture, accepting the reference work's spellings."""
     arch = ALIASES.get(name, name)
@@ -58,6 +72,11 @@ class ModelConfig:
     median) or ``reg`` (the head's output is the expression standardised by the training
     genes' ``target_mean`` and ``target_std``; the prediction is ``output * target_std +
     target_mean``, in the exported graph too).
+
+    ``mirror``: the output is the mean of the network's on the bins as given and on the
+    bins reversed, so a profile and its mirror image score alike: for genes whose strand
+    is unknown (bins in genomic order, as in the shared E116 CSVs), where a gene read
+    from either strand is the same gene. Off where bins run 5'->3' on the gene's strand.
     """
 
     arch: str = "hybrid"
@@ -79,11 +98,12 @@ class ModelConfig:
     dim_feedforward: int = 256
     n_layers: int = 2
     dropout: float = 0.5
-    # DeepChrome CNN
+    # DeepChrome CNN (kernel and pool 0: chosen by the bins, see CNN_GEOMETRY)
     cnn_filters: int = 50
-    cnn_kernel: int = 10
-    cnn_pool: int = 5
+    cnn_kernel: int = 0
+    cnn_pool: int = 0
     cnn_hidden: tuple[int, ...] = (625, 125)
+    mirror: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -93,6 +113,11 @@ class ModelConfig:
             if name_problem(str(m), "mark name"):
                 raise ValueError(name_problem(str(m), "mark name"))
         self.cnn_hidden = tuple(self.cnn_hidden)
+        if self.cnn_kernel < 0 or self.cnn_pool < 0:
+            raise ValueError("cnn_kernel and cnn_pool must be positive (0: chosen by the bins)")
+        kernel, pool = cnn_geometry(self.bins)
+        self.cnn_kernel = int(self.cnn_kernel) or kernel
+        self.cnn_pool = int(self.cnn_pool) or pool
         self.input_mean = tuple(float(v) for v in self.input_mean)
         self.input_std = tuple(float(v) for v in self.input_std)
         if self.input_transform not in INPUT_TRANSFORMS:

@@ -537,6 +537,9 @@ def prepare(
                 ),
                 **({"blacklist": blacklist} if blacklist is not None else {}),
                 "unknown_strand": "read as + (bins in genomic order)",
+                "orientation": (
+                    "genomic" if 2 * gene_set.unstranded > len(gene_set.genes) else "transcript"
+                ),
                 "chrom_sizes": _chrom_sizes(genes, names, opened),
                 "tss": Path(tss_sidecar_path(output)).name,
             },

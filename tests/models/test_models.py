@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -73,6 +76,56 @@ def test_config_rebuilds_model_from_checkpoint(tmp_path):
     x = counts()
     torch.testing.assert_close(model(x)["logit"], again(x)["logit"])
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_cnn_geometry_follows_the_bins_unless_given():
+    from chromaformer.models.config import CNN_GEOMETRY_BINS
+    from chromaformer.pretrained import resolve_model
+
+    assert (ModelConfig(arch="cnn").cnn_kernel, ModelConfig(arch="cnn").cnn_pool) == (10, 5)
+    short = ModelConfig(arch="cnn", bins=21)
+    assert (short.cnn_kernel, short.cnn_pool) == (5, 2)
+    edge = ModelConfig(arch="cnn", bins=CNN_GEOMETRY_BINS)
+    assert (edge.cnn_kernel, edge.cnn_pool) == (10, 5)
+    given = ModelConfig(arch="cnn", bins=21, cnn_kernel=10, cnn_pool=5)
+    assert (given.cnn_kernel, given.cnn_pool) == (10, 5)
+    # (21 - 5 + 1) // 2 = 8 pooled positions of 50 filters feed the dense layer
+    assert build_model(short).mlp[1].in_features == 400
+    assert build_model(given).mlp[1].in_features == 100
+    # a stored config holds the resolved numbers: it rebuilds the same network
+    again = ModelConfig.from_dict(given.to_dict())
+    assert again == given and again.to_dict()["cnn_kernel"] == 10
+    # the shipped e116 ensemble's cnn members keep the geometry they were trained with
+    card = json.loads(Path(resolve_model("e116")).with_suffix(".model.json").read_text())
+    members = [m for m in card["model_config"]["members"] if m["arch"] == "cnn"]
+    for m in members:
+        again = ModelConfig.from_dict(m)
+        assert m["bins"] == 21 and (again.cnn_kernel, again.cnn_pool) == (10, 5)
+    assert members
+    with pytest.raises(ValueError, match="cnn_kernel and cnn_pool must be positive"):
+        ModelConfig(arch="cnn", cnn_pool=-1)
+    with pytest.raises(ValueError, match="the CNN needs at least 14 bins"):
+        ModelConfig(arch="cnn", bins=12, cnn_kernel=10, cnn_pool=5)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_mirror_scores_a_profile_and_its_mirror_image_alike(arch):
+    torch.manual_seed(3)
+    x = counts(5, 21)
+    plain = build_model(ModelConfig(arch=arch, bins=21)).eval()
+    mirror = build_model(ModelConfig(arch=arch, bins=21, mirror=True)).eval()
+    mirror.load_state_dict(plain.state_dict())  # the same weights: only forward differs
+    a, b, p, q = mirror(x), mirror(x.flip(1)), plain(x), plain(x.flip(1))
+    torch.testing.assert_close(a["logit"], b["logit"])
+    torch.testing.assert_close(a["logit"], (p["logit"] + q["logit"]) / 2)
+    assert not torch.allclose(p["logit"], q["logit"])  # the plain network is not symmetric
+    if plain.config.has_attention:  # the maps: the mean of both passes, bins in order
+        torch.testing.assert_close(a["bin_attention"], b["bin_attention"].flip(-1))
+        torch.testing.assert_close(
+            a["bin_attention"], (p["bin_attention"] + q["bin_attention"].flip(-1)) / 2
+        )
+        torch.testing.assert_close(a["bin_attention"].sum(-1), torch.ones(5, 5))
+        torch.testing.assert_close(a["mark_attention"], b["mark_attention"])
 
 
 def test_bad_configs():

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 import chromaformer as cf
 from chromaformer.cli import main
 from chromaformer.formats.annotation import read_genes
+from chromaformer.formats.sidecars import read_layout_record
 from chromaformer.formats.signal import open_track, write_bigwig
 from chromaformer.formats.track import chrom_aliases
 from chromaformer.layout import CHROMOFORMER_MARKS, assign_folds
@@ -132,6 +133,8 @@ def test_bins_strands_clipping_prefixes_and_missing_contig(tracks, tmp_path):
     # bins lie off the chromosome
     assert not data.counts[2, :35].any() and data.counts[2, 40:].any()
     assert not data.counts[3, :25].any() and data.counts[3, 30:].any()
+    # every gene has its strand: the record says the bins run 5'->3'
+    assert read_layout_record(out)["orientation"] == "transcript"
 
 
 def test_minus_strand_reads_the_mirror_window_backwards(tmp_path):
@@ -671,6 +674,7 @@ def test_bundled_e116_tracks_prepare_to_the_gcmerge_bin_csvs(tmp_path):
     folder = tmp_path / "E116" / "classification"
     record = json.loads((folder / "valid.layout.json").read_text())
     assert (record["bins"], record["bin_size"], record["window"]) == (21, 10000, 105000)
+    assert record["orientation"] == "genomic"  # strand '.' throughout: bins in genomic order
     shared = SHARED / "gcmerge_e116" / "E116" / "classification"
     if not shared.exists():
         pytest.skip("../shared/data/gcmerge_e116 is not here")

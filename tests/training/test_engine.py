@@ -951,3 +951,47 @@ def test_cv_keep_last_trains_on_every_gene_outside_the_fold(tmp_path):
         assert (got["low"], got["high"]) == pytest.approx((expect["low"], expect["high"]))
     table = format_cv(result)
     assert "seed 1 alone:" in table and "seed 2 alone:" in table
+
+
+def test_bins_in_genomic_order_train_a_mirror_model_unless_told(tmp_path):
+    """A layout record of bins in genomic order (strand unknown) makes the default model
+    mirror-symmetric, said in a note; the option turns it off; no record, no mirror."""
+    ds = cf.load_split(DEEPDIFF, ["Cell1"], "train")
+    root = tmp_path / "g"
+
+    def write(record):
+        for split in ("train", "valid"):
+            cf.write_bins(
+                root / "G" / "classification" / f"{split}.csv",
+                ds.counts[:60, :21],
+                ds.labels[:60],
+                ds.gene_ids[:60],
+                bin_size=10000,
+                record=record,
+            )
+
+    def train_cli(out, *extra):
+        res = run_cli(
+            "train", "--model", "cnn", "--data-root", root, "--cell-types", "G",
+            "--epochs", "1", "--out", tmp_path / out, *extra,
+        )  # fmt: skip
+        return res, tmp_path / out
+
+    write({"orientation": "genomic"})
+    res, out = train_cli("m")
+    assert res.exit_code == 0, res.output
+    assert "the bins run in genomic order" in res.output and "mirror" in res.output
+    model = load_model(out)
+    assert model.config.mirror
+    x = torch.from_numpy(ds.counts[:8, :21].astype(np.float32))
+    torch.testing.assert_close(model(x)["logit"], model(x.flip(1))["logit"])
+    res, out = train_cli("off", "--model-config", '{"mirror": false}', "--quiet")
+    assert res.exit_code == 0, res.output
+    assert not load_model(out).config.mirror
+    write({"orientation": "transcript"})
+    res, out = train_cli("t", "--quiet")
+    assert res.exit_code == 0 and not load_model(out).config.mirror
+    write({"orientation": "sideways"})
+    res, _ = train_cli("bad", "--quiet")
+    assert res.exit_code == 1
+    assert "train.layout.json: orientation: expected one of transcript, genomic" in res.output

@@ -32,21 +32,43 @@ def test_pearson_gap_is_the_brute_force_paired_bootstrap():
     assert describe_gap("x", pearson_gap(y, b, a)).startswith("below x (-")
 
 
-def test_auroc_gap_is_the_brute_force_stratified_paired_bootstrap():
-    rng, y, a, b = _data(240, 2)
-    labels = (y > 0).astype(int)
-    got = auroc_gap(labels, a, b, reps=120, seed=7)
+def _brute_force_auroc_diffs(labels, pairs, reps, seed):
+    """Per resample (within each class, the same genes for every pair), the mean over the
+    pairs of AUROC(a) - AUROC(b), one sklearn call at a time."""
     pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
-    r = np.random.default_rng(7)
-    ip, ineg = r.choice(pos, (120, len(pos))), r.choice(neg, (120, len(neg)))
+    r = np.random.default_rng(seed)
+    ip, ineg = r.choice(pos, (reps, len(pos))), r.choice(neg, (reps, len(neg)))
     diffs = []
     for p_idx, n_idx in zip(ip, ineg):
         i = np.concatenate([p_idx, n_idx])
         lab = labels[i]
-        diffs.append(roc_auc_score(lab, a[i]) - roc_auc_score(lab, b[i]))
+        diffs.append(
+            np.mean([roc_auc_score(lab, x[i]) - roc_auc_score(lab, z[i]) for x, z in pairs])
+        )
+    return diffs
+
+
+def test_auroc_gap_is_the_brute_force_stratified_paired_bootstrap():
+    rng, y, a, b = _data(240, 2)
+    labels = (y > 0).astype(int)
+    got = auroc_gap(labels, a, b, reps=120, seed=7)
+    diffs = _brute_force_auroc_diffs(labels, [(a, b)], reps=120, seed=7)
     np.testing.assert_allclose([got["low"], got["high"]], np.percentile(diffs, [2.5, 97.5]))
     assert got["gap"] > 0 and got["low"] < 0 < got["high"]  # 240 genes: within the noise
     assert describe_gap("b", got).startswith("level with b (+")
+
+
+def test_auroc_gap_of_several_pairs_is_their_mean_over_the_same_resamples():
+    rng, y, a, b = _data(240, 3)
+    labels = (y > 0).astype(int)
+    a2, b2 = a + 0.5 * rng.normal(size=len(a)), b + 0.5 * rng.normal(size=len(b))
+    got = auroc_gap(labels, np.stack([a, a2]), np.stack([b, b2]), reps=80, seed=5)
+    diffs = _brute_force_auroc_diffs(labels, [(a, b), (a2, b2)], reps=80, seed=5)
+    np.testing.assert_allclose([got["low"], got["high"]], np.percentile(diffs, [2.5, 97.5]))
+    one, two = auroc_gap(labels, a, b)["gap"], auroc_gap(labels, a2, b2)["gap"]
+    assert got["gap"] == pytest.approx((one + two) / 2)
+    with pytest.raises(ValueError, match="scores of shape"):
+        auroc_gap(labels, np.stack([a, a2]), b)
 
 
 def test_the_run_report_prints_each_gap_with_its_verdict():

@@ -474,12 +474,20 @@ def _run_facts(source: Any) -> dict[str, Any]:
         return {}
     m = json.loads(path.read_text())
     key = HEADLINE_METRIC[m.get("task", "clf")][0]
+    config = Path(source) / "config.json"
+    train = json.loads(config.read_text()).get("train", {}) if config.exists() else {}
+    valid = f"{m['genes']['valid']:,} validation genes"
+    picked = (
+        f"the schedule's last epoch (--keep last: the {valid} picked nothing)"
+        if train.get("keep") == "last"
+        else f"best epoch chosen on {valid}"
+    )
     names = m.get("baseline_names") or {}
     gaps = {names.get(k, k): g for k, g in (m.get("gaps") or {}).items()}
     return {
         "trained_on": (
             f"{', '.join(m.get('cell_types', []))}: {m['genes']['train']:,} training genes, "
-            f"best epoch chosen on {m['genes']['valid']:,} validation genes"
+            f"{picked}"
         ),
         "evaluation": {
             "split": m.get("evaluated_on"),

@@ -913,6 +913,11 @@ def test_keep_last_keeps_the_schedules_end_and_validation_picks_nothing(tmp_path
     aurocs = [r["valid_mean_auroc"] for r in best["history"]]
     assert aurocs[best["best_epoch"] - 1] == max(aurocs)
     assert "(--keep last): a held-out figure" not in " ".join(best.get("notes", []))
+    # the model card says which: the last epoch, or the epoch the validation genes chose
+    from chromaformer.export.onnx import _run_facts
+
+    assert "last epoch (--keep last: the " in _run_facts(tmp_path / "last")["trained_on"]
+    assert "best epoch chosen on " in _run_facts(tmp_path / "best")["trained_on"]
     with pytest.raises(ValueError, match="keep must be one of best, last"):
         TrainConfig(out="x", family="bins", keep="first")
 

@@ -365,8 +365,13 @@ class BinsFamily(Family):
         counts = {
             "shape": ["batch", cfg.bins, cfg.n_marks],
             "dtype": "float32",
-            "doc": "raw read counts per bin (bin 1 upstream of the TSS on the gene's "
-            "strand), marks in `marks` order",
+            "doc": (
+                "raw read counts per bin (bins in genomic order or 5'->3' on the gene's "
+                "strand: the model scores a profile and its mirror image alike)"
+                if cfg.mirror
+                else "raw read counts per bin (bin 1 upstream of the TSS on the gene's strand)"
+            )
+            + ", marks in `marks` order",
             "marks": list(cfg.marks),
             "bins": cfg.bins,
             "bin_size": cfg.bin_size,

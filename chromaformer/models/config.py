@@ -290,6 +290,8 @@ class EnsembleConfig:
     target_mean = property(lambda self: 0.0)
     target_std = property(lambda self: 1.0)
     extra = property(lambda self: self.members[0].extra)
+    #: mirror-symmetric when every member is
+    mirror = property(lambda self: all(m.mirror for m in self.members))
 
     @property
     def input_transform(self) -> str:

@@ -344,6 +344,16 @@ def test_shipped_e116_model_by_name_reproduces_its_card(tmp_path):
     auroc = roc_auc_score(table.label, table.probability)
     assert auroc == pytest.approx(card["validation_metrics"]["mean_auroc"], abs=1e-4)
     assert auroc > card["baselines"]["logistic regression"]
+    assert auroc > card["baselines"]["gradient boosting"]
+    # its members are mirror-symmetric (the bins run in genomic order): onnxruntime gives
+    # a gene's profile and its mirror image the same probability, and the card says so
+    bins = cf.read_bins(valid)
+    scorer = Scorer("e116")
+    (ahead,) = scorer.predict(bins.counts[:64]).values()
+    (back,) = scorer.predict(bins.counts[:64, ::-1]).values()
+    np.testing.assert_allclose(ahead, back, atol=1e-5)
+    schema = json.loads((PRETRAINED / "e116.model.json").read_text())["schema"]
+    assert "mirror image alike" in schema["inputs"]["counts"]["doc"]
     bad = run_cli("score", valid, "--model", "e117", "-o", tmp_path / "x.tsv", "--quiet")
     assert bad.exit_code == 1 and "no shipped model of that name (shipped: e116" in bad.output
 

@@ -155,7 +155,7 @@ def ensembles(plan: list[tuple[str, str, list[Path]]]) -> list[dict]:
 
     from chromaformer.metrics import auroc_gap
 
-    groups = {arch: folders for arch, lever, folders in plan if lever == "default"}
+    groups = {arch: fs for arch, lever, fs in plan if lever == "default" and len(fs) > 1}
     if len(groups) > 1:
         groups[" + ".join(groups)] = [f for fs in list(groups.values()) for f in fs]
     out = []

@@ -95,12 +95,14 @@ def test_cnn_geometry_follows_the_bins_unless_given():
     # a stored config holds the resolved numbers: it rebuilds the same network
     again = ModelConfig.from_dict(given.to_dict())
     assert again == given and again.to_dict()["cnn_kernel"] == 10
-    # the shipped e116 ensemble's cnn members keep the geometry they were trained with
+    # the shipped e116 ensemble's cnn members store the geometry they were trained with,
+    # the default for their 21 bins
     card = json.loads(Path(resolve_model("e116")).with_suffix(".model.json").read_text())
     members = [m for m in card["model_config"]["members"] if m["arch"] == "cnn"]
     for m in members:
         again = ModelConfig.from_dict(m)
-        assert m["bins"] == 21 and (again.cnn_kernel, again.cnn_pool) == (10, 5)
+        assert m["bins"] == 21 and (m["cnn_kernel"], m["cnn_pool"]) == (5, 2)
+        assert again.mirror and (again.cnn_kernel, again.cnn_pool) == (5, 2)
     assert members
     with pytest.raises(ValueError, match="cnn_kernel and cnn_pool must be positive"):
         ModelConfig(arch="cnn", cnn_pool=-1)

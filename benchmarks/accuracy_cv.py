@@ -43,6 +43,7 @@ LEVERS: dict[str, list[str]] = {
     ],
     "dropout 0.3": ["--dropout", "0.3"],
     "40 epochs": ["--epochs", "40"],
+    "batch 32": ["--batch-size", "32"],
     "lr 1e-3": ["--lr", "1e-3"],
     "weight decay 0.1": ["--weight-decay", "0.1"],
     "ema 0.999": ["--ema", "0.999"],

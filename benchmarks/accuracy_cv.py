@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import save
@@ -98,9 +99,10 @@ def run_all(jobs: list[tuple[list[str], Path]], parallel: int) -> None:
 
 def collect(folders: list[Path]) -> dict:
     """One row: each seed's 5-fold CV (its own fold cut) read back from its cv.json."""
-    seeds, per_fold = [], []
+    seeds, per_fold, genes = [], [], 0
     for out in folders:
         r = json.loads((out / "cv.json").read_text())
+        genes = genes or sum(row["scored"] for row in r["runs"])
         s = r["summary"]
         seeds.append(
             {
@@ -118,10 +120,9 @@ def collect(folders: list[Path]) -> dict:
                 row["model"]["pooled"]["auroc"]
                 - row["baselines"]["gradient_boosting"]["pooled"]["auroc"]
             )
-    first = json.loads((folders[0] / "cv.json").read_text())
     return {
         "single_model_mean_gaps": mean_gaps(folders),
-        "genes": sum(row["scored"] for row in first["runs"]),
+        "genes": genes,
         "seeds": seeds,
         "fold_gaps_to_gradient_boosting": per_fold,
     }
@@ -131,14 +132,9 @@ def mean_gaps(folders: list[Path]) -> dict[str, dict[str, float]]:
     """Each baseline's gap to the single model, the mean over the seeds (each seed's
     model beside the baselines of its own folds), with the paired bootstrap interval of
     that mean: the same resampled genes for every seed."""
-    import pandas as pd
-
     from chromaformer.metrics import auroc_gap
 
-    tables = [pd.read_csv(out / "oof.tsv", sep="\t").set_index("gene_id") for out in folders]
-    genes = tables[0].index
-    tables = [t.loc[genes] for t in tables]
-    y = tables[0]["observed"].to_numpy()
+    y, tables = oof_tables(folders)
     model = [t["model"].to_numpy() for t in tables]
     return {
         name: auroc_gap(y, model, [t[name].to_numpy() for t in tables])
@@ -146,12 +142,20 @@ def mean_gaps(folders: list[Path]) -> dict[str, dict[str, float]]:
     }
 
 
+def oof_tables(folders: list[Path]) -> tuple[Any, list[Any]]:
+    """The labels and each run's oof.tsv, its genes in the order of the first run's."""
+    import pandas as pd
+
+    tables = [pd.read_csv(out / "oof.tsv", sep="\t").set_index("gene_id") for out in folders]
+    tables = [t.loc[tables[0].index] for t in tables]
+    return tables[0]["observed"].to_numpy(), tables
+
+
 def ensembles(plan: list[tuple[str, str, list[Path]]]) -> list[dict]:
     """The default rows' seeds averaged per gene (each gene's out-of-fold probabilities
     from models that never saw it), per architecture and, with several, all together:
     what an ensemble of those runs earns, beside each seed's HistGB."""
     import numpy as np
-    import pandas as pd
     from sklearn.metrics import roc_auc_score
 
     from chromaformer.metrics import auroc_gap
@@ -161,28 +165,28 @@ def ensembles(plan: list[tuple[str, str, list[Path]]]) -> list[dict]:
         groups[" + ".join(groups)] = [f for fs in list(groups.values()) for f in fs]
     out = []
     for name, folders in groups.items():
-        tables = [pd.read_csv(f / "oof.tsv", sep="\t").set_index("gene_id") for f in folders]
-        genes = tables[0].index
-        y = tables[0]["observed"].to_numpy()
-        mean = np.mean([t.loc[genes, "model"].to_numpy() for t in tables], axis=0)
-        gb = [t.loc[genes, "gradient_boosting"].to_numpy() for t in tables]
+        y, tables = oof_tables(folders)
+        mean = np.mean([t["model"].to_numpy() for t in tables], axis=0)
+        gb = [t["gradient_boosting"].to_numpy() for t in tables]
         gap = auroc_gap(y, np.stack([mean] * len(gb)), np.stack(gb))
         out.append(
             {
                 "seeds averaged per gene": f"{name} (default, {len(folders)} runs)",
                 "pooled out-of-fold AUROC": f"{roc_auc_score(y, mean):.4f}",
-                "minus each seed's HistGB, mean (paired 95% interval)": _gap(gap),
+                "minus each seed's HistGB, mean (paired 95% interval)": gap_text(gap),
             }
         )
     return out
 
 
-def _mean_sd(values: list[float], digits: int = 4) -> str:
+def mean_sd(values: list[float], signed: bool = True) -> str:
+    """``+0.0062 ± 0.0024 (n=15)`` (``signed``: a gap), or ``0.9232 ± 0.0001 (n=3)``."""
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):+.{digits}f} ± {sd:.{digits}f} (n={len(values)})"
+    sign = "+" if signed else ""
+    return f"{statistics.mean(values):{sign}.4f} ± {sd:.4f} (n={len(values)})"
 
 
-def _gap(g: dict[str, float]) -> str:
+def gap_text(g: dict[str, float]) -> str:
     return f"{g['gap']:+.4f} ({g['low']:+.4f} to {g['high']:+.4f}) {gap_verdict(g)}"
 
 
@@ -199,14 +203,14 @@ def tables(rows: list[dict]) -> list[list[dict]]:
             {
                 "model": r["model"],
                 "recipe": r["lever"],
-                "pooled out-of-fold AUROC, mean ± sd over seeds": _mean_sd(aurocs)[1:],
+                "pooled out-of-fold AUROC, mean ± sd over seeds": mean_sd(aurocs, signed=False),
                 "logistic regression": f"{statistics.mean(lr):.4f}",
                 "HistGB": f"{statistics.mean(gb):.4f}",
-                "minus HistGB, pooled, mean ± sd over seeds": _mean_sd([g["gap"] for g in single]),
-                "the mean over seeds minus HistGB (paired 95% interval)": _gap(
+                "minus HistGB, pooled, mean ± sd over seeds": mean_sd([g["gap"] for g in single]),
+                "the mean over seeds minus HistGB (paired 95% interval)": gap_text(
                     r["single_model_mean_gaps"]["gradient_boosting"]
                 ),
-                "minus HistGB per fold, mean ± sd over folds and seeds": _mean_sd(
+                "minus HistGB per fold, mean ± sd over folds and seeds": mean_sd(
                     r["fold_gaps_to_gradient_boosting"]
                 ),
                 "seeds above / level / below HistGB": (
@@ -222,8 +226,8 @@ def tables(rows: list[dict]) -> list[list[dict]]:
                     "seed (its own fold cut)": sd["seed"],
                     "pooled out-of-fold AUROC": f"{sd['pooled_auroc']:.4f}",
                     "HistGB": f"{sd['baselines']['gradient_boosting']:.4f}",
-                    "minus HistGB (paired 95% interval)": _gap(sd["gaps"]["gradient_boosting"]),
-                    "minus logistic regression": _gap(sd["gaps"]["linear"]),
+                    "minus HistGB (paired 95% interval)": gap_text(sd["gaps"]["gradient_boosting"]),
+                    "minus logistic regression": gap_text(sd["gaps"]["linear"]),
                     "minutes (1 thread)": (
                         f"{sd['seconds'] / 60:.0f}" if sd["seconds"] is not None else "-"
                     ),

@@ -16,16 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy_cv import ARCHS, data_root
+from accuracy_cv import ARCHS, data_root, gap_text, mean_sd
 from record import save
-
-from chromaformer.metrics import gap_verdict
 
 
 def command(arch: str, root: Path, seeds: int, out: Path) -> list[str]:
@@ -33,15 +30,6 @@ def command(arch: str, root: Path, seeds: int, out: Path) -> list[str]:
     cmd += ["--data-root", str(root), "--cell-types", "E116", "--bin-size", "10000"]
     cmd += ["--seeds", str(seeds), "--keep", "last", "--threads", "1", "--quiet"]
     return cmd + ["--out", str(out)]
-
-
-def _gap(g: dict[str, float]) -> str:
-    return f"{g['gap']:+.4f} ({g['low']:+.4f} to {g['high']:+.4f}) {gap_verdict(g)}"
-
-
-def _mean_sd(values: list[float]) -> str:
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.4f} ± {sd:.4f} (n={len(values)})"
 
 
 def row_tables(arch: str, out: Path, labels: dict[str, int]) -> tuple[dict, list[dict]]:
@@ -64,21 +52,24 @@ def row_tables(arch: str, out: Path, labels: dict[str, int]) -> tuple[dict, list
                 "model": arch,
                 "seed": run["seed"],
                 "Pearson r": f"{run['model']['pearson_r']:.4f}",
-                "minus ridge (paired 95% interval)": _gap(gaps["linear"]),
-                "minus HistGB (paired 95% interval)": _gap(gaps["gradient_boosting"]),
+                "minus ridge (paired 95% interval)": gap_text(gaps["linear"]),
+                "minus HistGB (paired 95% interval)": gap_text(gaps["gradient_boosting"]),
             }
         )
-    mean_sd = {k: _mean_sd([run["model"][k] for run in runs]) for k in ("pearson_r", "spearman")}
+    spread = {
+        k: mean_sd([run["model"][k] for run in runs], signed=False)
+        for k in ("pearson_r", "spearman")
+    }
     summary = {
         "model": arch,
-        "Pearson r, mean ± sd over seeds": mean_sd["pearson_r"],
-        "Spearman, mean ± sd": mean_sd["spearman"],
+        "Pearson r, mean ± sd over seeds": spread["pearson_r"],
+        "Spearman, mean ± sd": spread["spearman"],
         "ridge": f"{s['linear']['pearson_r']['mean']:.4f}",
         "HistGB": f"{s['gradient_boosting']['pearson_r']['mean']:.4f}",
         "seeds above / level / below ridge": _count(r, "linear"),
         "seeds above / level / below HistGB": _count(r, "gradient_boosting"),
         "seeds averaged: Pearson r": f"{r['ensemble']['pearson_r']:.4f}",
-        "AUROC of the prediction on the labels": _mean_sd(aurocs),
+        "AUROC of the prediction on the labels": mean_sd(aurocs, signed=False),
     }
     return summary, seeds
 

@@ -96,10 +96,14 @@ class BinsFamily(Family):
                 sets[s], targets[s] = self._targets(tc, sets[s], s, notes)
         train = sets["train"]
         bins = int(train.counts.shape[1])
-        bin_size, note = self._bin_size(tc, bins)
+        records = {
+            str(path): read_layout_record(path)
+            for path in (split_path(tc.data_root, ct, "train") for ct in tc.cell_types)
+        }
+        bin_size, note = self._bin_size(tc, bins, records)
         if note:
             notes.append(note)
-        orientation = self._orientation(tc)
+        orientation = self._orientation(records)
         if orientation == "genomic":
             notes.append(
                 "the layout records say the bins run in genomic order (the strand of most "
@@ -192,25 +196,20 @@ class BinsFamily(Family):
         return ds, values[keep]
 
     @staticmethod
-    def _orientation(tc: Any) -> Optional[str]:
-        """``genomic`` when the layout record of every cell type's training file says so
-        (bins in genomic order, strand unknown), else that of the records (None: none)."""
-        found = set()
-        for ct in tc.cell_types:
-            record = read_layout_record(split_path(tc.data_root, ct, "train"))
-            found.add(None if record is None else record.get("orientation"))
+    def _orientation(records: dict[str, Optional[dict]]) -> Optional[str]:
+        """The orientation the layout records of every cell type's training file share
+        (``genomic``: bins in genomic order, strand unknown), else None."""
+        found = {None if r is None else r.get("orientation") for r in records.values()}
         return found.pop() if len(found) == 1 else None
 
-    def _bin_size(self, tc: Any, bins: int) -> tuple[int, Optional[str]]:
+    def _bin_size(
+        self, tc: Any, bins: int, layout_records: dict[str, Optional[dict]]
+    ) -> tuple[int, Optional[str]]:
         """The bin size of the training data: ``--bin-size``, else the layout record that
-        ``chromaformer-prepare`` wrote beside the files, else the benchmark's 100 bp for
-        100-bin files (said in a note); anything else is an error, not a guess."""
-        records: dict[str, int] = {}
-        for ct in tc.cell_types:
-            path = split_path(tc.data_root, ct, "train")
-            record = read_layout_record(path)
-            if record is not None:
-                records[str(path)] = int(record["bin_size"])
+        ``chromaformer-prepare`` wrote beside the files (``layout_records``: each training
+        file's, None where it has none), else the benchmark's 100 bp for 100-bin files
+        (said in a note); anything else is an error, not a guess."""
+        records = {p: int(r["bin_size"]) for p, r in layout_records.items() if r is not None}
         if tc.bin_size:
             for name, size in records.items():
                 if size != tc.bin_size:

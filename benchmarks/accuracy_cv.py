@@ -42,6 +42,8 @@ LEVERS: dict[str, list[str]] = {
         "--model-config",
         '{"mirror": false, "cnn_kernel": 10, "cnn_pool": 5}',
     ],
+    # bilstm_attention's default is three towers averaged in one network; this is one
+    "1 tower": ["--model-config", '{"towers": 1}'],
     "dropout 0.3": ["--dropout", "0.3"],
     "40 epochs": ["--epochs", "40"],
     "batch 32": ["--batch-size", "32"],

@@ -140,7 +140,10 @@ def section(rec: dict[str, Any]) -> str:
         out.append(f"- versions: {versions}")
     if rec.get("commit"):
         out.append(f"- commit: `{rec['commit']}`")
-    out.append(f"- result file: `{rec['_file']}`\n")
+    out.append(f"- result file: `{rec['_file']}`")
+    if rec.get("note"):  # what changed since (a default), said where the figures are
+        out.append(f"- note: {rec['note']}")
+    out[-1] += "\n"
     res = rec["results"]
     if "output" in res:
         out.append("```text\n" + res["output"].rstrip("\n") + "\n```\n")

@@ -285,10 +285,15 @@ class BinsFamily(Family):
     def loss(self, task: str, out: dict, y: Any, cfg: Any = None) -> Any:
         import torch.nn.functional as F
 
+        # each tower learns from its own loss (the mean over towers keeps the scale of one)
+        logits = out.get("tower_logits", out["logit"][:, None]).float()  # (batch, towers)
         if task == "reg":  # on the standardised scale the head learns
             z = (y - cfg.target_mean) / cfg.target_std
-            return F.mse_loss(out["logit"].float(), z, reduction="sum")
-        return F.binary_cross_entropy_with_logits(out["logit"].float(), y, reduction="sum")
+            target = z[:, None].expand_as(logits)
+            return F.mse_loss(logits, target, reduction="sum") / logits.shape[1]
+        target = y[:, None].expand_as(logits)
+        loss = F.binary_cross_entropy_with_logits(logits, target, reduction="sum")
+        return loss / logits.shape[1]
 
     def prediction(self, task: str, out: dict, cfg: Any = None) -> Any:
         import torch

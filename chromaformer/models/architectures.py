@@ -1,6 +1,7 @@
 """The four architectures. Each takes raw counts (batch, bins, marks) and returns a dict
 with ``logit`` (batch,) and, where the architecture has them, ``bin_attention``
-(batch, marks, bins) and ``mark_attention`` (batch, marks)."""
+(batch, marks, bins) and ``mark_attention`` (batch, marks); a network of several towers
+(:class:`Towers`) adds ``tower_logits`` (batch, towers), what training's loss reads."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
-from .layers import InputTransform, MarkAttention, MarkTransformer, PerMarkBiLSTM
+from .layers import (
+    InputTransform,
+    MarkAttention,
+    MarkTransformer,
+    PerMarkBiLSTM,
+    mean_probability_logit,
+)
 
 Output = dict[str, torch.Tensor]
 
@@ -128,6 +135,32 @@ _CLASSES = {
 }
 
 
+class Towers(nn.Module):
+    """``cfg.towers`` networks of ``cfg.arch`` in one, each from its own random start:
+    ``tower_logits`` (batch, towers) are theirs, each learning from its own loss, and
+    ``logit`` is their average (a classifier: the log-odds of the mean probability; a
+    regression: the mean output, all on the one target scale), the attention maps their
+    mean."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.towers = nn.ModuleList(_CLASSES[cfg.arch](cfg) for _ in range(cfg.towers))
+
+    def forward(self, counts: torch.Tensor) -> Output:
+        outs = [tower(counts) for tower in self.towers]
+        logits = torch.stack([o["logit"] for o in outs], dim=-1)  # (batch, towers)
+        mean = logits.mean(dim=-1) if self.config.task == "reg" else None
+        result = {
+            "logit": mean if mean is not None else mean_probability_logit(logits, -1),
+            "tower_logits": logits,
+        }
+        for key in ("bin_attention", "mark_attention"):
+            if key in outs[0]:
+                result[key] = torch.stack([o[key] for o in outs]).mean(dim=0)
+        return result
+
+
 def build_model(cfg: ModelConfig) -> nn.Module:
-    """A freshly initialised model for ``cfg``."""
-    return _CLASSES[cfg.arch](cfg)
+    """A freshly initialised model for ``cfg`` (its towers in one, where it has several)."""
+    return Towers(cfg) if cfg.towers > 1 else _CLASSES[cfg.arch](cfg)

@@ -45,6 +45,14 @@ def cnn_geometry(bins: int) -> tuple[int, int]:
     return CNN_GEOMETRY["long" if bins >= CNN_GEOMETRY_BINS else "short"]
 
 
+#: The towers of an architecture when the config leaves them 0 (see ModelConfig): one
+#: network, but three for bilstm_attention, whose single network is level with gradient
+#: boosting in cross-validation and whose three towers are above it
+#: (docs/benchmarks/accuracy.md). A config, once made, holds the resolved number; a
+#: stored config from before the field means one.
+DEFAULT_TOWERS = {"bilstm_attention": 3}
+
+
 def canonical_arch(name: str) -> str:
     """Our name for an architecture, accepting the reference work's spellings."""
     arch = ALIASES.get(name, name)
@@ -77,6 +85,12 @@ class ModelConfig:
     bins reversed, so a profile and its mirror image score alike: for genes whose strand
     is unknown (bins in genomic order, as in the shared E116 CSVs), where a gene read
     from either strand is the same gene. Off where bins run 5'->3' on the gene's strand.
+
+    ``towers``: the network is that many copies of the architecture in one, each from
+    its own random start and trained on its own loss in the same run, and the output is
+    their average (the logit of their mean probability; a regression's mean output;
+    the attention maps' mean): seed averaging inside one model, at that many times the
+    cost. 0 (default): by the architecture (``DEFAULT_TOWERS``).
     """
 
     arch: str = "hybrid"
@@ -104,6 +118,7 @@ class ModelConfig:
     cnn_pool: int = 0
     cnn_hidden: tuple[int, ...] = (625, 125)
     mirror: bool = False
+    towers: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -118,6 +133,9 @@ class ModelConfig:
         kernel, pool = cnn_geometry(self.bins)
         self.cnn_kernel = int(self.cnn_kernel) or kernel
         self.cnn_pool = int(self.cnn_pool) or pool
+        if self.towers < 0:
+            raise ValueError("towers must be positive (0: chosen by the architecture)")
+        self.towers = int(self.towers) or DEFAULT_TOWERS.get(self.arch, 1)
         self.input_mean = tuple(float(v) for v in self.input_mean)
         self.input_std = tuple(float(v) for v in self.input_std)
         if self.input_transform not in INPUT_TRANSFORMS:
@@ -173,7 +191,7 @@ class ModelConfig:
         unknown = set(d) - names
         if unknown:
             raise ValueError(f"unknown model config keys: {', '.join(sorted(unknown))}")
-        return cls(**d)
+        return cls(**{"towers": 1, **d})  # stored before towers existed: one network
 
 
 @dataclass

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .config import EnsembleConfig, ModelConfig, config_of
+from .layers import mean_probability_logit
 
 
 class Ensemble(nn.Module):
@@ -33,9 +34,7 @@ class Ensemble(nn.Module):
             ]
             result = {"logit": torch.stack(scaled).mean(dim=0)}
         else:
-            p = torch.stack([torch.sigmoid(o["logit"].float()) for o in outs]).mean(dim=0)
-            p = p.clamp(1e-7, 1 - 1e-7)
-            result = {"logit": torch.log(p) - torch.log1p(-p)}
+            result = {"logit": mean_probability_logit(torch.stack([o["logit"] for o in outs]), 0)}
         if self.config.has_attention:
             for key in ("bin_attention", "mark_attention"):
                 result[key] = torch.stack([o[key] for o in outs]).mean(dim=0)

@@ -33,6 +33,13 @@ class InputTransform(nn.Module):
         return (x - self.mean) * self.scale if self.kind == "standardize" else x
 
 
+def mean_probability_logit(logits: torch.Tensor, dim: int) -> torch.Tensor:
+    """The log-odds of the mean over ``dim`` of the probabilities ``sigmoid(logits)``:
+    how averaged classifiers (an ensemble's members, a model's towers) give one logit."""
+    p = torch.sigmoid(logits.float()).mean(dim=dim).clamp(1e-7, 1 - 1e-7)
+    return torch.log(p) - torch.log1p(-p)
+
+
 class PerMarkBiLSTM(nn.Module):
     """One BiLSTM per mark over the bins (AttentiveChrome's bin level), with learned
     bin attention per mark.

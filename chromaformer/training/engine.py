@@ -285,6 +285,16 @@ def _train(
         arch = canonical_arch(str(model)) if family.name == "bins" else str(model)
         plan = plan_run(n, rc, task, arch, options)
         mc = family.model_config(arch, task, data.layout, plan.options)
+        towers = getattr(mc, "towers", 1)
+        if towers > 1 and "towers" not in plan.options:
+            _say(
+                tc,
+                dist,
+                f"note: {mc.arch} is {towers} towers in one network, each from its own "
+                "random start and trained on its own loss, their probabilities averaged "
+                "(its default; --model-config '{\"towers\": 1}': one, at "
+                f"1/{towers} of the cost)",
+            )
     else:  # a config given whole (or resumed): its options stand
         plan = plan_run(n, rc, task)
     family.check_layout(mc, data.layout, "the training data")

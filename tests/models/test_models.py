@@ -130,6 +130,55 @@ def test_mirror_scores_a_profile_and_its_mirror_image_alike(arch):
         torch.testing.assert_close(a["mark_attention"], b["mark_attention"])
 
 
+def test_towers_are_independent_networks_averaged():
+    """bilstm_attention is three towers by default, each from its own start, the output
+    the log-odds of their mean probability and the maps' mean; the loss is the mean of
+    each tower's own, so each tower's gradient is that of a network of its own; a stored
+    config from before the field means one tower, as does the few-genes recipe."""
+    from chromaformer.families import family_for
+    from chromaformer.models.architectures import BiLSTMAttention
+    from chromaformer.training.config import RECIPES
+
+    assert ModelConfig(arch="bilstm_attention").towers == 3
+    assert ModelConfig(arch="cnn").towers == ModelConfig(arch="hybrid").towers == 1
+    old = ModelConfig(arch="bilstm_attention").to_dict()
+    del old["towers"]
+    assert ModelConfig.from_dict(old).towers == 1
+    assert RECIPES["bins"]["few_genes_options"]["bilstm_attention"] == {"towers": 1}
+    with pytest.raises(ValueError, match="towers must be positive"):
+        ModelConfig(arch="cnn", towers=-1)
+
+    torch.manual_seed(1)
+    cfg = ModelConfig(arch="bilstm_attention", bins=21, mirror=True)
+    model = build_model(cfg)
+    x, y = counts(8, 21), torch.tensor([0.0, 1.0] * 4)
+    out = model(x)
+    towers = list(model.towers)
+    assert len(towers) == 3 and all(isinstance(t, BiLSTMAttention) for t in towers)
+    assert not torch.equal(towers[0].head.weight, towers[1].head.weight)  # own starts
+    alone = [t(x) for t in towers]
+    logits = torch.stack([o["logit"] for o in alone], dim=-1)
+    torch.testing.assert_close(out["tower_logits"], logits)
+    p = torch.sigmoid(logits).mean(-1)
+    torch.testing.assert_close(torch.sigmoid(out["logit"]), p)
+    assert not torch.allclose(out["logit"], logits.mean(-1))  # probabilities, not logits
+    for key in ("bin_attention", "mark_attention"):
+        torch.testing.assert_close(out[key], torch.stack([o[key] for o in alone]).mean(0))
+    family = family_for(cfg)
+    family.loss("clf", out, y, cfg).backward()
+    one = ModelConfig(arch="bilstm_attention", bins=21, mirror=True, towers=1)
+    single = build_model(one)
+    single.load_state_dict(towers[1].state_dict())
+    family.loss("clf", single(x), y, one).backward()
+    for (name, mine), theirs in zip(towers[1].named_parameters(), single.parameters()):
+        torch.testing.assert_close(mine.grad * 3, theirs.grad, msg=name)
+    # regression: the mean of the towers' outputs, on the one target scale
+    reg = ModelConfig(arch="bilstm_attention", bins=21, task="reg", towers=2)
+    net = build_model(reg)
+    out = net(x)
+    torch.testing.assert_close(out["logit"], out["tower_logits"].mean(-1))
+
+
 def test_bad_configs():
     with pytest.raises(ValueError, match="unknown architecture 'lstm'"):
         ModelConfig(arch="lstm")

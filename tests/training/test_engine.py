@@ -170,14 +170,17 @@ def test_cli_train_and_eval_with_reference_spellings(sim_root, tmp_path):
         "64",
         "--out",
         str(out),
-        "--quiet",
     ]
     res = run_cli(*args)
     assert res.exit_code == 0, res.output
     assert "E1" in res.output and "mean" in res.output and "LR AUROC" in res.output
-    assert load_model(out).config.arch == "bilstm_attention"
+    model = load_model(out)
+    assert model.config.arch == "bilstm_attention"
+    # its default: three towers in one network, said in a note
+    assert model.config.towers == len(model.towers) == 3
+    assert "note: bilstm_attention is 3 towers in one network" in res.output
     before = (out / "best.pt").stat().st_mtime_ns
-    res = run_cli(*args[:-3], "--out", str(out), "--mode", "eval")
+    res = run_cli(*args[:-2], "--out", str(out), "--mode", "eval", "--quiet")
     assert res.exit_code == 0 and "E2" in res.output
     assert (out / "best.pt").stat().st_mtime_ns == before  # eval trains nothing
     res = run_cli("eval", out, "--data-root", sim_root, "--cell-types", "E2", "--json")
@@ -636,6 +639,7 @@ def test_the_engine_trains_the_plan_on_fewer_genes_than_a_batch(tmp_path, capsys
     tc8 = TrainConfig(out=str(tmp_path / "b8"), min_steps=160, init="none", **kw)
     eight = train(tc8, "bilstm_attention")
     assert (eight["batch_size"], eight["epochs_run"], eight["optimizer_steps"]) == (8, 20, 160)
+    assert load_model(tmp_path / "b8").config.towers == 1  # the recipe's few-genes options
     assert eight["peak_lr"] == pytest.approx(3e-3)
     aurocs = [h["valid_mean_auroc"] for h in eight["history"]]
     assert eight["best_valid"]["mean_auroc"] == max(aurocs)

@@ -22,7 +22,7 @@ def test_fewer_genes_than_a_batch_train_in_batches_of_eight():
     assert (few.batch_size, few.few_genes, few.full_pass) == (8, True, False)
     assert (few.steps_per_pass, few.passes, few.epochs, few.steps_per_epoch) == (4, 2, 20, 8)
     assert few.peak_lr == pytest.approx(3e-3) and few.selection is None
-    assert few.options == {}  # bilstm_attention has no few_genes_options
+    assert few.options == {"towers": 1}  # one network, as the shipped starting weights
     assert few.notes[0].startswith(
         "note: 25 training genes, fewer than one batch (64): batches of 8 "
     )
@@ -101,7 +101,7 @@ def test_fewer_genes_than_a_batch_train_a_smaller_hybrid():
     )
     assert plan_run(25, rc, "clf", "hybrid", {"bin_hidden": 8}).options == {"bin_hidden": 8}
     assert plan_run(25, _recipe(epochs=1, batch_size=25), "clf", "hybrid").options == {}
-    for arch in ("bilstm_attention", "cnn"):
-        assert plan_run(25, rc, "clf", arch).options == {}
+    assert plan_run(25, rc, "clf", "bilstm_attention").options == {"towers": 1}
+    assert plan_run(25, rc, "clf", "cnn").options == {}
     assert plan_run(25, _recipe(epochs=1, few_genes_options={}), "clf", "hybrid").options == {}
     assert plan_run(25, rc, "clf", None).options == {}
